@@ -1,0 +1,1 @@
+"""Device-side jobs client on paho-mqtt; it never imports jobs_service."""

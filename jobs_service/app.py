@@ -1,0 +1,151 @@
+"""Wiring: the embedded broker, the jobs service and the HTTP control plane in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from broker import CredentialAuthenticator, EmbeddedBroker
+
+from .arns import Arns
+from .clock import Clock, SystemClock
+from .control_plane import ControlPlane
+from .credentials import AdminKey, load_admin_key
+from .device_api import DeviceApi
+from .engine import JobsEngine
+from .http_api import build_app
+from .mqtt_bridge import MqttBridge
+from .registry import Registry
+from .store import Store
+
+__all__ = ["JobsService", "ServiceConfig"]
+
+log = logging.getLogger(__name__)
+
+DATABASE_FILE = "jobs.sqlite3"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    http_port: int = 8080
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    time_scale: float = 1.0
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``iotjobs serve`` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class JobsService:
+    """Everything ``iotjobs serve`` runs, as one async context manager."""
+
+    def __init__(self, config: ServiceConfig, *, clock: Clock | None = None,
+                 environ: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock(config.time_scale)
+        self.arns = Arns(config.region, config.account)
+        self.admin_key: AdminKey
+        self.admin_key_generated = False
+        self._environ = environ
+        self.store: Store | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.bridge: MqttBridge | None = None
+        self._http: _QuietServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._http_address: tuple[str, int] | None = None
+
+    @property
+    def mqtt_address(self) -> tuple[str, int]:
+        assert self.broker is not None, "the service is not started"
+        return self.broker.address
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        assert self._http_address is not None, "the service is not started"
+        return self._http_address
+
+    async def start(self) -> None:
+        data_dir = self.config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
+        self.store = Store(data_dir / DATABASE_FILE)
+        engine = JobsEngine(self.store, self.clock, self.arns)
+        registry = Registry(self.store, self.clock, self.arns)
+
+        key = self.admin_key
+        self.broker = EmbeddedBroker(
+            CredentialAuthenticator(key.access_key_id, key.secret_access_key, self.store.thing_exists),
+            host=self.config.host,
+            port=self.config.mqtt_port,
+        )
+        await self.broker.start()
+
+        broker_host, broker_port = self.broker.address
+        self.bridge = MqttBridge(
+            broker_host, broker_port,
+            username=key.access_key_id, password=key.secret_access_key,
+            handle=DeviceApi(engine).handle,
+        )
+        await self.bridge.start()
+
+        control = ControlPlane(engine, registry, self.arns, self.bridge.publish)
+        app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})
+        await self._start_http(app)
+
+    async def _start_http(self, app: object) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.http_port))
+        self._http_address = sock.getsockname()[:2]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._http = _QuietServer(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise RuntimeError("the HTTP control plane stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop in reverse order of start; safe to call more than once."""
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await asyncio.gather(self._http_task, return_exceptions=True)
+            self._http = None
+        if self.bridge is not None:
+            await self.bridge.close()
+            self.bridge = None
+        if self.broker is not None:
+            await self.broker.close()
+            self.broker = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    async def __aenter__(self) -> JobsService:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

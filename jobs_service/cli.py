@@ -1,0 +1,74 @@
+"""The ``iotjobs`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .app import JobsService, ServiceConfig
+from .clock import time_scale_from_env
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iotjobs", description="An AWS IoT Jobs-compatible jobs service over MQTT")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the broker, the jobs service and the HTTP control plane")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--mqtt-port", type=int, default=1883, help="MQTT port; 0 lets the OS pick (default 1883)")
+    serve.add_argument("--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default 8080)")
+    serve.add_argument("--data-dir", type=Path, default=Path("./data"), help="where state is kept (default ./data)")
+    serve.add_argument("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
+    serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+async def _serve(config: ServiceConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with JobsService(config) as service:
+        key = service.admin_key
+        if key.source == "environment":
+            print("admin credentials: from IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY", flush=True)
+        else:
+            made = "generated and stored in" if service.admin_key_generated else "stored in"
+            print(f"admin credentials: {made} {key.source} (access key id {key.access_key_id})", flush=True)
+        mqtt_host, mqtt_port = service.mqtt_address
+        http_host, http_port = service.http_address
+        print(f"iotjobs ready mqtt={mqtt_host}:{mqtt_port} http={http_host}:{http_port}", flush=True)
+        await stop.wait()
+        print("iotjobs stopping", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # amqtt logs every connection at INFO; keep the service's own lines readable.
+    logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        config = ServiceConfig(
+            host=args.host,
+            mqtt_port=args.mqtt_port,
+            http_port=args.http_port,
+            data_dir=args.data_dir,
+            region=args.region,
+            account=args.account,
+            time_scale=time_scale_from_env(),
+        )
+        asyncio.run(_serve(config))
+    except (ValueError, OSError) as exc:
+        print(f"iotjobs: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The one clock every part of the service reads time from.
+
+Nothing else calls ``time.time()`` or ``asyncio.sleep()`` for job logic: rollout
+rates, timeouts and schedules take a :class:`Clock`, so tests can use
+:class:`FakeClock` and simulations can run minute-based settings in seconds
+with ``IOTJOBS_TIME_SCALE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "SystemClock", "time_scale_from_env"]
+
+
+class Clock(Protocol):
+    """Virtual time in epoch seconds."""
+
+    def now(self) -> float:
+        """The current virtual time in epoch seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait for ``seconds`` of virtual time."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time, optionally running ``scale`` times faster.
+
+    With ``scale=N`` one virtual minute lasts ``60/N`` real seconds. Virtual
+    time starts at the wall time of construction and then advances ``N`` times
+    as fast as a monotonic clock, so it never jumps back.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError(f"time scale must be positive, not {scale}")
+        self.scale = scale
+        self._epoch0 = time.time()
+        self._mono0 = time.monotonic()
+
+    def now(self) -> float:
+        return self._epoch0 + (time.monotonic() - self._mono0) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+
+class FakeClock:
+    """A clock that only moves when told to; sleepers wake as time passes them."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, future))
+        await future
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has passed."""
+        self._now += seconds
+        due = [entry for entry in self._sleepers if entry[0] <= self._now]
+        self._sleepers = [entry for entry in self._sleepers if entry[0] > self._now]
+        for _, future in due:
+            if not future.done():
+                future.set_result(None)
+
+
+def time_scale_from_env(environ: dict[str, str] | None = None) -> float:
+    """Read ``IOTJOBS_TIME_SCALE`` (default 1); a bad value is a clear error."""
+    raw = (environ if environ is not None else dict(os.environ)).get("IOTJOBS_TIME_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"IOTJOBS_TIME_SCALE must be a positive number, not {raw!r}") from None
+    if scale <= 0:
+        raise ValueError(f"IOTJOBS_TIME_SCALE must be a positive number, not {raw!r}")
+    return scale

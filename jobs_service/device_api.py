@@ -1,0 +1,142 @@
+"""The device MQTT API: a request topic and payload in, the messages to publish out.
+
+Replies go to the literal request topic plus ``/accepted`` or ``/rejected``,
+echo the request's ``clientToken`` (and leave it out when the request had
+none, as V1 clients send), and always carry an integer ``timestamp``. Nothing
+is returned before the engine has committed its change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import schemas
+
+from . import topics
+from .engine import JobsEngine
+from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError
+from .models import ExecutionStatus
+from .mqtt_payloads import execution_data, execution_state, seconds, summary
+from .notifications import Message
+from .topics import Operation, Request
+
+__all__ = ["DeviceApi", "rejection"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMAS = {
+    Operation.GET_PENDING: "GetPendingJobExecutionsRequest",
+    Operation.START_NEXT: "StartNextPendingJobExecutionRequest",
+    Operation.DESCRIBE: "DescribeJobExecutionRequest",
+    Operation.UPDATE: "UpdateJobExecutionRequest",
+}
+
+
+def rejection(error: JobsError, client_token: str | None, now: float) -> dict[str, Any]:
+    """The ``ErrorResponse`` payload; ``executionState`` only where the spec allows it."""
+    payload: dict[str, Any] = {"code": error.mqtt_code, "message": error.message}
+    if client_token is not None:
+        payload["clientToken"] = client_token
+    payload["timestamp"] = seconds(now)
+    if error.execution_state is not None and error.mqtt_code in ("InvalidStateTransition", "VersionMismatch"):
+        payload["executionState"] = error.execution_state
+    return payload
+
+
+class DeviceApi:
+    def __init__(self, engine: JobsEngine) -> None:
+        self.engine = engine
+
+    def handle(self, topic: str, payload: bytes) -> list[Message]:
+        """Answer one publish; returns [] for topics that are not requests (e.g. replies)."""
+        request = topics.parse_request(topic)
+        if request is None:
+            return []
+        client_token: str | None = None
+        try:
+            body = _decode(payload)
+            token = body.get("clientToken")
+            client_token = token if isinstance(token, str) else None
+            reply, messages = self._dispatch(request, body)
+        except JobsError as error:
+            return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]
+        except Exception:
+            log.exception("Request on %s failed", topic)
+            error = InternalError("The service could not process the request")
+            return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]
+        if client_token is not None:
+            reply["clientToken"] = client_token
+        reply["timestamp"] = seconds(self.engine.clock.now())
+        return [Message(topics.accepted(topic), reply), *messages]
+
+    def _dispatch(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+        if request.operation is Operation.INVALID:
+            raise InvalidTopic(f"{request.topic} is not a jobs API topic")
+        try:
+            schemas.check("device_requests", _SCHEMAS[request.operation], body)
+        except schemas.SchemaError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        if request.operation is Operation.GET_PENDING:
+            return self._get_pending(request), []
+        if request.operation is Operation.START_NEXT:
+            return self._start_next(request, body)
+        if request.operation is Operation.DESCRIBE:
+            return self._describe(request, body), []
+        return self._update(request, body)
+
+    def _get_pending(self, request: Request) -> dict[str, Any]:
+        pending = self.engine.pending(request.thing_name)
+        return {
+            "inProgressJobs": [summary(e) for e in pending if e.status is ExecutionStatus.IN_PROGRESS],
+            "queuedJobs": [summary(e) for e in pending if e.status is ExecutionStatus.QUEUED],
+        }
+
+    def _start_next(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+        outcome = self.engine.start_next(request.thing_name, body.get("statusDetails"))
+        reply: dict[str, Any] = {}
+        if outcome.value is not None:
+            reply["execution"] = execution_data(outcome.value, document=self.engine.document(outcome.value.job_id))
+        return reply, outcome.messages
+
+    def _describe(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        assert request.job_id is not None
+        execution = self.engine.describe(request.thing_name, request.job_id, body.get("executionNumber"))
+        if execution is None:
+            return {}
+        include_document = body.get("includeJobDocument", True)
+        document = self.engine.document(execution.job_id) if include_document else None
+        return {"execution": execution_data(execution, document=document, include_thing_name=True)}
+
+    def _update(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+        assert request.job_id is not None
+        expected = body.get("expectedVersion")
+        outcome = self.engine.update(
+            request.thing_name,
+            request.job_id,
+            status=ExecutionStatus(body["status"]),
+            status_details=body.get("statusDetails"),
+            expected_version=int(expected) if expected is not None else None,
+            execution_number=body.get("executionNumber"),
+        )
+        reply: dict[str, Any] = {}
+        if body.get("includeJobExecutionState"):
+            reply["executionState"] = execution_state(outcome.value)
+        if body.get("includeJobDocument"):
+            reply["jobDocument"] = json.loads(self.engine.document(request.job_id))
+        return reply, outcome.messages
+
+
+def _decode(payload: bytes) -> dict[str, Any]:
+    """An empty payload counts as ``{}``, as V1 clients without fields send."""
+    if not payload.strip():
+        return {}
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidJson(f"The payload is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidJson("The payload must be a JSON object")
+    return body
+

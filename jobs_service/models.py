@@ -1,0 +1,103 @@
+"""Records the service keeps, and the enums of the AWS IoT Jobs model.
+
+Fields are snake_case here; the wire modules (``wire.py``, ``device_api.py``)
+translate to the lowerCamelCase of each plane explicitly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ExecutionStatus",
+    "Job",
+    "JobExecution",
+    "JobStatus",
+    "TargetSelection",
+    "Thing",
+    "ThingGroup",
+]
+
+
+class ExecutionStatus(StrEnum):
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    REJECTED = "REJECTED"
+    REMOVED = "REMOVED"
+    CANCELED = "CANCELED"
+
+
+class JobStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    CANCELED = "CANCELED"
+    COMPLETED = "COMPLETED"
+    DELETION_IN_PROGRESS = "DELETION_IN_PROGRESS"
+    SCHEDULED = "SCHEDULED"
+
+
+class TargetSelection(StrEnum):
+    SNAPSHOT = "SNAPSHOT"
+    CONTINUOUS = "CONTINUOUS"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Thing(_Record):
+    name: str
+    thing_id: str
+    thing_type_name: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    version: int = 1
+    created_at: float
+
+
+class ThingGroup(_Record):
+    name: str
+    group_id: str
+    parent_name: str | None = None
+    description: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    version: int = 1
+    created_at: float
+
+
+class Job(_Record):
+    job_id: str
+    status: JobStatus
+    target_selection: TargetSelection = TargetSelection.SNAPSHOT
+    targets: list[str]
+    document: str
+    description: str | None = None
+    created_at: float
+    last_updated_at: float
+    completed_at: float | None = None
+    force_canceled: bool = False
+    reason_code: str | None = None
+    comment: str | None = None
+    # Optional settings kept in their wire form (jobExecutionsRolloutConfig,
+    # abortConfig, timeoutConfig, ...), keyed by their wire name.
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobExecution(_Record):
+    job_id: str
+    thing_name: str
+    execution_number: int
+    status: ExecutionStatus
+    status_details: dict[str, str] = Field(default_factory=dict)
+    queued_at: float
+    started_at: float | None = None
+    last_updated_at: float
+    version_number: int = 1
+    force_canceled: bool = False
+    retry_attempt: int = 0
+    # Creation order across the whole store: breaks queuedAt ties in the pending list.
+    seq: int = 0

@@ -1,0 +1,116 @@
+"""The service's own MQTT client: device requests in, replies and notifications out.
+
+It is an ordinary client with full rights, so the same service runs against
+the embedded broker or any other. paho runs its network loop in a thread;
+requests are handed to the asyncio loop and answered there one at a time, so
+the engine never runs two changes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .notifications import Message
+
+__all__ = ["MqttBridge", "REQUEST_FILTERS"]
+
+log = logging.getLogger(__name__)
+
+# Request topics only: the service never receives its own replies back.
+REQUEST_FILTERS = (
+    "$aws/things/+/jobs/get",
+    "$aws/things/+/jobs/start-next",
+    "$aws/things/+/jobs/+/get",
+    "$aws/things/+/jobs/+/update",
+)
+
+Handler = Callable[[str, bytes], list[Message]]
+
+
+class MqttBridge:
+    def __init__(self, host: str, port: int, *, username: str, password: str, handle: Handler,
+                 client_id: str = "iotjobs-service") -> None:
+        self._address = (host, port)
+        self._handle = handle
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._client.username_pw_set(username, password)
+        self._client.max_inflight_messages_set(256)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribed: asyncio.Event = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe to the request topics, and start answering."""
+        self._loop = asyncio.get_running_loop()
+        self._client.connect_async(*self._address, keepalive=60)
+        self._client.loop_start()
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout)
+        except TimeoutError:
+            self._client.loop_stop()
+            raise ConnectionError(f"could not subscribe to the broker at {self._address[0]}:{self._address[1]}")
+        self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
+
+    def publish(self, messages: list[Message]) -> None:
+        """Queue messages for delivery at QoS 1; paho sends them from its thread."""
+        for message in messages:
+            data = json.dumps(message.payload, separators=(",", ":"))
+            self._client.publish(message.topic, data, qos=1)
+
+    async def close(self) -> None:
+        """Stop answering and disconnect; calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    async def _answer_requests(self) -> None:
+        while True:
+            topic, payload = await self._inbox.get()
+            try:
+                messages = self._handle(topic, payload)
+            except Exception:
+                # The handler answers errors itself; this is a bug, keep serving others.
+                log.exception("Handling %s failed", topic)
+                continue
+            self.publish(messages)
+
+    # -- paho callbacks (network thread) ----------------------------------
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("The broker refused the service connection: %s", reason)
+            return
+        client.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("The broker refused the service subscriptions: %s", reasons)
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._subscribed.set)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            log.warning("Dropped a publish whose topic is not UTF-8")
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._inbox.put_nowait, (topic, bytes(message.payload)))

@@ -1,0 +1,16 @@
+"""The SQLite store: the only code in the service that writes SQL.
+
+Every multi-row change runs in one :meth:`Store.atomic` transaction, and the
+``expectedVersion`` checks happen inside it.
+"""
+
+from __future__ import annotations
+
+from .jobs import JobsStore
+from .registry import RegistryStore
+
+__all__ = ["Store"]
+
+
+class Store(JobsStore, RegistryStore):
+    """Things, groups, jobs and executions in one SQLite database (WAL)."""

@@ -1,0 +1,89 @@
+"""The SQLite connection, transactions and row decoding shared by the store's parts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import InternalError
+from .migrations import migrate
+
+__all__ = ["StoreBase", "dumps", "loads"]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+class StoreBase:
+    """Owns the connection. Every multi-row change runs inside :meth:`atomic`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        # Autocommit mode: transactions are opened explicitly by atomic().
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a change a client was told about survives power loss, not just a crash.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self.schema_version = migrate(self._conn)
+
+    def close(self) -> None:
+        """Close the connection; calling it again does nothing."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise InternalError(f"Could not commit to the store: {exc}") from exc
+
+    def _execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise InternalError(f"Store query failed: {exc}") from exc
+
+    def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self._execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._execute(sql, params).fetchone()
+        return row

@@ -1,0 +1,184 @@
+"""SQL for jobs and job executions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
+from .base import StoreBase, dumps, loads
+
+__all__ = ["JobsStore"]
+
+_PENDING = (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.QUEUED.value)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        status=JobStatus(row["status"]),
+        target_selection=TargetSelection(row["target_selection"]),
+        targets=loads(row["targets"]),
+        document=row["document"],
+        description=row["description"],
+        created_at=row["created_at"],
+        last_updated_at=row["last_updated_at"],
+        completed_at=row["completed_at"],
+        force_canceled=bool(row["force_canceled"]),
+        reason_code=row["reason_code"],
+        comment=row["comment"],
+        settings=loads(row["settings"]) or {},
+    )
+
+
+def _execution(row: sqlite3.Row) -> JobExecution:
+    return JobExecution(
+        job_id=row["job_id"],
+        thing_name=row["thing_name"],
+        execution_number=row["execution_number"],
+        status=ExecutionStatus(row["status"]),
+        status_details=loads(row["status_details"]) or {},
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        last_updated_at=row["last_updated_at"],
+        version_number=row["version_number"],
+        force_canceled=bool(row["force_canceled"]),
+        retry_attempt=row["retry_attempt"],
+        seq=row["seq"],
+    )
+
+
+class JobsStore(StoreBase):
+    # -- jobs -------------------------------------------------------------
+    def insert_job(self, job: Job) -> None:
+        self._execute(
+            "INSERT INTO jobs (job_id, status, target_selection, targets, document, description,"
+            " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job.job_id, job.status.value, job.target_selection.value, dumps(job.targets), job.document,
+             job.description, job.created_at, job.last_updated_at, job.completed_at,
+             int(job.force_canceled), job.reason_code, job.comment, dumps(job.settings)),
+        )
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return _job(row) if row else None
+
+    def get_documents(self, job_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._rows(f"SELECT job_id, document FROM jobs WHERE job_id IN ({marks})", tuple(ids))
+        return {row["job_id"]: row["document"] for row in rows}
+
+    def set_job_status(self, job_id: str, status: JobStatus, *, now: float,
+                       completed_at: float | None = None) -> None:
+        self._execute(
+            "UPDATE jobs SET status = ?, last_updated_at = ?, completed_at = COALESCE(?, completed_at)"
+            " WHERE job_id = ?",
+            (status.value, now, completed_at, job_id),
+        )
+
+    def continuous_jobs_targeting(self, target_arns: list[str]) -> list[Job]:
+        """IN_PROGRESS continuous jobs whose targets include any of ``target_arns``."""
+        if not target_arns:
+            return []
+        marks = ",".join("?" * len(target_arns))
+        rows = self._rows(
+            "SELECT DISTINCT jobs.* FROM jobs, json_each(jobs.targets) AS target"
+            f" WHERE jobs.status = ? AND jobs.target_selection = ? AND target.value IN ({marks})"
+            " ORDER BY jobs.created_at, jobs.job_id",
+            (JobStatus.IN_PROGRESS.value, TargetSelection.CONTINUOUS.value, *target_arns),
+        )
+        return [_job(row) for row in rows]
+
+    # -- executions -------------------------------------------------------
+    def insert_execution(self, execution: JobExecution) -> JobExecution:
+        """Insert a new execution; returns it with its creation sequence number."""
+        cursor = self._execute(
+            "INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details,"
+            " queued_at, started_at, last_updated_at, version_number, force_canceled, retry_attempt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (execution.job_id, execution.thing_name, execution.execution_number, execution.status.value,
+             dumps(execution.status_details), execution.queued_at, execution.started_at,
+             execution.last_updated_at, execution.version_number, int(execution.force_canceled),
+             execution.retry_attempt),
+        )
+        return execution.model_copy(update={"seq": cursor.lastrowid})
+
+    def save_execution(self, execution: JobExecution) -> None:
+        """Write every mutable field of an existing execution."""
+        self._execute(
+            "UPDATE job_executions SET status = ?, status_details = ?, started_at = ?, last_updated_at = ?,"
+            " version_number = ?, force_canceled = ? WHERE seq = ?",
+            (execution.status.value, dumps(execution.status_details), execution.started_at,
+             execution.last_updated_at, execution.version_number, int(execution.force_canceled),
+             execution.seq),
+        )
+
+    def get_execution(self, job_id: str, thing_name: str,
+                      execution_number: int | None = None) -> JobExecution | None:
+        """One execution of a job on a thing; the latest when no number is given."""
+        if execution_number is None:
+            row = self._row(
+                "SELECT * FROM job_executions WHERE job_id = ? AND thing_name = ?"
+                " ORDER BY execution_number DESC LIMIT 1",
+                (job_id, thing_name),
+            )
+        else:
+            row = self._row(
+                "SELECT * FROM job_executions WHERE job_id = ? AND thing_name = ? AND execution_number = ?",
+                (job_id, thing_name, execution_number),
+            )
+        return _execution(row) if row else None
+
+    def pending_executions(self, thing_name: str) -> list[JobExecution]:
+        """The thing's QUEUED and IN_PROGRESS executions in "next" order."""
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE thing_name = ? AND status IN (?, ?)"
+            " ORDER BY status = 'QUEUED', queued_at, seq",
+            (thing_name, *_PENDING),
+        )
+        return [_execution(row) for row in rows]
+
+    def count_open_executions(self, job_id: str) -> int:
+        row = self._row(
+            "SELECT COUNT(*) AS n FROM job_executions WHERE job_id = ? AND status IN (?, ?)",
+            (job_id, *_PENDING),
+        )
+        return int(row["n"]) if row else 0
+
+    def execution_counts(self, job_id: str) -> dict[ExecutionStatus, int]:
+        """Things per status, counting each thing's latest execution only."""
+        rows = self._rows(
+            "SELECT status, COUNT(*) AS n FROM job_executions AS e WHERE job_id = ? AND execution_number ="
+            " (SELECT MAX(execution_number) FROM job_executions"
+            "  WHERE job_id = e.job_id AND thing_name = e.thing_name) GROUP BY status",
+            (job_id,),
+        )
+        return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+
+    def executions_for_job(self, job_id: str, *, status: ExecutionStatus | None,
+                           after: tuple[str, int] | None, limit: int) -> list[JobExecution]:
+        """A job's executions by (thing name, execution number), after a keyset position."""
+        thing, number = after if after else ("", 0)
+        wanted = status.value if status else None
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE job_id = ? AND (? IS NULL OR status = ?)"
+            " AND (thing_name > ? OR (thing_name = ? AND execution_number > ?))"
+            " ORDER BY thing_name, execution_number LIMIT ?",
+            (job_id, wanted, wanted, thing, thing, number, limit),
+        )
+        return [_execution(row) for row in rows]
+
+    def executions_for_thing(self, thing_name: str, *, status: ExecutionStatus | None,
+                             job_id: str | None, after: int | None, limit: int) -> list[JobExecution]:
+        """A thing's executions in creation order, after a creation sequence number."""
+        wanted = status.value if status else None
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE thing_name = ? AND (? IS NULL OR status = ?)"
+            " AND (? IS NULL OR job_id = ?) AND seq > ? ORDER BY seq LIMIT ?",
+            (thing_name, wanted, wanted, job_id, job_id, after or 0, limit),
+        )
+        return [_execution(row) for row in rows]

@@ -1,0 +1,108 @@
+"""Schema migrations, applied in order and recorded in ``schema_migrations``.
+
+Never edit a migration that has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # One statement at a time: executescript() would commit the open transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE things (
+            name TEXT PRIMARY KEY,
+            thing_id TEXT NOT NULL UNIQUE,
+            thing_type_name TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE thing_groups (
+            name TEXT PRIMARY KEY,
+            group_id TEXT NOT NULL UNIQUE,
+            parent_name TEXT REFERENCES thing_groups(name),
+            description TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX thing_groups_parent ON thing_groups(parent_name);
+        CREATE TABLE group_members (
+            group_name TEXT NOT NULL REFERENCES thing_groups(name),
+            thing_name TEXT NOT NULL REFERENCES things(name),
+            PRIMARY KEY (group_name, thing_name)
+        );
+        CREATE INDEX group_members_thing ON group_members(thing_name);
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            target_selection TEXT NOT NULL,
+            targets TEXT NOT NULL,
+            document TEXT NOT NULL,
+            description TEXT,
+            created_at REAL NOT NULL,
+            last_updated_at REAL NOT NULL,
+            completed_at REAL,
+            force_canceled INTEGER NOT NULL DEFAULT 0,
+            reason_code TEXT,
+            comment TEXT,
+            settings TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX jobs_status ON jobs(status);
+        CREATE TABLE job_executions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL REFERENCES jobs(job_id),
+            thing_name TEXT NOT NULL,
+            execution_number INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            status_details TEXT NOT NULL DEFAULT '{}',
+            queued_at REAL NOT NULL,
+            started_at REAL,
+            last_updated_at REAL NOT NULL,
+            version_number INTEGER NOT NULL DEFAULT 1,
+            force_canceled INTEGER NOT NULL DEFAULT 0,
+            retry_attempt INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (job_id, thing_name, execution_number)
+        );
+        CREATE INDEX job_executions_thing_status ON job_executions(thing_name, status);
+        CREATE INDEX job_executions_job_status ON job_executions(job_id, status);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration not yet recorded; return the schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, step in enumerate(MIGRATIONS, start=1):
+        if version in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, datetime('now'))", (version,)
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)

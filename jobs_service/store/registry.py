@@ -1,0 +1,117 @@
+"""SQL for things, thing groups and group membership."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..models import Thing, ThingGroup
+from .base import StoreBase, dumps, loads
+
+__all__ = ["RegistryStore"]
+
+
+def _thing(row: sqlite3.Row) -> Thing:
+    return Thing(
+        name=row["name"],
+        thing_id=row["thing_id"],
+        thing_type_name=row["thing_type_name"],
+        attributes=loads(row["attributes"]) or {},
+        version=row["version"],
+        created_at=row["created_at"],
+    )
+
+
+def _group(row: sqlite3.Row) -> ThingGroup:
+    return ThingGroup(
+        name=row["name"],
+        group_id=row["group_id"],
+        parent_name=row["parent_name"],
+        description=row["description"],
+        attributes=loads(row["attributes"]) or {},
+        version=row["version"],
+        created_at=row["created_at"],
+    )
+
+
+class RegistryStore(StoreBase):
+    # -- things -----------------------------------------------------------
+    def insert_thing(self, thing: Thing) -> None:
+        self._execute(
+            "INSERT INTO things (name, thing_id, thing_type_name, attributes, version, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (thing.name, thing.thing_id, thing.thing_type_name, dumps(thing.attributes), thing.version,
+             thing.created_at),
+        )
+
+    def get_thing(self, name: str) -> Thing | None:
+        row = self._row("SELECT * FROM things WHERE name = ?", (name,))
+        return _thing(row) if row else None
+
+    def thing_exists(self, name: str) -> bool:
+        return self._row("SELECT 1 FROM things WHERE name = ?", (name,)) is not None
+
+    def list_things(self, *, after: str | None, limit: int) -> list[Thing]:
+        """Things in name order, starting after the name ``after``."""
+        rows = self._rows(
+            "SELECT * FROM things WHERE name > ? ORDER BY name LIMIT ?", (after or "", limit)
+        )
+        return [_thing(row) for row in rows]
+
+    # -- groups -----------------------------------------------------------
+    def insert_group(self, group: ThingGroup) -> None:
+        self._execute(
+            "INSERT INTO thing_groups (name, group_id, parent_name, description, attributes, version,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (group.name, group.group_id, group.parent_name, group.description, dumps(group.attributes),
+             group.version, group.created_at),
+        )
+
+    def get_group(self, name: str) -> ThingGroup | None:
+        row = self._row("SELECT * FROM thing_groups WHERE name = ?", (name,))
+        return _group(row) if row else None
+
+    def descendant_groups(self, name: str) -> list[str]:
+        """``name`` and every group below it."""
+        rows = self._rows(
+            "WITH RECURSIVE tree(name) AS (SELECT ? UNION SELECT g.name FROM thing_groups g"
+            " JOIN tree ON g.parent_name = tree.name) SELECT name FROM tree ORDER BY name",
+            (name,),
+        )
+        return [row["name"] for row in rows]
+
+    def ancestor_groups(self, name: str) -> list[str]:
+        """``name`` and every group above it, nearest first."""
+        chain: list[str] = []
+        current: str | None = name
+        while current is not None and current not in chain:
+            chain.append(current)
+            row = self._row("SELECT parent_name FROM thing_groups WHERE name = ?", (current,))
+            current = row["parent_name"] if row else None
+        return chain
+
+    def add_member(self, group_name: str, thing_name: str) -> bool:
+        """Add a thing to a group; False when it already was a member."""
+        cursor = self._execute(
+            "INSERT OR IGNORE INTO group_members (group_name, thing_name) VALUES (?, ?)",
+            (group_name, thing_name),
+        )
+        return cursor.rowcount == 1
+
+    def group_things(self, group_names: list[str], *, after: str | None = None,
+                     limit: int = -1) -> list[str]:
+        """Distinct things that belong to any of ``group_names``, in name order."""
+        if not group_names:
+            return []
+        marks = ",".join("?" * len(group_names))
+        rows = self._rows(
+            f"SELECT DISTINCT thing_name FROM group_members WHERE group_name IN ({marks})"
+            " AND thing_name > ? ORDER BY thing_name LIMIT ?",
+            (*group_names, after or "", limit),
+        )
+        return [row["thing_name"] for row in rows]
+
+    def groups_of_thing(self, thing_name: str) -> list[str]:
+        rows = self._rows(
+            "SELECT group_name FROM group_members WHERE thing_name = ? ORDER BY group_name", (thing_name,)
+        )
+        return [row["group_name"] for row in rows]

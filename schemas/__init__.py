@@ -1,0 +1,61 @@
+"""JSON Schemas for payloads on the wire, and a small validator around them.
+
+The schemas are data (``*.json`` beside this file); :func:`check` turns the
+first problem into one readable sentence that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+__all__ = ["SchemaError", "check", "load"]
+
+
+class SchemaError(ValueError):
+    """A payload does not match its schema; the message names the field."""
+
+
+@cache
+def load(document: str) -> dict[str, Any]:
+    """One schema document from this package, e.g. ``"device_requests"``."""
+    text = resources.files(__package__).joinpath(f"{document}.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _validator(document: str, definition: str) -> Draft202012Validator:
+    schema = load(document)
+    if definition not in schema.get("$defs", {}):
+        raise KeyError(f"{document}.json has no definition {definition}")
+    return Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
+
+
+def check(document: str, definition: str, payload: Any) -> None:
+    """Raise :class:`SchemaError` when ``payload`` does not match ``document#/$defs/definition``."""
+    error = min(_validator(document, definition).iter_errors(payload), key=_depth_first, default=None)
+    if error is None:
+        return
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    subject = f"{where}: " if where else ""
+    raise SchemaError(f"{subject}{_describe(error)}")
+
+
+def _depth_first(error: Any) -> tuple[int, str]:
+    # Report the most specific problem first, then by message for a stable order.
+    return (-len(error.absolute_path), error.message)
+
+
+def _describe(error: Any) -> str:
+    if error.validator == "required":
+        return str(error.message).replace("is a required property", "is required")
+    if error.validator == "pattern" and error.absolute_path:
+        return "contains characters that are not allowed"
+    if error.validator == "oneOf":
+        return f"{error.instance!r} is not valid here"
+    return str(error.message)

@@ -1,0 +1,1 @@
+"""Fleet simulator: virtual devices that are clients of the service, like a real fleet."""
