@@ -1,0 +1,86 @@
+"""Small helpers to drive real MQTT clients (awscrt and paho) from tests."""
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import paho.mqtt.client as paho
+from awscrt import io, mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+class Inbox:
+    """Collects items from client callbacks (any thread) and waits for them."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self._cond = threading.Condition()
+
+    def put(self, item) -> None:
+        with self._cond:
+            self.items.append(item)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable = lambda item: True, timeout: float = 10.0):
+        """The first item matching ``predicate``; fails the test after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for item in self.items:
+                    if predicate(item):
+                        return item
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"nothing matched within {timeout}s; got {self.items!r}")
+                self._cond.wait(remaining)
+
+    def count(self, predicate: Callable = lambda item: True) -> int:
+        with self._cond:
+            return sum(1 for item in self.items if predicate(item))
+
+
+@contextmanager
+def crt_connection(host: str, port: int, client_id: str):
+    """An awscrt MQTT 3.1.1 connection over plain TCP, as a device would open it."""
+    elg = io.EventLoopGroup(1)
+    bootstrap = io.ClientBootstrap(elg, io.DefaultHostResolver(elg))
+    connection = mqtt.Connection(
+        client=mqtt.Client(bootstrap), host_name=host, port=port, client_id=client_id,
+        clean_session=True, keep_alive_secs=60,
+    )
+    connection.connect().result(10)
+    try:
+        yield connection
+    finally:
+        connection.disconnect().result(10)
+
+
+@contextmanager
+def paho_client(host: str, port: int, client_id: str, *, username=None, password=None):
+    """A connected paho client whose messages land in ``client.inbox``; fails if refused."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.inbox = Inbox()
+    client.events = Inbox()
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.on_message = lambda _c, _u, msg: client.inbox.put((msg.topic, msg.payload))
+    client.on_connect = lambda _c, _u, _f, reason, _p: client.events.put(("connect", reason))
+    client.on_subscribe = lambda _c, _u, mid, reasons, _p: client.events.put(("suback", mid, reasons))
+    client.connect(host, port, keepalive=30)
+    client.loop_start()
+    try:
+        _, reason = client.events.wait_for(lambda e: e[0] == "connect")
+        if reason.is_failure:
+            raise ConnectionRefusedError(str(reason))
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def subscribe(client, topic_filter: str, qos: int = 1):
+    """Subscribe and wait for the SUBACK; returns the granted reason codes."""
+    _, mid = client.subscribe(topic_filter, qos)
+    _, _, reasons = client.events.wait_for(lambda e: e[0] == "suback" and e[1] == mid)
+    return reasons

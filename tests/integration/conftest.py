@@ -1,0 +1,101 @@
+"""Runs the real ``iotjobs serve`` process on loopback with ephemeral ports."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+READY = re.compile(r"iotjobs ready mqtt=(?P<mqtt_host>[^:]+):(?P<mqtt_port>\d+) http=(?P<http_host>[^:]+):(?P<http_port>\d+)")
+ACCESS_KEY_ID = "AKIAINTEGRATIONTEST1"
+SECRET = "integration-test-secret-key-0123456789ab"
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    data_dir: Path
+    mqtt_host: str
+    mqtt_port: int
+    http_url: str
+    lines: list[str] = field(default_factory=list)
+
+    def iot(self, **overrides):
+        return boto3.client(
+            "iot",
+            endpoint_url=self.http_url,
+            region_name="us-east-1",
+            aws_access_key_id=overrides.get("key_id", ACCESS_KEY_ID),
+            aws_secret_access_key=overrides.get("secret", SECRET),
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            return self.process.wait(timeout)
+        return self.process.returncode
+
+
+def start_server(data_dir: Path, *, env_credentials: bool = True, timeout: float = 30.0) -> Server:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
+    if env_credentials:
+        env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
+        env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0",
+         "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    lines: list[str] = []
+    ready: dict[str, str] = {}
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            match = READY.fullmatch(line.strip())
+            if match and not found.is_set():
+                ready.update(match.groupdict())
+                found.set()
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.1):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("server did not become ready:\n" + "\n".join(lines))
+    if not ready:
+        process.kill()
+        raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
+    return Server(process, data_dir, ready["mqtt_host"], int(ready["mqtt_port"]),
+                  f"http://{ready['http_host']}:{ready['http_port']}", lines)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    running = start_server(tmp_path_factory.mktemp("server-data"))
+    yield running
+    assert running.stop() == 0, "\n".join(running.lines)
+
+
+@pytest.fixture
+def iot(server):
+    return server.iot()
+
+
+@pytest.fixture
+def unique():
+    """A fresh name prefix per test, so tests sharing one server never collide."""
+    return f"t{uuid.uuid4().hex[:8]}"

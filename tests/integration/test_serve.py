@@ -1,0 +1,39 @@
+"""The fixed contract of ``iotjobs serve``: ready line, credentials, clean stop."""
+
+import json
+import os
+import stat
+
+from .conftest import start_server
+
+
+def test_generated_credentials_are_stored_and_never_printed(tmp_path):
+    server = start_server(tmp_path / "data", env_credentials=False)
+    try:
+        stored_path = tmp_path / "data" / "admin-credentials.json"
+        stored = json.loads(stored_path.read_text())
+        assert stat.S_IMODE(os.stat(stored_path).st_mode) == 0o600
+        output = "\n".join(server.lines)
+        assert f"stored in {stored_path}" in output
+        assert stored["secretAccessKey"] not in output
+        iot = server.iot(key_id=stored["accessKeyId"], secret=stored["secretAccessKey"])
+        assert iot.create_thing(thingName="first")["thingName"] == "first"
+    finally:
+        assert server.stop() == 0
+
+    # A second start reuses the stored key and the stored things.
+    again = start_server(tmp_path / "data", env_credentials=False)
+    try:
+        assert "generated" not in "\n".join(again.lines)
+        iot = again.iot(key_id=stored["accessKeyId"], secret=stored["secretAccessKey"])
+        assert iot.describe_thing(thingName="first")["thingName"] == "first"
+    finally:
+        assert again.stop() == 0
+    assert "iotjobs stopping" in again.lines
+
+
+def test_ready_line_names_both_listeners(server):
+    ready = [line for line in server.lines if line.startswith("iotjobs ready ")]
+    assert ready == [f"iotjobs ready mqtt={server.mqtt_host}:{server.mqtt_port} http={server.http_url[7:]}"]
+    assert server.mqtt_host == "127.0.0.1"
+    assert (server.data_dir / "jobs.sqlite3").exists()
