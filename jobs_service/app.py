@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from broker import CredentialAuthenticator, EmbeddedBroker
 
@@ -55,8 +56,9 @@ class _QuietServer(uvicorn.Server):
 class JobsService:
     """Everything ``iotjobs serve`` runs, as one async context manager."""
 
-    def __init__(self, config: ServiceConfig, *, clock: Clock | None = None,
-                 environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: ServiceConfig, *, clock: Clock | None = None, environ: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock(config.time_scale)
         self.arns = Arns(config.region, config.account)
@@ -98,8 +100,10 @@ class JobsService:
 
         broker_host, broker_port = self.broker.address
         self.bridge = MqttBridge(
-            broker_host, broker_port,
-            username=key.access_key_id, password=key.secret_access_key,
+            broker_host,
+            broker_port,
+            username=key.access_key_id,
+            password=key.secret_access_key,
             handle=DeviceApi(engine).handle,
         )
         await self.bridge.start()
@@ -108,7 +112,7 @@ class JobsService:
         app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})
         await self._start_http(app)
 
-    async def _start_http(self, app: object) -> None:
+    async def _start_http(self, app: Starlette) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
@@ -146,6 +150,7 @@ class JobsService:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()

@@ -16,13 +16,21 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iotjobs", description="An AWS IoT Jobs-compatible jobs service over MQTT")
+    parser = argparse.ArgumentParser(
+        prog="iotjobs", description="An AWS IoT Jobs-compatible jobs service over MQTT"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the broker, the jobs service and the HTTP control plane")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--mqtt-port", type=int, default=1883, help="MQTT port; 0 lets the OS pick (default 1883)")
-    serve.add_argument("--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default 8080)")
-    serve.add_argument("--data-dir", type=Path, default=Path("./data"), help="where state is kept (default ./data)")
+    serve.add_argument(
+        "--mqtt-port", type=int, default=1883, help="MQTT port; 0 lets the OS pick (default 1883)"
+    )
+    serve.add_argument(
+        "--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default 8080)"
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, default=Path("./data"), help="where state is kept (default ./data)"
+    )
     serve.add_argument("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
     serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -37,8 +37,9 @@ _JOB_SETTINGS = (
 
 
 class ControlPlane:
-    def __init__(self, engine: JobsEngine, registry: Registry, arns: Arns,
-                 publish: Callable[[list[Message]], None]) -> None:
+    def __init__(
+        self, engine: JobsEngine, registry: Registry, arns: Arns, publish: Callable[[list[Message]], None]
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.arns = arns
@@ -145,8 +146,12 @@ class ControlPlane:
 
     # -- jobs -------------------------------------------------------------
     def create_job(self, params: Params) -> dict[str, Any]:
-        for unsupported in ("documentSource", "jobTemplateArn", "documentParameters",
-                            "destinationPackageVersions"):
+        for unsupported in (
+            "documentSource",
+            "jobTemplateArn",
+            "documentParameters",
+            "destinationPackageVersions",
+        ):
             if params.get(unsupported) is not None:
                 raise InvalidRequest(f"{unsupported} is not supported by this server yet")
         if params.get("document") is None:
@@ -189,7 +194,10 @@ class ControlPlane:
         )
         result: dict[str, Any] = {
             "executionSummaries": [
-                {"thingArn": self.arns.thing(row.thing_name), "jobExecutionSummary": wire.execution_summary(row)}
+                {
+                    "thingArn": self.arns.thing(row.thing_name),
+                    "jobExecutionSummary": wire.execution_summary(row),
+                }
                 for row in rows[:limit]
             ]
         }
@@ -210,7 +218,8 @@ class ControlPlane:
         )
         result: dict[str, Any] = {
             "executionSummaries": [
-                {"jobId": row.job_id, "jobExecutionSummary": wire.execution_summary(row)} for row in rows[:limit]
+                {"jobId": row.job_id, "jobExecutionSummary": wire.execution_summary(row)}
+                for row in rows[:limit]
             ]
         }
         if len(rows) > limit:

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AdminKey", "CREDENTIALS_FILE", "load_admin_key"]
+__all__ = ["CREDENTIALS_FILE", "AdminKey", "load_admin_key"]
 
 CREDENTIALS_FILE = "admin-credentials.json"
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -55,6 +55,8 @@ def load_admin_key(data_dir: Path, environ: dict[str, str] | None = None) -> tup
     # Created with owner-only permissions before the secret is written.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key}, handle, indent=2)
+        json.dump(
+            {"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key}, handle, indent=2
+        )
         handle.write("\n")
     return key, True

@@ -64,8 +64,8 @@ class DeviceApi:
             return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]
         except Exception:
             log.exception("Request on %s failed", topic)
-            error = InternalError("The service could not process the request")
-            return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]
+            internal = InternalError("The service could not process the request")
+            return [Message(topics.rejected(topic), rejection(internal, client_token, self.engine.clock.now()))]
         if client_token is not None:
             reply["clientToken"] = client_token
         reply["timestamp"] = seconds(self.engine.clock.now())
@@ -97,7 +97,9 @@ class DeviceApi:
         outcome = self.engine.start_next(request.thing_name, body.get("statusDetails"))
         reply: dict[str, Any] = {}
         if outcome.value is not None:
-            reply["execution"] = execution_data(outcome.value, document=self.engine.document(outcome.value.job_id))
+            reply["execution"] = execution_data(
+                outcome.value, document=self.engine.document(outcome.value.job_id)
+            )
         return reply, outcome.messages
 
     def _describe(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,4 +141,3 @@ def _decode(payload: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidJson("The payload must be a JSON object")
     return body
-

@@ -154,7 +154,8 @@ class JobsEngine:
             verdict = device_update_verdict(current.status, status)
             if verdict is Verdict.NOT_A_DEVICE_STATUS:
                 raise InvalidRequest(
-                    f"A device cannot set status {status.value}; use IN_PROGRESS, SUCCEEDED, FAILED or REJECTED"
+                    f"A device cannot set status {status.value};"
+                    " use IN_PROGRESS, SUCCEEDED, FAILED or REJECTED"
                 )
             if verdict is Verdict.FROM_TERMINAL:
                 raise InvalidStateTransition(

@@ -38,8 +38,13 @@ class JobsError(Exception):
     http_type: ClassVar[str] = "InternalFailureException"
     http_status: ClassVar[int] = 500
 
-    def __init__(self, message: str, *, execution_state: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_state: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         # Only InvalidStateTransition and VersionMismatch carry the state to devices.

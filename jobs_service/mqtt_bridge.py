@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from .notifications import Message
 
-__all__ = ["MqttBridge", "REQUEST_FILTERS"]
+__all__ = ["REQUEST_FILTERS", "MqttBridge"]
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,16 @@ Handler = Callable[[str, bytes], list[Message]]
 
 
 class MqttBridge:
-    def __init__(self, host: str, port: int, *, username: str, password: str, handle: Handler,
-                 client_id: str = "iotjobs-service") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str,
+        password: str,
+        handle: Handler,
+        client_id: str = "iotjobs-service",
+    ) -> None:
         self._address = (host, port)
         self._handle = handle
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
@@ -52,16 +60,17 @@ class MqttBridge:
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def start(self, timeout: float = 10.0) -> None:
+    async def start(self, connect_within: float = 10.0) -> None:
         """Connect, subscribe to the request topics, and start answering."""
         self._loop = asyncio.get_running_loop()
         self._client.connect_async(*self._address, keepalive=60)
         self._client.loop_start()
         try:
-            await asyncio.wait_for(self._subscribed.wait(), timeout)
-        except TimeoutError:
+            await asyncio.wait_for(self._subscribed.wait(), connect_within)
+        except TimeoutError as exc:
             self._client.loop_stop()
-            raise ConnectionError(f"could not subscribe to the broker at {self._address[0]}:{self._address[1]}")
+            host, port = self._address
+            raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
         self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
 
     def publish(self, messages: list[Message]) -> None:
@@ -99,7 +108,9 @@ class MqttBridge:
             return
         client.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
         if any(reason.is_failure for reason in reasons):
             log.error("The broker refused the service subscriptions: %s", reasons)
             return

@@ -37,8 +37,9 @@ def document_object(document: str) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"document": parsed}
 
 
-def execution_data(execution: JobExecution, *, document: str | None = None,
-                   include_thing_name: bool = False) -> dict[str, Any]:
+def execution_data(
+    execution: JobExecution, *, document: str | None = None, include_thing_name: bool = False
+) -> dict[str, Any]:
     """A ``JobExecutionData`` object; the document is added when given."""
     data: dict[str, Any] = {"jobId": execution.job_id}
     if include_thing_name:

@@ -50,5 +50,7 @@ def pending_changes(
     head_after = after[0] if after else None
     if head_before != (_identity(head_after) if head_after else None):
         document = document_of(head_after.job_id) if head_after else None
-        messages.append(Message(topics.notify_next(thing_name), notify_next_payload(head_after, document, now)))
+        messages.append(
+            Message(topics.notify_next(thing_name), notify_next_payload(head_after, document, now))
+        )
     return messages

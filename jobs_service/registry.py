@@ -20,8 +20,9 @@ class Registry:
         self.arns = arns
 
     # -- things -----------------------------------------------------------
-    def create_thing(self, name: str, *, thing_type_name: str | None = None,
-                     attributes: dict[str, str] | None = None) -> Thing:
+    def create_thing(
+        self, name: str, *, thing_type_name: str | None = None, attributes: dict[str, str] | None = None
+    ) -> Thing:
         """Create a thing; the same name with the same settings returns the existing one."""
         if thing_type_name is not None:
             raise ResourceNotFound(f"Thing type {thing_type_name} does not exist")
@@ -35,8 +36,9 @@ class Registry:
                         extra={"resourceId": existing.thing_id, "resourceArn": self.arns.thing(name)},
                     )
                 return existing
-            thing = Thing(name=name, thing_id=str(uuid.uuid4()), attributes=attributes,
-                          created_at=self.clock.now())
+            thing = Thing(
+                name=name, thing_id=str(uuid.uuid4()), attributes=attributes, created_at=self.clock.now()
+            )
             self.store.insert_thing(thing)
             return thing
 
@@ -51,15 +53,24 @@ class Registry:
         return self._name_from("thing", name, arn)
 
     # -- groups -----------------------------------------------------------
-    def create_group(self, name: str, *, parent_name: str | None = None, description: str | None = None,
-                     attributes: dict[str, str] | None = None) -> ThingGroup:
+    def create_group(
+        self,
+        name: str,
+        *,
+        parent_name: str | None = None,
+        description: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> ThingGroup:
         """Create a static group; the same name with the same settings returns the existing one."""
         attributes = dict(attributes or {})
         with self.store.atomic():
             existing = self.store.get_group(name)
             if existing is not None:
                 same = (existing.parent_name, existing.description, existing.attributes) == (
-                    parent_name, description, attributes)
+                    parent_name,
+                    description,
+                    attributes,
+                )
                 if not same:
                     raise ResourceAlreadyExists(
                         f"Thing group {name} already exists with different properties",
@@ -68,8 +79,14 @@ class Registry:
                 return existing
             if parent_name is not None and self.store.get_group(parent_name) is None:
                 raise ResourceNotFound(f"Parent thing group {parent_name} does not exist")
-            group = ThingGroup(name=name, group_id=str(uuid.uuid4()), parent_name=parent_name,
-                               description=description, attributes=attributes, created_at=self.clock.now())
+            group = ThingGroup(
+                name=name,
+                group_id=str(uuid.uuid4()),
+                parent_name=parent_name,
+                description=description,
+                attributes=attributes,
+                created_at=self.clock.now(),
+            )
             self.store.insert_group(group)
             return group
 

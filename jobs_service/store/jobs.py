@@ -55,9 +55,21 @@ class JobsStore(StoreBase):
             "INSERT INTO jobs (job_id, status, target_selection, targets, document, description,"
             " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.job_id, job.status.value, job.target_selection.value, dumps(job.targets), job.document,
-             job.description, job.created_at, job.last_updated_at, job.completed_at,
-             int(job.force_canceled), job.reason_code, job.comment, dumps(job.settings)),
+            (
+                job.job_id,
+                job.status.value,
+                job.target_selection.value,
+                dumps(job.targets),
+                job.document,
+                job.description,
+                job.created_at,
+                job.last_updated_at,
+                job.completed_at,
+                int(job.force_canceled),
+                job.reason_code,
+                job.comment,
+                dumps(job.settings),
+            ),
         )
 
     def get_job(self, job_id: str) -> Job | None:
@@ -72,8 +84,9 @@ class JobsStore(StoreBase):
         rows = self._rows(f"SELECT job_id, document FROM jobs WHERE job_id IN ({marks})", tuple(ids))
         return {row["job_id"]: row["document"] for row in rows}
 
-    def set_job_status(self, job_id: str, status: JobStatus, *, now: float,
-                       completed_at: float | None = None) -> None:
+    def set_job_status(
+        self, job_id: str, status: JobStatus, *, now: float, completed_at: float | None = None
+    ) -> None:
         self._execute(
             "UPDATE jobs SET status = ?, last_updated_at = ?, completed_at = COALESCE(?, completed_at)"
             " WHERE job_id = ?",
@@ -100,10 +113,19 @@ class JobsStore(StoreBase):
             "INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details,"
             " queued_at, started_at, last_updated_at, version_number, force_canceled, retry_attempt)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (execution.job_id, execution.thing_name, execution.execution_number, execution.status.value,
-             dumps(execution.status_details), execution.queued_at, execution.started_at,
-             execution.last_updated_at, execution.version_number, int(execution.force_canceled),
-             execution.retry_attempt),
+            (
+                execution.job_id,
+                execution.thing_name,
+                execution.execution_number,
+                execution.status.value,
+                dumps(execution.status_details),
+                execution.queued_at,
+                execution.started_at,
+                execution.last_updated_at,
+                execution.version_number,
+                int(execution.force_canceled),
+                execution.retry_attempt,
+            ),
         )
         return execution.model_copy(update={"seq": cursor.lastrowid})
 
@@ -112,13 +134,20 @@ class JobsStore(StoreBase):
         self._execute(
             "UPDATE job_executions SET status = ?, status_details = ?, started_at = ?, last_updated_at = ?,"
             " version_number = ?, force_canceled = ? WHERE seq = ?",
-            (execution.status.value, dumps(execution.status_details), execution.started_at,
-             execution.last_updated_at, execution.version_number, int(execution.force_canceled),
-             execution.seq),
+            (
+                execution.status.value,
+                dumps(execution.status_details),
+                execution.started_at,
+                execution.last_updated_at,
+                execution.version_number,
+                int(execution.force_canceled),
+                execution.seq,
+            ),
         )
 
-    def get_execution(self, job_id: str, thing_name: str,
-                      execution_number: int | None = None) -> JobExecution | None:
+    def get_execution(
+        self, job_id: str, thing_name: str, execution_number: int | None = None
+    ) -> JobExecution | None:
         """One execution of a job on a thing; the latest when no number is given."""
         if execution_number is None:
             row = self._row(
@@ -159,8 +188,9 @@ class JobsStore(StoreBase):
         )
         return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
 
-    def executions_for_job(self, job_id: str, *, status: ExecutionStatus | None,
-                           after: tuple[str, int] | None, limit: int) -> list[JobExecution]:
+    def executions_for_job(
+        self, job_id: str, *, status: ExecutionStatus | None, after: tuple[str, int] | None, limit: int
+    ) -> list[JobExecution]:
         """A job's executions by (thing name, execution number), after a keyset position."""
         thing, number = after if after else ("", 0)
         wanted = status.value if status else None
@@ -172,8 +202,15 @@ class JobsStore(StoreBase):
         )
         return [_execution(row) for row in rows]
 
-    def executions_for_thing(self, thing_name: str, *, status: ExecutionStatus | None,
-                             job_id: str | None, after: int | None, limit: int) -> list[JobExecution]:
+    def executions_for_thing(
+        self,
+        thing_name: str,
+        *,
+        status: ExecutionStatus | None,
+        job_id: str | None,
+        after: int | None,
+        limit: int,
+    ) -> list[JobExecution]:
         """A thing's executions in creation order, after a creation sequence number."""
         wanted = status.value if status else None
         rows = self._rows(

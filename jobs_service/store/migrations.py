@@ -79,7 +79,7 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         );
         CREATE INDEX job_executions_thing_status ON job_executions(thing_name, status);
         CREATE INDEX job_executions_job_status ON job_executions(job_id, status);
-        """
+        """,
     )
 
 

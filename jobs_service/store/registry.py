@@ -39,8 +39,14 @@ class RegistryStore(StoreBase):
         self._execute(
             "INSERT INTO things (name, thing_id, thing_type_name, attributes, version, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (thing.name, thing.thing_id, thing.thing_type_name, dumps(thing.attributes), thing.version,
-             thing.created_at),
+            (
+                thing.name,
+                thing.thing_id,
+                thing.thing_type_name,
+                dumps(thing.attributes),
+                thing.version,
+                thing.created_at,
+            ),
         )
 
     def get_thing(self, name: str) -> Thing | None:
@@ -52,9 +58,7 @@ class RegistryStore(StoreBase):
 
     def list_things(self, *, after: str | None, limit: int) -> list[Thing]:
         """Things in name order, starting after the name ``after``."""
-        rows = self._rows(
-            "SELECT * FROM things WHERE name > ? ORDER BY name LIMIT ?", (after or "", limit)
-        )
+        rows = self._rows("SELECT * FROM things WHERE name > ? ORDER BY name LIMIT ?", (after or "", limit))
         return [_thing(row) for row in rows]
 
     # -- groups -----------------------------------------------------------
@@ -62,8 +66,15 @@ class RegistryStore(StoreBase):
         self._execute(
             "INSERT INTO thing_groups (name, group_id, parent_name, description, attributes, version,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (group.name, group.group_id, group.parent_name, group.description, dumps(group.attributes),
-             group.version, group.created_at),
+            (
+                group.name,
+                group.group_id,
+                group.parent_name,
+                group.description,
+                dumps(group.attributes),
+                group.version,
+                group.created_at,
+            ),
         )
 
     def get_group(self, name: str) -> ThingGroup | None:
@@ -97,8 +108,7 @@ class RegistryStore(StoreBase):
         )
         return cursor.rowcount == 1
 
-    def group_things(self, group_names: list[str], *, after: str | None = None,
-                     limit: int = -1) -> list[str]:
+    def group_things(self, group_names: list[str], *, after: str | None = None, limit: int = -1) -> list[str]:
         """Distinct things that belong to any of ``group_names``, in name order."""
         if not group_names:
             return []

@@ -46,8 +46,12 @@ def crt_connection(host: str, port: int, client_id: str):
     elg = io.EventLoopGroup(1)
     bootstrap = io.ClientBootstrap(elg, io.DefaultHostResolver(elg))
     connection = mqtt.Connection(
-        client=mqtt.Client(bootstrap), host_name=host, port=port, client_id=client_id,
-        clean_session=True, keep_alive_secs=60,
+        client=mqtt.Client(bootstrap),
+        host_name=host,
+        port=port,
+        client_id=client_id,
+        clean_session=True,
+        keep_alive_secs=60,
     )
     connection.connect().result(10)
     try:

@@ -15,7 +15,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-READY = re.compile(r"iotjobs ready mqtt=(?P<mqtt_host>[^:]+):(?P<mqtt_port>\d+) http=(?P<http_host>[^:]+):(?P<http_port>\d+)")
+READY = re.compile(
+    r"iotjobs ready mqtt=(?P<mqtt_host>[^:]+):(?P<mqtt_port>\d+) http=(?P<http_host>[^:]+):(?P<http_port>\d+)"
+)
 ACCESS_KEY_ID = "AKIAINTEGRATIONTEST1"
 SECRET = "integration-test-secret-key-0123456789ab"
 
@@ -52,9 +54,22 @@ def start_server(data_dir: Path, *, env_credentials: bool = True, timeout: float
         env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
         env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0",
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "jobs_service.cli",
+            "serve",
+            "--mqtt-port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     lines: list[str] = []
     ready: dict[str, str] = {}
@@ -79,8 +94,14 @@ def start_server(data_dir: Path, *, env_credentials: bool = True, timeout: float
     if not ready:
         process.kill()
         raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
-    return Server(process, data_dir, ready["mqtt_host"], int(ready["mqtt_port"]),
-                  f"http://{ready['http_host']}:{ready['http_port']}", lines)
+    return Server(
+        process,
+        data_dir,
+        ready["mqtt_host"],
+        int(ready["mqtt_port"]),
+        f"http://{ready['http_host']}:{ready['http_port']}",
+        lines,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,14 @@ def device(server, iot, unique):
     thing = f"{unique}-dev"
     iot.create_thing(thingName=thing)
     with crt_connection(server.mqtt_host, server.mqtt_port, thing) as connection:
-        client = iotjobs.IotJobsClientV2(connection, mqtt_request_response.ClientOptions(
-            max_request_response_subscriptions=4, max_streaming_subscriptions=2, operation_timeout_in_seconds=10))
+        client = iotjobs.IotJobsClientV2(
+            connection,
+            mqtt_request_response.ClientOptions(
+                max_request_response_subscriptions=4,
+                max_streaming_subscriptions=2,
+                operation_timeout_in_seconds=10,
+            ),
+        )
         next_events, list_events, established = Inbox(), Inbox(), Inbox()
 
         def status(event):
@@ -30,10 +36,16 @@ def device(server, iot, unique):
         streams = [
             client.create_next_job_execution_changed_stream(
                 iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(incoming_event_listener=next_events.put, subscription_status_listener=status)),
+                ServiceStreamOptions(
+                    incoming_event_listener=next_events.put, subscription_status_listener=status
+                ),
+            ),
             client.create_job_executions_changed_stream(
                 iotjobs.JobExecutionsChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(incoming_event_listener=list_events.put, subscription_status_listener=status)),
+                ServiceStreamOptions(
+                    incoming_event_listener=list_events.put, subscription_status_listener=status
+                ),
+            ),
         ]
         for stream in streams:
             stream.open()
@@ -46,13 +58,21 @@ def device(server, iot, unique):
 
 def test_v2_device_runs_a_job_to_completion(iot, device, unique):
     thing, client, next_events, list_events = device
-    pending = client.get_pending_job_executions(iotjobs.GetPendingJobExecutionsRequest(thing_name=thing)).result(10)
+    pending = client.get_pending_job_executions(
+        iotjobs.GetPendingJobExecutionsRequest(thing_name=thing)
+    ).result(10)
     assert (pending.in_progress_jobs, pending.queued_jobs) == ([], [])
-    assert client.start_next_pending_job_execution(
-        iotjobs.StartNextPendingJobExecutionRequest(thing_name=thing)).result(10).execution is None
+    assert (
+        client.start_next_pending_job_execution(iotjobs.StartNextPendingJobExecutionRequest(thing_name=thing))
+        .result(10)
+        .execution
+        is None
+    )
 
     job_id = f"{unique}-job"
-    iot.create_job(jobId=job_id, document='{"operation": "install", "version": "2.0"}', targets=[_thing_arn(thing)])
+    iot.create_job(
+        jobId=job_id, document='{"operation": "install", "version": "2.0"}', targets=[_thing_arn(thing)]
+    )
 
     announced = next_events.wait_for(lambda e: e.execution is not None)
     assert (announced.execution.job_id, announced.execution.status) == (job_id, "QUEUED")
@@ -61,19 +81,34 @@ def test_v2_device_runs_a_job_to_completion(iot, device, unique):
     listed = list_events.wait_for(lambda e: "QUEUED" in (e.jobs or {}))
     assert [s.job_id for s in listed.jobs["QUEUED"]] == [job_id]
 
-    started = client.start_next_pending_job_execution(iotjobs.StartNextPendingJobExecutionRequest(
-        thing_name=thing, status_details={"phase": "download"})).result(10)
+    started = client.start_next_pending_job_execution(
+        iotjobs.StartNextPendingJobExecutionRequest(thing_name=thing, status_details={"phase": "download"})
+    ).result(10)
     assert (started.execution.job_id, started.execution.status, started.execution.version_number) == (
-        job_id, "IN_PROGRESS", 2)
+        job_id,
+        "IN_PROGRESS",
+        2,
+    )
     assert started.execution.job_document["operation"] == "install"
 
     described = client.describe_job_execution(
-        iotjobs.DescribeJobExecutionRequest(thing_name=thing, job_id="$next")).result(10)
-    assert (described.execution.status, described.execution.status_details) == ("IN_PROGRESS", {"phase": "download"})
+        iotjobs.DescribeJobExecutionRequest(thing_name=thing, job_id="$next")
+    ).result(10)
+    assert (described.execution.status, described.execution.status_details) == (
+        "IN_PROGRESS",
+        {"phase": "download"},
+    )
 
-    updated = client.update_job_execution(iotjobs.UpdateJobExecutionRequest(
-        thing_name=thing, job_id=job_id, status="SUCCEEDED", expected_version=2,
-        status_details={"result": "installed 2.0"}, include_job_execution_state=True)).result(10)
+    updated = client.update_job_execution(
+        iotjobs.UpdateJobExecutionRequest(
+            thing_name=thing,
+            job_id=job_id,
+            status="SUCCEEDED",
+            expected_version=2,
+            status_details={"result": "installed 2.0"},
+            include_job_execution_state=True,
+        )
+    ).result(10)
     assert (updated.execution_state.status, updated.execution_state.version_number) == ("SUCCEEDED", 3)
 
     next_events.wait_for(lambda e: e.execution is None)
@@ -94,14 +129,21 @@ def test_v2_rejections_are_modeled(iot, device, unique):
     job_id = f"{unique}-job"
     iot.create_job(jobId=job_id, document="{}", targets=[_thing_arn(thing)])
     with pytest.raises(V2ServiceException) as mismatch:
-        client.update_job_execution(iotjobs.UpdateJobExecutionRequest(
-            thing_name=thing, job_id=job_id, status="IN_PROGRESS", expected_version=42)).result(10)
+        client.update_job_execution(
+            iotjobs.UpdateJobExecutionRequest(
+                thing_name=thing, job_id=job_id, status="IN_PROGRESS", expected_version=42
+            )
+        ).result(10)
     error = mismatch.value.modeled_error
     assert (error.code, error.execution_state.status, error.execution_state.version_number) == (
-        "VersionMismatch", "QUEUED", 1)
+        "VersionMismatch",
+        "QUEUED",
+        1,
+    )
 
     with pytest.raises(V2ServiceException) as missing:
         client.describe_job_execution(
-            iotjobs.DescribeJobExecutionRequest(thing_name=thing, job_id="no-such-job")).result(10)
+            iotjobs.DescribeJobExecutionRequest(thing_name=thing, job_id="no-such-job")
+        ).result(10)
     assert missing.value.modeled_error.code == "ResourceNotFound"
     assert missing.value.modeled_error.execution_state is None

@@ -18,8 +18,14 @@ def _call(device, topic, payload):
 
 def test_get_pending_always_has_both_lists_and_echoes_token(device, clock):
     replies = _call(device, "$aws/things/nobody/jobs/get", {"clientToken": "tok"})
-    assert replies == {"$aws/things/nobody/jobs/get/accepted": {
-        "inProgressJobs": [], "queuedJobs": [], "clientToken": "tok", "timestamp": int(clock.now())}}
+    assert replies == {
+        "$aws/things/nobody/jobs/get/accepted": {
+            "inProgressJobs": [],
+            "queuedJobs": [],
+            "clientToken": "tok",
+            "timestamp": int(clock.now()),
+        }
+    }
 
 
 def test_v1_request_without_token_gets_no_token(device, job):
@@ -31,7 +37,8 @@ def test_v1_request_without_token_gets_no_token(device, job):
 
 def test_start_next_reply_has_document_object(device, job):
     reply = _call(device, "$aws/things/t1/jobs/start-next", {"clientToken": "c"})[
-        "$aws/things/t1/jobs/start-next/accepted"]
+        "$aws/things/t1/jobs/start-next/accepted"
+    ]
     assert reply["execution"]["jobDocument"] == {"op": "x"}
     assert reply["execution"]["status"] == "IN_PROGRESS"
     assert reply["execution"]["versionNumber"] == 2
@@ -44,7 +51,9 @@ def test_start_next_with_nothing_pending_is_accepted_without_execution(device):
 
 
 def test_describe_next_replies_on_the_literal_topic(device, job):
-    replies = _call(device, "$aws/things/t1/jobs/$next/get", {"clientToken": "c", "includeJobDocument": False})
+    replies = _call(
+        device, "$aws/things/t1/jobs/$next/get", {"clientToken": "c", "includeJobDocument": False}
+    )
     execution = replies["$aws/things/t1/jobs/$next/get/accepted"]["execution"]
     assert execution["jobId"] == "j1"
     assert "jobDocument" not in execution
@@ -53,18 +62,33 @@ def test_describe_next_replies_on_the_literal_topic(device, job):
 def test_update_accepted_payload_follows_include_flags(device, job):
     plain = _call(device, "$aws/things/t1/jobs/j1/update", {"status": "IN_PROGRESS", "clientToken": "a"})
     assert plain["$aws/things/t1/jobs/j1/update/accepted"].keys() == {"clientToken", "timestamp"}
-    full = _call(device, "$aws/things/t1/jobs/j1/update", {
-        "status": "SUCCEEDED", "expectedVersion": "2", "statusDetails": {"out": "line\n"},
-        "includeJobExecutionState": True, "includeJobDocument": True})
+    full = _call(
+        device,
+        "$aws/things/t1/jobs/j1/update",
+        {
+            "status": "SUCCEEDED",
+            "expectedVersion": "2",
+            "statusDetails": {"out": "line\n"},
+            "includeJobExecutionState": True,
+            "includeJobDocument": True,
+        },
+    )
     reply = full["$aws/things/t1/jobs/j1/update/accepted"]
-    assert reply["executionState"] == {"status": "SUCCEEDED", "statusDetails": {"out": "line\n"}, "versionNumber": 3}
+    assert reply["executionState"] == {
+        "status": "SUCCEEDED",
+        "statusDetails": {"out": "line\n"},
+        "versionNumber": 3,
+    }
     assert reply["jobDocument"] == {"op": "x"}
     assert full["$aws/things/t1/jobs/notify-next"] == {"timestamp": reply["timestamp"]}
 
 
 def test_rejections_carry_code_token_and_state_only_where_allowed(device, job):
-    mismatch = _call(device, "$aws/things/t1/jobs/j1/update",
-                     {"status": "SUCCEEDED", "expectedVersion": 9, "clientToken": "v"})
+    mismatch = _call(
+        device,
+        "$aws/things/t1/jobs/j1/update",
+        {"status": "SUCCEEDED", "expectedVersion": 9, "clientToken": "v"},
+    )
     reply = mismatch["$aws/things/t1/jobs/j1/update/rejected"]
     assert reply["code"] == "VersionMismatch"
     assert reply["clientToken"] == "v"
@@ -84,10 +108,21 @@ def test_rejections_carry_code_token_and_state_only_where_allowed(device, job):
         (b"[1]", "InvalidJson", "The payload must be a JSON object"),
         ({"clientToken": "t"}, "InvalidRequest", "'status' is required"),
         ({"status": "DONE", "clientToken": "t"}, "InvalidRequest", "status: 'DONE' is not one of"),
-        ({"status": "SUCCEEDED", "statusDetails": {"k": 1}}, "InvalidRequest", "statusDetails.k: 1 is not of type"),
-        ({"status": "SUCCEEDED", "statusDetails": {f"k{i}": "v" for i in range(11)}}, "InvalidRequest",
-         "statusDetails: {"),
-        ({"status": "SUCCEEDED", "stepTimeoutInMinutes": 0}, "InvalidRequest", "stepTimeoutInMinutes: 0 is not valid"),
+        (
+            {"status": "SUCCEEDED", "statusDetails": {"k": 1}},
+            "InvalidRequest",
+            "statusDetails.k: 1 is not of type",
+        ),
+        (
+            {"status": "SUCCEEDED", "statusDetails": {f"k{i}": "v" for i in range(11)}},
+            "InvalidRequest",
+            "statusDetails: {",
+        ),
+        (
+            {"status": "SUCCEEDED", "stepTimeoutInMinutes": 0},
+            "InvalidRequest",
+            "stepTimeoutInMinutes: 0 is not valid",
+        ),
         ({"status": "CANCELED"}, "InvalidRequest", "A device cannot set status CANCELED"),
     ],
 )

@@ -47,8 +47,17 @@ def test_create_job_notifies_new_head_with_document(engine, arns, fleet, clock):
     by_topic = {m.topic: m.payload for m in outcome.messages}
     assert by_topic["$aws/things/t1/jobs/notify"] == {
         "timestamp": int(clock.now()),
-        "jobs": {"QUEUED": [{"jobId": "j1", "queuedAt": int(clock.now()), "lastUpdatedAt": int(clock.now()),
-                             "versionNumber": 1, "executionNumber": 1}]},
+        "jobs": {
+            "QUEUED": [
+                {
+                    "jobId": "j1",
+                    "queuedAt": int(clock.now()),
+                    "lastUpdatedAt": int(clock.now()),
+                    "versionNumber": 1,
+                    "executionNumber": 1,
+                }
+            ]
+        },
     }
     execution = by_topic["$aws/things/t1/jobs/notify-next"]["execution"]
     assert execution["jobDocument"] == {"op": "reboot"}
@@ -62,9 +71,9 @@ def test_second_job_notifies_but_keeps_the_head(engine, arns, fleet):
 
 
 def test_create_job_errors_name_the_problem(engine, arns, fleet):
-    with pytest.raises(ResourceNotFound, match="Thing ghost does not exist$"):
+    with pytest.raises(ResourceNotFound, match=r"Thing ghost does not exist$"):
         _create(engine, arns, targets=[arns.thing("ghost")])
-    with pytest.raises(ResourceNotFound, match="Thing group nope does not exist$"):
+    with pytest.raises(ResourceNotFound, match=r"Thing group nope does not exist$"):
         _create(engine, arns, targets=[arns.thing_group("nope")])
     with pytest.raises(InvalidRequest, match="must be a JSON object"):
         _create(engine, arns, document="[1, 2]")
@@ -73,7 +82,7 @@ def test_create_job_errors_name_the_problem(engine, arns, fleet):
     with pytest.raises(InvalidRequest, match="region eu-west-1"):
         _create(engine, arns, targets=["arn:aws:iot:eu-west-1:123456789012:thing/t1"])
     _create(engine, arns)
-    with pytest.raises(ResourceAlreadyExists, match="Job j1 already exists$") as caught:
+    with pytest.raises(ResourceAlreadyExists, match=r"Job j1 already exists$") as caught:
         _create(engine, arns)
     assert caught.value.extra["resourceArn"] == arns.job("j1")
 
@@ -85,13 +94,22 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
     assert started.messages == []  # the head only changed status
     execution = started.value
     assert (execution.status, execution.version_number, execution.status_details) == (
-        ExecutionStatus.IN_PROGRESS, 2, {"step": "1"})
+        ExecutionStatus.IN_PROGRESS,
+        2,
+        {"step": "1"},
+    )
     assert execution.started_at == clock.now()
     again = engine.start_next("t1", {"ignored": "x"}).value
     assert (again.version_number, again.status_details) == (2, {"step": "1"})
 
-    done = engine.update("t1", "j1", status=ExecutionStatus.SUCCEEDED, status_details={"result": "ok"},
-                         expected_version=2, execution_number=None)
+    done = engine.update(
+        "t1",
+        "j1",
+        status=ExecutionStatus.SUCCEEDED,
+        status_details={"result": "ok"},
+        expected_version=2,
+        execution_number=None,
+    )
     assert done.value.version_number == 3
     assert {m.topic: m.payload for m in done.messages} == {
         "$aws/things/t1/jobs/notify": {"timestamp": int(clock.now()), "jobs": {}},
@@ -106,40 +124,89 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
 def test_update_of_non_head_to_in_progress_takes_the_head(engine, arns, fleet):
     _create(engine, arns, "j1")
     _create(engine, arns, "j2")
-    outcome = engine.update("t1", "j2", status=ExecutionStatus.IN_PROGRESS, status_details=None,
-                            expected_version=None, execution_number=None)
+    outcome = engine.update(
+        "t1",
+        "j2",
+        status=ExecutionStatus.IN_PROGRESS,
+        status_details=None,
+        expected_version=None,
+        execution_number=None,
+    )
     assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify-next"]
     assert outcome.messages[0].payload["execution"]["jobId"] == "j2"
 
 
 def test_update_rules(engine, arns, fleet):
     _create(engine, arns)
-    with pytest.raises(VersionMismatch, match="Job execution j1 on t1 is at version 1, not 7$") as caught:
-        engine.update("t1", "j1", status=ExecutionStatus.IN_PROGRESS, status_details=None,
-                      expected_version=7, execution_number=None)
+    with pytest.raises(VersionMismatch, match=r"Job execution j1 on t1 is at version 1, not 7$") as caught:
+        engine.update(
+            "t1",
+            "j1",
+            status=ExecutionStatus.IN_PROGRESS,
+            status_details=None,
+            expected_version=7,
+            execution_number=None,
+        )
     assert caught.value.execution_state == {"status": "QUEUED", "versionNumber": 1}
     with pytest.raises(InvalidRequest, match="cannot set status CANCELED"):
-        engine.update("t1", "j1", status=ExecutionStatus.CANCELED, status_details=None,
-                      expected_version=None, execution_number=None)
-    with pytest.raises(ResourceNotFound, match="Job execution j1 on t1 with execution number 9 does not exist$"):
-        engine.update("t1", "j1", status=ExecutionStatus.FAILED, status_details=None,
-                      expected_version=None, execution_number=9)
-    engine.update("t1", "j1", status=ExecutionStatus.FAILED, status_details=None,
-                  expected_version=None, execution_number=None)
-    with pytest.raises(InvalidStateTransition, match="Job execution j1 on t1 is FAILED; it cannot move to IN_PROGRESS$"):
-        engine.update("t1", "j1", status=ExecutionStatus.IN_PROGRESS, status_details=None,
-                      expected_version=None, execution_number=None)
+        engine.update(
+            "t1",
+            "j1",
+            status=ExecutionStatus.CANCELED,
+            status_details=None,
+            expected_version=None,
+            execution_number=None,
+        )
+    with pytest.raises(
+        ResourceNotFound, match=r"Job execution j1 on t1 with execution number 9 does not exist$"
+    ):
+        engine.update(
+            "t1",
+            "j1",
+            status=ExecutionStatus.FAILED,
+            status_details=None,
+            expected_version=None,
+            execution_number=9,
+        )
+    engine.update(
+        "t1",
+        "j1",
+        status=ExecutionStatus.FAILED,
+        status_details=None,
+        expected_version=None,
+        execution_number=None,
+    )
+    with pytest.raises(
+        InvalidStateTransition, match=r"Job execution j1 on t1 is FAILED; it cannot move to IN_PROGRESS$"
+    ):
+        engine.update(
+            "t1",
+            "j1",
+            status=ExecutionStatus.IN_PROGRESS,
+            status_details=None,
+            expected_version=None,
+            execution_number=None,
+        )
     assert engine.get_execution("j1", "t1", None).version_number == 2
 
 
 def test_failed_update_changes_nothing(engine, arns, fleet):
     _create(engine, arns)
     with pytest.raises(VersionMismatch):
-        engine.update("t1", "j1", status=ExecutionStatus.SUCCEEDED, status_details={"a": "b"},
-                      expected_version=5, execution_number=None)
+        engine.update(
+            "t1",
+            "j1",
+            status=ExecutionStatus.SUCCEEDED,
+            status_details={"a": "b"},
+            expected_version=5,
+            execution_number=None,
+        )
     execution = engine.get_execution("j1", "t1", None)
     assert (execution.status, execution.version_number, execution.status_details) == (
-        ExecutionStatus.QUEUED, 1, {})
+        ExecutionStatus.QUEUED,
+        1,
+        {},
+    )
 
 
 def test_snapshot_job_with_no_things_is_completed(engine, arns, fleet):
@@ -149,14 +216,24 @@ def test_snapshot_job_with_no_things_is_completed(engine, arns, fleet):
 
 
 def test_continuous_job_queues_things_that_join_later(engine, arns, fleet):
-    engine.create_job(NewJob(job_id="c1", targets=[arns.thing_group("g")], document="{}",
-                             target_selection="CONTINUOUS"))
+    engine.create_job(
+        NewJob(job_id="c1", targets=[arns.thing_group("g")], document="{}", target_selection="CONTINUOUS")
+    )
     outcome = engine.thing_joined_group("t1", "g-child")
-    assert sorted(_topics(outcome.messages)) == ["$aws/things/t1/jobs/notify", "$aws/things/t1/jobs/notify-next"]
+    assert sorted(_topics(outcome.messages)) == [
+        "$aws/things/t1/jobs/notify",
+        "$aws/things/t1/jobs/notify-next",
+    ]
     assert engine.get_execution("c1", "t1", None).status is ExecutionStatus.QUEUED
     assert engine.thing_joined_group("t1", "g-child").messages == []
-    engine.update("t3", "c1", status=ExecutionStatus.SUCCEEDED, status_details=None, expected_version=None,
-                  execution_number=None)
+    engine.update(
+        "t3",
+        "c1",
+        status=ExecutionStatus.SUCCEEDED,
+        status_details=None,
+        expected_version=None,
+        execution_number=None,
+    )
     assert engine.get_job("c1").status is JobStatus.IN_PROGRESS  # continuous jobs never complete
 
 

@@ -14,8 +14,15 @@ statuses = st.sampled_from(list(ExecutionStatus))
 
 
 def _execution(job_id, status, queued_at, seq):
-    return JobExecution(job_id=job_id, thing_name="t", execution_number=1, status=status,
-                        queued_at=queued_at, last_updated_at=queued_at, seq=seq)
+    return JobExecution(
+        job_id=job_id,
+        thing_name="t",
+        execution_number=1,
+        status=status,
+        queued_at=queued_at,
+        last_updated_at=queued_at,
+        seq=seq,
+    )
 
 
 def test_device_may_move_queued_or_in_progress_to_device_statuses():
@@ -25,8 +32,12 @@ def test_device_may_move_queued_or_in_progress_to_device_statuses():
 
 
 def test_service_statuses_are_not_device_statuses():
-    for target in (ExecutionStatus.QUEUED, ExecutionStatus.CANCELED, ExecutionStatus.TIMED_OUT,
-                   ExecutionStatus.REMOVED):
+    for target in (
+        ExecutionStatus.QUEUED,
+        ExecutionStatus.CANCELED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.REMOVED,
+    ):
         assert device_update_verdict(ExecutionStatus.IN_PROGRESS, target) is Verdict.NOT_A_DEVICE_STATUS
 
 

@@ -6,13 +6,25 @@ from jobs_service.store import Store
 
 
 def _job(job_id="j1"):
-    return Job(job_id=job_id, status=JobStatus.IN_PROGRESS, targets=[], document="{}", created_at=1.0,
-               last_updated_at=1.0)
+    return Job(
+        job_id=job_id,
+        status=JobStatus.IN_PROGRESS,
+        targets=[],
+        document="{}",
+        created_at=1.0,
+        last_updated_at=1.0,
+    )
 
 
 def _execution(job_id, thing, number=1, status=ExecutionStatus.QUEUED, queued_at=1.0):
-    return JobExecution(job_id=job_id, thing_name=thing, execution_number=number, status=status,
-                        queued_at=queued_at, last_updated_at=queued_at)
+    return JobExecution(
+        job_id=job_id,
+        thing_name=thing,
+        execution_number=number,
+        status=status,
+        queued_at=queued_at,
+        last_updated_at=queued_at,
+    )
 
 
 def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path):
