@@ -65,7 +65,9 @@ class DeviceApi:
         except Exception:
             log.exception("Request on %s failed", topic)
             internal = InternalError("The service could not process the request")
-            return [Message(topics.rejected(topic), rejection(internal, client_token, self.engine.clock.now()))]
+            return [
+                Message(topics.rejected(topic), rejection(internal, client_token, self.engine.clock.now()))
+            ]
         if client_token is not None:
             reply["clientToken"] = client_token
         reply["timestamp"] = seconds(self.engine.clock.now())
