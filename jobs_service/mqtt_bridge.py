@@ -118,6 +118,10 @@ class MqttBridge:
             self._loop.call_soon_threadsafe(self._subscribed.set)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.retain:
+            # A retained request would be replayed on every resubscribe: never act on one.
+            log.warning("Ignored a retained request on %s", message.topic)
+            return
         try:
             topic = message.topic
         except UnicodeDecodeError:

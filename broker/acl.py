@@ -1,0 +1,60 @@
+"""Topic access rules for the AWS IoT Jobs device API (spec §2.1, §9.6).
+
+Pure functions, no I/O. An admin may do anything; a thing may use only its own
+`$aws/things/<name>/jobs/...` topics, in the direction AWS allows:
+
+* publish: the request topics (`get`, `start-next`, `<jobId>/get`,
+  `$next/get`, `<jobId>/update`);
+* subscribe: any filter inside its own jobs subtree (the thing level written
+  out, never a wildcard);
+* receive: the reply topics (`.../accepted`, `.../rejected`, `notify`,
+  `notify-next`), so a `jobs/#` subscription never shows it requests.
+
+Every pattern is matched with `re.fullmatch`, and the thing name is compared
+with `==` after parsing, so a name is never interpreted as a pattern.
+"""
+
+from __future__ import annotations
+
+import re
+
+from broker.auth import Principal
+
+__all__ = ["may_publish", "may_receive", "may_subscribe"]
+
+_THING = r"[a-zA-Z0-9:_-]+"
+_JOB_ID = r"[a-zA-Z0-9_-]+"
+_PREFIX = rf"\$aws/things/(?P<thing>{_THING})/jobs/"
+# `$next` is accepted in place of a job id for DescribeJobExecution only.
+_REQUESTS = rf"(?:get|start-next|(?:{_JOB_ID}|\$next)/get|{_JOB_ID}/update)"
+
+_REQUEST_TOPIC = re.compile(_PREFIX + _REQUESTS)
+_REPLY_TOPIC = re.compile(_PREFIX + rf"(?:notify|notify-next|{_REQUESTS}/(?:accepted|rejected))")
+# One or more filter levels after `jobs/`: literals or `+`, optionally ending in `#`.
+_OWN_FILTER = re.compile(_PREFIX + r"(?:(?:[^/+#]+|\+)/)*(?:[^/+#]+|\+|#)")
+
+
+def _is_own(pattern: re.Pattern[str], principal: Principal, topic: str) -> bool:
+    match = pattern.fullmatch(topic)
+    return match is not None and match["thing"] == principal.name
+
+
+def may_publish(principal: Principal, topic: str) -> bool:
+    """Whether `principal` may publish to `topic`."""
+    if principal.kind == "admin":
+        return True
+    return principal.kind == "thing" and _is_own(_REQUEST_TOPIC, principal, topic)
+
+
+def may_subscribe(principal: Principal, topic_filter: str) -> bool:
+    """Whether `principal` may subscribe to `topic_filter`."""
+    if principal.kind == "admin":
+        return True
+    return principal.kind == "thing" and _is_own(_OWN_FILTER, principal, topic_filter)
+
+
+def may_receive(principal: Principal, topic: str) -> bool:
+    """Whether a message published on `topic` may be delivered to `principal`."""
+    if principal.kind == "admin":
+        return True
+    return principal.kind == "thing" and _is_own(_REPLY_TOPIC, principal, topic)

@@ -1,0 +1,177 @@
+"""The embedded amqtt broker: a `$aws`-capable `Broker` and its lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
+from amqtt.errors import BrokerError
+from amqtt.events import BrokerEvents
+
+from broker.auth import Authenticator
+from broker.plugins import JobsAuthPlugin, JobsTopicPlugin
+
+__all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker"]
+
+# amqtt requires a listener named "default" (other listeners inherit its settings).
+_LISTENER = "default"
+
+
+class BrokerStartError(Exception):
+    """The embedded broker could not start, e.g. its port is already in use."""
+
+
+class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt's `Broker`, except that clients may publish to `$` topics.
+
+    Stock amqtt 0.12.1 refuses every client PUBLISH whose topic starts with `$`
+    (it applies [MQTT-4.7.2-1], a rule about wildcard *subscriptions*, to
+    publishing) and then stops routing anything else that client publishes.
+    AWS IoT Jobs devices publish to `$aws/things/<thing>/jobs/...`, so those
+    messages must be routed; the topic ACL plugin decides who may publish where.
+
+    Everything else is stock, including the rule that `$` topics never match
+    filters starting with `+` or `#` (`Broker._matches`).
+    """
+
+    async def _handle_message_delivery(self, client_session: Any, handler: Any, wait_deliver: Any) -> bool:
+        # amqtt has no hook between its topic checks and routing. So anything
+        # other than a well-formed `$` topic goes through the stock method
+        # untouched (an empty or wildcard topic still gets the stock refusal),
+        # and a `$` topic runs the rest of the stock method, copied from amqtt
+        # 0.12.1 without the `$` refusal. Re-check this on any amqtt upgrade.
+        app_message = wait_deliver.result()
+        topic = getattr(app_message, "topic", None)
+        if not topic or not topic.startswith("$") or "#" in topic or "+" in topic:
+            stock: bool = await super()._handle_message_delivery(client_session, handler, wait_deliver)
+            return stock
+
+        await self.plugins_manager.fire_event(
+            BrokerEvents.MESSAGE_RECEIVED, client_id=client_session.client_id, message=app_message
+        )
+        if not await self._topic_filtering(client_session, topic=topic, action=Action.PUBLISH):
+            self.logger.info(f"{client_session.client_id} not allowed to publish to TOPIC {topic}.")
+            return True
+        await self.plugins_manager.fire_event(
+            BrokerEvents.MESSAGE_BROADCAST, client_id=client_session.client_id, message=app_message
+        )
+        await self._broadcast_message(client_session, topic, app_message.data)
+        if app_message.publish_packet and app_message.publish_packet.retain_flag:
+            await self.retain_message(client_session, topic, app_message.data, app_message.qos)
+        return True
+
+
+class EmbeddedBroker:
+    """The embedded MQTT 3.1.1 broker: one TCP listener, our authentication and topic ACL.
+
+    Use it as an async context manager, or call `start()` and `close()`;
+    `close()` is idempotent and a closed broker cannot be restarted. `port=0`
+    lets the OS pick a port (give a literal address as `host` then: a name
+    that resolves to several addresses gets one port per address); `address`
+    tells what was bound.
+    """
+
+    def __init__(self, authenticator: Authenticator, host: str = "127.0.0.1", port: int = 1883) -> None:
+        self._authenticator = authenticator
+        self._host = host
+        self._port = port
+        self._state: Literal["new", "starting", "started", "closed"] = "new"
+        self._broker: JobsBroker | None = None
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the listener is bound to; only while the broker runs."""
+        if self._address is None:
+            raise RuntimeError("the MQTT broker is not running")
+        return self._address
+
+    async def start(self) -> None:
+        """Bind the listener and start serving clients."""
+        if self._state != "new":
+            raise RuntimeError(f"cannot start an MQTT broker that is {self._state}")
+        self._state = "starting"
+        _quiet_amqtt_logging()
+        try:
+            broker = JobsBroker(self._config())
+            # Fail closed: without topic filtering amqtt never calls the ACL plugin.
+            if not broker.plugins_manager.is_topic_filtering_enabled():
+                raise BrokerStartError("amqtt did not enable topic filtering; refusing to run without ACL")
+            await broker.start()
+        except BrokerError as exc:
+            self._state = "closed"
+            where = f"{self._host}:{self._port}"
+            raise BrokerStartError(
+                f"cannot start the MQTT broker on {where}: {exc.__cause__ or exc}"
+            ) from exc
+        except BaseException:
+            self._state = "closed"
+            raise
+        if self._closed_while_starting():
+            await broker.shutdown()
+            return
+        self._broker = broker
+        self._address = _bound_address(broker)
+        self._state = "started"
+
+    def _closed_while_starting(self) -> bool:
+        # A separate method because the type checker narrows `_state` to
+        # "starting" across the awaits above, where close() may have run.
+        return self._state == "closed"
+
+    async def close(self) -> None:
+        """Disconnect every client and stop listening. Safe to call more than once."""
+        self._state = "closed"
+        broker, self._broker = self._broker, None
+        self._address = None
+        if broker is not None:
+            await broker.shutdown()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _config(self) -> BrokerConfig:
+        # Listing plugins explicitly replaces amqtt's defaults (event/packet
+        # loggers, anonymous auth, $SYS), and loading plugins from this
+        # section is what switches amqtt's auth and topic filtering on.
+        return BrokerConfig(
+            listeners={_LISTENER: ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")},
+            plugins={
+                _dotted_path(JobsAuthPlugin): {"authenticator": self._authenticator},
+                _dotted_path(JobsTopicPlugin): {},
+            },
+        )
+
+
+def _dotted_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _bound_address(broker: JobsBroker) -> tuple[str, int]:
+    # amqtt keeps the asyncio server per listener; it has no public accessor.
+    sockets = broker._servers[_LISTENER].instance.sockets
+    host, port = sockets[0].getsockname()[:2]
+    return str(host), int(port)
+
+
+def _quiet_amqtt_logging() -> None:
+    # amqtt logs every connection at INFO, and `transitions` (its state
+    # machines) every session state change. Our plugins log each refusal at
+    # INFO with client id and topic, so both are only needed from WARNING up
+    # (protocol violations, take-overs). A level set by the application wins.
+    for name in ("amqtt", "transitions"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)

@@ -1,0 +1,97 @@
+"""amqtt plugins: authentication and the per-thing topic ACL.
+
+They stay thin: the policy lives in `broker.auth` and `broker.acl`. Both fail
+closed and log every refusal and every error with the client id (and topic).
+They never let an exception escape, because amqtt does not contain plugin
+errors: one raised while routing loses the message or ends that client's
+message loop, leaving at best an unretrieved-task warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from amqtt.contexts import Action, BaseContext
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from broker.acl import may_publish, may_receive, may_subscribe
+from broker.auth import Authenticator, Principal
+
+logger = logging.getLogger(__name__)
+
+# `Session.attributes` is amqtt's documented place for plugin-owned data;
+# keys are namespaced to avoid collisions.
+_PRINCIPAL_KEY = "iotjobs.principal"
+
+_RULES: dict[Action, Callable[[Principal, str], bool]] = {
+    Action.PUBLISH: may_publish,
+    Action.SUBSCRIBE: may_subscribe,
+    Action.RECEIVE: may_receive,
+}
+
+
+def session_principal(session: Session | None) -> Principal | None:
+    """The principal `JobsAuthPlugin` stored on `session`, if any."""
+    value = session.attributes.get(_PRINCIPAL_KEY) if session is not None else None
+    return value if isinstance(value, Principal) else None
+
+
+class JobsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """Authenticates each CONNECT with an `Authenticator` and records the principal."""
+
+    @dataclass
+    class Config:
+        # amqtt builds this from the broker config with dacite; a field typed
+        # `Any` is passed through as is, so the live authenticator object
+        # arrives here without any global registry.
+        authenticator: Any = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        authenticator = getattr(self.config, "authenticator", None)
+        if authenticator is None:
+            raise ValueError("JobsAuthPlugin needs an 'authenticator' in its config")
+        self._authenticator: Authenticator = authenticator
+
+    async def authenticate(self, *, session: Session) -> bool:
+        client_id = getattr(session, "client_id", None)
+        try:
+            # amqtt reuses the Session object of a persistent session on
+            # reconnect: drop the old principal so a failed login keeps none.
+            session.attributes.pop(_PRINCIPAL_KEY, None)
+            principal = self._authenticator.authenticate(client_id, session.username, session.password)
+            if principal is None:
+                logger.info("refused connection: client id %r, username %r", client_id, session.username)
+                return False
+            session.attributes[_PRINCIPAL_KEY] = principal
+        except Exception:
+            logger.exception("authentication error, connection refused: client id %r", client_id)
+            return False
+        return True
+
+
+class JobsTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information
+    """Applies `broker.acl` to publish, subscribe and receive; refuses unknown sessions."""
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        client_id = getattr(session, "client_id", None)
+        try:
+            principal = session_principal(session)
+            rule = _RULES.get(action) if action is not None else None
+            allowed = (
+                principal is not None and rule is not None and topic is not None and rule(principal, topic)
+            )
+        except Exception:
+            logger.exception(
+                "topic check error, refused %s: client id %r, topic %r", action, client_id, topic
+            )
+            return False
+        if not allowed:
+            logger.info("refused %s: client id %r, topic %r", action, client_id, topic)
+        return allowed

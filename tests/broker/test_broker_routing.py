@@ -1,0 +1,56 @@
+"""Routing of `$` topics through the embedded broker (the `JobsBroker` override)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_device_publishes_on_dollar_topics_reach_the_service(connect, admin):
+    # Regression: stock amqtt drops a client's `$` publish and then stops
+    # routing everything else that client sends on the same connection.
+    assert await admin.subscribe("$aws/things/+/jobs/#") == 1
+    device = await connect("t1", "?SDK=IoTDeviceSDK/Python", None)
+
+    await device.publish("$aws/things/t1/jobs/start-next", b'{"clientToken":"a"}')
+    await device.publish("$aws/things/t1/jobs/job1/update", b'{"clientToken":"b"}')
+
+    assert await admin.next_message() == ("$aws/things/t1/jobs/start-next", b'{"clientToken":"a"}')
+    assert await admin.next_message() == ("$aws/things/t1/jobs/job1/update", b'{"clientToken":"b"}')
+
+
+async def test_service_reply_reaches_the_device(connect, admin):
+    device = await connect("t1")
+    assert await device.subscribe("$aws/things/t1/jobs/start-next/+") == 1
+
+    await admin.publish("$aws/things/t1/jobs/start-next/accepted", b'{"clientToken":"a"}')
+
+    assert await device.next_message() == ("$aws/things/t1/jobs/start-next/accepted", b'{"clientToken":"a"}')
+
+
+async def test_dollar_topics_do_not_match_filters_starting_with_a_wildcard(connect, admin):
+    monitor = await connect("monitor", "AKIDEXAMPLEADMIN", "admin-secret")
+    assert await monitor.subscribe("#") == 1
+    assert await monitor.subscribe("+/things/t1/jobs/notify") == 1
+
+    await admin.publish("$aws/things/t1/jobs/notify")
+    await admin.publish("marker/done")
+
+    # Messages from one publisher keep their order, so the marker arriving
+    # first proves the `$` message was not delivered.
+    assert await monitor.next_topic() == "marker/done"
+    assert monitor.messages.empty()
+
+
+async def test_persistent_device_session_keeps_its_rights_after_reconnect(connect, admin):
+    # The AWS IoT Device SDK connects with clean_session=False; amqtt then
+    # reuses the session, and authentication must grant the principal again.
+    device = await connect("t1", clean_session=False)
+    assert await device.subscribe("$aws/things/t1/jobs/notify") == 1
+    await device.close()
+
+    device = await connect("t1", clean_session=False)
+    await admin.publish("$aws/things/t1/jobs/notify", b"again")
+
+    assert await device.next_message() == ("$aws/things/t1/jobs/notify", b"again")
