@@ -118,14 +118,14 @@ class MqttBridge:
             self._loop.call_soon_threadsafe(self._subscribed.set)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.retain:
-            # A retained request would be replayed on every resubscribe: never act on one.
-            log.warning("Ignored a retained request on %s", message.topic)
-            return
         try:
             topic = message.topic
         except UnicodeDecodeError:
             log.warning("Dropped a publish whose topic is not UTF-8")
+            return
+        if message.retain:
+            # A retained request would be replayed on every resubscribe: never act on one.
+            log.warning("Ignored a retained request on %s", topic)
             return
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._inbox.put_nowait, (topic, bytes(message.payload)))
