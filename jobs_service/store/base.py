@@ -82,8 +82,11 @@ class StoreBase:
                 raise InternalError(f"Store query failed: {exc}") from exc
 
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return self._execute(sql, params).fetchall()
+        # Fetch under the lock too: HTTP handlers run on worker threads.
+        with self._lock:
+            return self._execute(sql, params).fetchall()
 
     def _row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._execute(sql, params).fetchone()
+        with self._lock:
+            row: sqlite3.Row | None = self._execute(sql, params).fetchone()
         return row

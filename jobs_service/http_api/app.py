@@ -1,0 +1,156 @@
+"""The ASGI application: read, authenticate, route, validate, dispatch, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl, quote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from jobs_service.errors import InvalidRequest, InvalidSignature, JobsError
+from jobs_service.http_api.errors import UnknownOperation
+from jobs_service.http_api.responses import error_response, internal_error_response, json_response
+from jobs_service.http_api.service import Handler, ServiceApi
+from jobs_service.http_api.sigv4 import verify_request
+
+__all__ = ["MAX_BODY_BYTES", "build_app", "create_app"]
+
+logger = logging.getLogger("jobs_service.http_api")
+
+#: Largest request body accepted (a job document is at most 32 KB).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def build_app(
+    handlers: Mapping[str, Handler],
+    credentials: Mapping[str, str],
+    *,
+    service_name: str = "iot",
+    wall_clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Serve the botocore service ``service_name`` with ``handlers``.
+
+    ``handlers`` maps operation names of the model (``"CreateJob"``) to
+    :data:`Handler` functions; a name the model does not know is a
+    ``ValueError``. Operations without a handler answer InvalidRequestException.
+    ``credentials`` maps access key ids to secret keys; it is consulted on every
+    request, so a mutable mapping may be updated while serving. Every request
+    must be SigV4-signed by one of them for this service's signing name.
+    ``wall_clock`` (epoch seconds) bounds signature age; it is real time, never
+    scaled, because clients sign with real time.
+    """
+    return create_app([ServiceApi.for_service(service_name, handlers)], credentials, wall_clock=wall_clock)
+
+
+def create_app(
+    apis: list[ServiceApi],
+    credentials: Mapping[str, str],
+    *,
+    wall_clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Serve several services on one listener, chosen by the SigV4 scope's service.
+
+    The ``iot`` control plane and the ``iot-jobs-data`` device plane share paths
+    such as ``GET /things/{thingName}/jobs``, so the signature's credential
+    scope, not the path, decides which model a request belongs to.
+    """
+    by_signing_name = {api.signing_name: api for api in apis}
+    if len(by_signing_name) != len(apis):
+        raise ValueError("Two services share a signing name")
+    gateway = _Gateway(by_signing_name, credentials, wall_clock)
+    return Starlette(routes=[Route("/{path:path}", gateway)])
+
+
+class _Gateway:
+    """A single ASGI endpoint for every method and path (routing is model-driven)."""
+
+    def __init__(
+        self, apis: Mapping[str, ServiceApi], credentials: Mapping[str, str], wall_clock: Callable[[], float]
+    ) -> None:
+        self._apis = apis
+        self._credentials = credentials
+        self._wall_clock = wall_clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        request = Request(scope, receive)
+        try:
+            response = await self._serve(request, request_id)
+        except JobsError as error:
+            response = error_response(error, request_id=request_id)
+        except Exception:
+            logger.exception("Unexpected error serving %s %s", request.method, request.url.path)
+            response = internal_error_response(request_id=request_id)
+        await response(scope, receive, send)
+
+    async def _serve(self, request: Request, request_id: str) -> Response:
+        body = await _read_body(request)
+        raw_path = _raw_path(request.scope)
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        header_lines = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+        host = request.headers.get("host", "localhost")
+        url = f"{request.url.scheme}://{host}{raw_path}" + (f"?{raw_query}" if raw_query else "")
+        signed = verify_request(
+            method=request.method,
+            url=url,
+            headers=header_lines,
+            body=body,
+            credentials=self._credentials,
+            now=dt.datetime.fromtimestamp(self._wall_clock(), dt.UTC),
+        )
+        api = self._apis.get(signed.service)
+        if api is None:
+            expected = " or ".join(f"'{name}'" for name in sorted(self._apis))
+            raise InvalidSignature(f"Credential should be scoped to correct service: {expected}.")
+        try:
+            query = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest("Query string is not valid percent-encoded UTF-8") from exc
+        call = api.prepare(
+            method=request.method, raw_path=raw_path, query=query, headers=request.headers, body=body
+        )
+        if call is None:
+            raise UnknownOperation(
+                f"No {api.signing_name} operation matches {request.method} {request.url.path}"
+            )
+        try:
+            result = await run_in_threadpool(call.handler, call.params)
+            # A result that cannot be rendered (not JSON-able) is the handler's bug too.
+            content, headers, status = call.render(result)
+            return json_response(content, request_id=request_id, status=status, headers=headers)
+        except JobsError:
+            raise
+        except Exception:
+            logger.exception("Handler for %s failed", call.operation)
+            return internal_error_response(request_id=request_id)
+
+
+async def _read_body(request: Request) -> bytes:
+    too_large = InvalidRequest(f"Request body too large: the limit is {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)
+
+
+def _raw_path(scope: Scope) -> str:
+    # The signature covers the path as sent, and labels may contain an
+    # encoded "/", so the undecoded path is what both SigV4 and routing need.
+    raw = scope.get("raw_path")
+    if raw:
+        return str(raw.decode("latin-1"))
+    return quote(scope["path"], safe="/~")
