@@ -30,6 +30,7 @@ class Server:
     mqtt_port: int
     http_url: str
     lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def iot(self, **overrides):
         return boto3.client(
@@ -42,9 +43,19 @@ class Server:
         )
 
     def stop(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            return self.process.wait(timeout)
+        """SIGINT, as Ctrl-C would; returns the exit code."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            if self.reader is not None:
+                self.reader.join(5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
         return self.process.returncode
 
 
@@ -85,23 +96,20 @@ def start_server(data_dir: Path, *, env_credentials: bool = True, timeout: float
                 found.set()
         found.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    server = Server(process, data_dir, "", 0, "", lines, reader)
     deadline = time.monotonic() + timeout
     while not found.wait(0.1):
         if time.monotonic() > deadline:
-            process.kill()
+            server.stop(timeout=1)
             raise AssertionError("server did not become ready:\n" + "\n".join(lines))
     if not ready:
-        process.kill()
+        server.stop(timeout=1)
         raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
-    return Server(
-        process,
-        data_dir,
-        ready["mqtt_host"],
-        int(ready["mqtt_port"]),
-        f"http://{ready['http_host']}:{ready['http_port']}",
-        lines,
-    )
+    server.mqtt_host, server.mqtt_port = ready["mqtt_host"], int(ready["mqtt_port"])
+    server.http_url = f"http://{ready['http_host']}:{ready['http_port']}"
+    return server
 
 
 @pytest.fixture(scope="session")
