@@ -17,6 +17,7 @@ from .clock import Clock
 from .errors import (
     InvalidRequest,
     InvalidStateTransition,
+    LimitExceeded,
     ResourceAlreadyExists,
     ResourceNotFound,
     VersionMismatch,
@@ -193,7 +194,7 @@ class JobsEngine:
         """Store a job and queue one execution per distinct target thing."""
         _require_json_object(new.document)
         if len(new.targets) > MAX_TARGETS:
-            raise InvalidRequest(f"A job can have at most {MAX_TARGETS} targets, not {len(new.targets)}")
+            raise LimitExceeded(f"A job can have at most {MAX_TARGETS} targets, not {len(new.targets)}")
         things = self.resolve_targets(new.targets)
         now = self.clock.now()
         job_arn = self.arns.job(new.job_id)

@@ -1,6 +1,7 @@
 """paho-mqtt devices against the running service: the $aws path and the topic ACL."""
 
 import json
+import sqlite3
 
 import pytest
 
@@ -27,6 +28,8 @@ def test_start_next_then_update_on_one_connection_are_both_answered(server, iot,
         device.publish(f"{prefix}/start-next", json.dumps({"clientToken": "s1"}), qos=1)
         started = _reply(device, f"{prefix}/start-next/accepted")
         assert started["execution"]["status"] == "IN_PROGRESS"
+        # The change was committed before the reply went out: another reader sees it now.
+        assert _stored_status(server, f"{unique}-j", thing) == ("IN_PROGRESS", 2)
         device.publish(
             f"{prefix}/{unique}-j/update", json.dumps({"status": "SUCCEEDED", "clientToken": "u1"}), qos=1
         )
@@ -35,6 +38,14 @@ def test_start_next_then_update_on_one_connection_are_both_answered(server, iot,
         assert (
             device.inbox.count(lambda m: m[0] in (f"{prefix}/start-next", f"{prefix}/{unique}-j/update")) == 0
         )
+
+
+def _stored_status(server, job_id, thing):
+    with sqlite3.connect(f"file:{server.data_dir / 'jobs.sqlite3'}?mode=ro", uri=True) as db:
+        return db.execute(
+            "SELECT status, version_number FROM job_executions WHERE job_id = ? AND thing_name = ?",
+            (job_id, thing),
+        ).fetchone()
 
 
 def test_a_device_cannot_touch_another_things_jobs(server, iot, unique):

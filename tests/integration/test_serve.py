@@ -18,15 +18,20 @@ def test_generated_credentials_are_stored_and_never_printed(tmp_path):
         assert stored["secretAccessKey"] not in output
         iot = server.iot(key_id=stored["accessKeyId"], secret=stored["secretAccessKey"])
         assert iot.create_thing(thingName="first")["thingName"] == "first"
+        iot.create_job(
+            jobId="kept", document="{}", targets=["arn:aws:iot:us-east-1:123456789012:thing/first"]
+        )
     finally:
         assert server.stop() == 0
 
-    # A second start reuses the stored key and the stored things.
+    # A second start reuses the stored key, things and jobs.
     again = start_server(tmp_path / "data", env_credentials=False)
     try:
         assert not any("generated and stored" in line for line in again.lines)
         iot = again.iot(key_id=stored["accessKeyId"], secret=stored["secretAccessKey"])
         assert iot.describe_thing(thingName="first")["thingName"] == "first"
+        job = iot.describe_job(jobId="kept")["job"]
+        assert (job["status"], job["jobProcessDetails"]["numberOfQueuedThings"]) == ("IN_PROGRESS", 1)
     finally:
         assert again.stop() == 0
     assert "iotjobs stopping" in again.lines

@@ -6,6 +6,7 @@ from jobs_service.engine import NewJob
 from jobs_service.errors import (
     InvalidRequest,
     InvalidStateTransition,
+    LimitExceeded,
     ResourceAlreadyExists,
     ResourceNotFound,
     VersionMismatch,
@@ -79,6 +80,8 @@ def test_create_job_errors_name_the_problem(engine, arns, fleet):
         _create(engine, arns, document="[1, 2]")
     with pytest.raises(InvalidRequest, match="not valid JSON"):
         _create(engine, arns, document="{nope")
+    with pytest.raises(LimitExceeded, match="at most 100 targets, not 101"):
+        _create(engine, arns, targets=[arns.thing("t1")] * 101)
     with pytest.raises(InvalidRequest, match="region eu-west-1"):
         _create(engine, arns, targets=["arn:aws:iot:eu-west-1:123456789012:thing/t1"])
     _create(engine, arns)
