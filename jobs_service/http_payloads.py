@@ -93,16 +93,8 @@ def execution_summary(record: JobExecution) -> dict[str, Any]:
 
 
 def thing(record: Thing, arns: Arns) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "defaultClientId": record.name,
-        "thingName": record.name,
-        "thingId": record.thing_id,
-        "thingArn": arns.thing(record.name),
-        "attributes": dict(record.attributes),
-        "version": record.version,
-    }
-    _set(data, "thingTypeName", record.thing_type_name)
-    return data
+    """DescribeThing: the summary plus the id and the default client id."""
+    return {"defaultClientId": record.name, "thingId": record.thing_id, **thing_summary(record, arns)}
 
 
 def thing_summary(record: Thing, arns: Arns) -> dict[str, Any]:

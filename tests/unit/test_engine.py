@@ -25,6 +25,17 @@ def fleet(registry):
     return registry
 
 
+def _update(engine, thing, job_id, status, *, details=None, version=None, number=None):
+    return engine.update(
+        thing,
+        job_id,
+        status=status,
+        status_details=details,
+        expected_version=version,
+        execution_number=number,
+    )
+
+
 def _topics(messages):
     return [m.topic for m in messages]
 
@@ -105,14 +116,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
     again = engine.start_next("t1", {"ignored": "x"}).value
     assert (again.version_number, again.status_details) == (2, {"step": "1"})
 
-    done = engine.update(
-        "t1",
-        "j1",
-        status=ExecutionStatus.SUCCEEDED,
-        status_details={"result": "ok"},
-        expected_version=2,
-        execution_number=None,
-    )
+    done = _update(engine, "t1", "j1", ExecutionStatus.SUCCEEDED, details={"result": "ok"}, version=2)
     assert done.value.version_number == 3
     assert {m.topic: m.payload for m in done.messages} == {
         "$aws/things/t1/jobs/notify": {"timestamp": int(clock.now()), "jobs": {}},
@@ -127,14 +131,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
 def test_update_of_non_head_to_in_progress_takes_the_head(engine, arns, fleet):
     _create(engine, arns, "j1")
     _create(engine, arns, "j2")
-    outcome = engine.update(
-        "t1",
-        "j2",
-        status=ExecutionStatus.IN_PROGRESS,
-        status_details=None,
-        expected_version=None,
-        execution_number=None,
-    )
+    outcome = _update(engine, "t1", "j2", ExecutionStatus.IN_PROGRESS)
     assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify-next"]
     assert outcome.messages[0].payload["execution"]["jobId"] == "j2"
 
@@ -142,68 +139,26 @@ def test_update_of_non_head_to_in_progress_takes_the_head(engine, arns, fleet):
 def test_update_rules(engine, arns, fleet):
     _create(engine, arns)
     with pytest.raises(VersionMismatch, match=r"Job execution j1 on t1 is at version 1, not 7$") as caught:
-        engine.update(
-            "t1",
-            "j1",
-            status=ExecutionStatus.IN_PROGRESS,
-            status_details=None,
-            expected_version=7,
-            execution_number=None,
-        )
+        _update(engine, "t1", "j1", ExecutionStatus.IN_PROGRESS, version=7)
     assert caught.value.execution_state == {"status": "QUEUED", "versionNumber": 1}
     with pytest.raises(InvalidRequest, match="cannot set status CANCELED"):
-        engine.update(
-            "t1",
-            "j1",
-            status=ExecutionStatus.CANCELED,
-            status_details=None,
-            expected_version=None,
-            execution_number=None,
-        )
+        _update(engine, "t1", "j1", ExecutionStatus.CANCELED)
     with pytest.raises(
         ResourceNotFound, match=r"Job execution j1 on t1 with execution number 9 does not exist$"
     ):
-        engine.update(
-            "t1",
-            "j1",
-            status=ExecutionStatus.FAILED,
-            status_details=None,
-            expected_version=None,
-            execution_number=9,
-        )
-    engine.update(
-        "t1",
-        "j1",
-        status=ExecutionStatus.FAILED,
-        status_details=None,
-        expected_version=None,
-        execution_number=None,
-    )
+        _update(engine, "t1", "j1", ExecutionStatus.FAILED, number=9)
+    _update(engine, "t1", "j1", ExecutionStatus.FAILED)
     with pytest.raises(
         InvalidStateTransition, match=r"Job execution j1 on t1 is FAILED; it cannot move to IN_PROGRESS$"
     ):
-        engine.update(
-            "t1",
-            "j1",
-            status=ExecutionStatus.IN_PROGRESS,
-            status_details=None,
-            expected_version=None,
-            execution_number=None,
-        )
+        _update(engine, "t1", "j1", ExecutionStatus.IN_PROGRESS)
     assert engine.get_execution("j1", "t1", None).version_number == 2
 
 
 def test_failed_update_changes_nothing(engine, arns, fleet):
     _create(engine, arns)
     with pytest.raises(VersionMismatch):
-        engine.update(
-            "t1",
-            "j1",
-            status=ExecutionStatus.SUCCEEDED,
-            status_details={"a": "b"},
-            expected_version=5,
-            execution_number=None,
-        )
+        _update(engine, "t1", "j1", ExecutionStatus.SUCCEEDED, details={"a": "b"}, version=5)
     execution = engine.get_execution("j1", "t1", None)
     assert (execution.status, execution.version_number, execution.status_details) == (
         ExecutionStatus.QUEUED,
@@ -229,14 +184,7 @@ def test_continuous_job_queues_things_that_join_later(engine, arns, fleet):
     ]
     assert engine.get_execution("c1", "t1", None).status is ExecutionStatus.QUEUED
     assert engine.thing_joined_group("t1", "g-child").messages == []
-    engine.update(
-        "t3",
-        "c1",
-        status=ExecutionStatus.SUCCEEDED,
-        status_details=None,
-        expected_version=None,
-        execution_number=None,
-    )
+    _update(engine, "t3", "c1", ExecutionStatus.SUCCEEDED)
     assert engine.get_job("c1").status is JobStatus.IN_PROGRESS  # continuous jobs never complete
 
 
