@@ -15,6 +15,7 @@ __all__ = [
     "Conflict",
     "InternalError",
     "InvalidJson",
+    "InvalidQuery",
     "InvalidRequest",
     "InvalidSignature",
     "InvalidStateTransition",
@@ -78,6 +79,12 @@ class InvalidTopic(InvalidRequest):
     """A publish under a thing's jobs topics that names no operation."""
 
     mqtt_code = "InvalidTopic"
+
+
+class InvalidQuery(InvalidRequest):
+    """A dynamic thing group query the service cannot parse or does not support."""
+
+    http_type = "InvalidQueryException"
 
 
 class ResourceNotFound(JobsError):
