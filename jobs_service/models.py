@@ -16,6 +16,7 @@ __all__ = [
     "Job",
     "JobExecution",
     "JobStatus",
+    "JobTemplate",
     "TargetSelection",
     "Thing",
     "ThingGroup",
@@ -67,6 +68,14 @@ class ThingGroup(_Record):
     attributes: dict[str, str] = Field(default_factory=dict)
     version: int = 1
     created_at: float
+    # Dynamic groups hold the things matching a fleet-indexing query.
+    query_string: str | None = None
+    query_version: str | None = None
+    index_name: str | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.query_string is not None
 
 
 class Job(_Record):
@@ -85,6 +94,18 @@ class Job(_Record):
     # Optional settings kept in their wire form (jobExecutionsRolloutConfig,
     # abortConfig, timeoutConfig, ...), keyed by their wire name.
     settings: dict[str, Any] = Field(default_factory=dict)
+    # The document before ${aws:iot:parameter:...} substitution, when it differs.
+    raw_document: str | None = None
+    namespace_id: str | None = None
+
+
+class JobTemplate(_Record):
+    template_id: str
+    description: str
+    document: str | None = None
+    document_source: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: float
 
 
 class JobExecution(_Record):

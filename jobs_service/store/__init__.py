@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from .jobs import JobsStore
 from .registry import RegistryStore
+from .templates import TemplatesStore
 
 __all__ = ["Store"]
 
 
-class Store(JobsStore, RegistryStore):
-    """Things, groups, jobs and executions in one SQLite database (WAL)."""
+class Store(JobsStore, RegistryStore, TemplatesStore):
+    """Things, groups, jobs, executions and job templates in one SQLite database (WAL)."""

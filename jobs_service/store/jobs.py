@@ -28,6 +28,8 @@ def _job(row: sqlite3.Row) -> Job:
         reason_code=row["reason_code"],
         comment=row["comment"],
         settings=loads(row["settings"]) or {},
+        raw_document=row["raw_document"],
+        namespace_id=row["namespace_id"],
     )
 
 
@@ -53,8 +55,8 @@ class JobsStore(StoreBase):
     def insert_job(self, job: Job) -> None:
         self._execute(
             "INSERT INTO jobs (job_id, status, target_selection, targets, document, description,"
-            " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings,"
+            " raw_document, namespace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.job_id,
                 job.status.value,
@@ -69,6 +71,8 @@ class JobsStore(StoreBase):
                 job.reason_code,
                 job.comment,
                 dumps(job.settings),
+                job.raw_document,
+                job.namespace_id,
             ),
         )
 
@@ -92,6 +96,65 @@ class JobsStore(StoreBase):
             " WHERE job_id = ?",
             (status.value, now, completed_at, job_id),
         )
+
+    def save_job(self, job: Job) -> None:
+        """Write every mutable field of an existing job."""
+        self._execute(
+            "UPDATE jobs SET status = ?, targets = ?, description = ?, last_updated_at = ?, completed_at = ?,"
+            " force_canceled = ?, reason_code = ?, comment = ?, settings = ? WHERE job_id = ?",
+            (
+                job.status.value,
+                dumps(job.targets),
+                job.description,
+                job.last_updated_at,
+                job.completed_at,
+                int(job.force_canceled),
+                job.reason_code,
+                job.comment,
+                dumps(job.settings),
+                job.job_id,
+            ),
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job and every execution of it."""
+        self._execute("DELETE FROM job_executions WHERE job_id = ?", (job_id,))
+        self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
+    def job_ids_with_status(self, status: JobStatus) -> list[str]:
+        rows = self._rows("SELECT job_id FROM jobs WHERE status = ? ORDER BY created_at", (status.value,))
+        return [row["job_id"] for row in rows]
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None,
+        target_selection: TargetSelection | None,
+        target_arn: str | None,
+        namespace_id: str | None,
+        after: tuple[float, str] | None,
+        limit: int,
+    ) -> list[Job]:
+        """Jobs newest first, filtered, after a keyset position (createdAt, jobId)."""
+        created, job_id = after if after else (float("inf"), "")
+        rows = self._rows(
+            "SELECT * FROM jobs WHERE (:status IS NULL OR status = :status)"
+            " AND (:selection IS NULL OR target_selection = :selection)"
+            " AND (:namespace IS NULL OR namespace_id = :namespace)"
+            " AND (:target IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.targets) WHERE value = :target))"
+            " AND (created_at < :created OR (created_at = :created AND job_id < :job_id))"
+            " ORDER BY created_at DESC, job_id DESC LIMIT :limit",
+            {
+                "status": status.value if status else None,
+                "selection": target_selection.value if target_selection else None,
+                "namespace": namespace_id,
+                "target": target_arn,
+                "created": created,
+                "job_id": job_id if after else "\uffff",
+                "limit": limit,
+            },
+        )
+        return [_job(row) for row in rows]
 
     def continuous_jobs_targeting(self, target_arns: list[str]) -> list[Job]:
         """IN_PROGRESS continuous jobs whose targets include any of ``target_arns``."""

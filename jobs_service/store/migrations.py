@@ -83,7 +83,29 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+def _v2_control_plane(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        ALTER TABLE jobs ADD COLUMN raw_document TEXT;
+        ALTER TABLE jobs ADD COLUMN namespace_id TEXT;
+        CREATE INDEX jobs_created ON jobs(created_at, job_id);
+        ALTER TABLE thing_groups ADD COLUMN query_string TEXT;
+        ALTER TABLE thing_groups ADD COLUMN query_version TEXT;
+        ALTER TABLE thing_groups ADD COLUMN index_name TEXT;
+        CREATE TABLE job_templates (
+            template_id TEXT PRIMARY KEY,
+            description TEXT NOT NULL,
+            document TEXT,
+            document_source TEXT,
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_control_plane]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

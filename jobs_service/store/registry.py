@@ -30,6 +30,9 @@ def _group(row: sqlite3.Row) -> ThingGroup:
         attributes=loads(row["attributes"]) or {},
         version=row["version"],
         created_at=row["created_at"],
+        query_string=row["query_string"],
+        query_version=row["query_version"],
+        index_name=row["index_name"],
     )
 
 
@@ -53,6 +56,17 @@ class RegistryStore(StoreBase):
         row = self._row("SELECT * FROM things WHERE name = ?", (name,))
         return _thing(row) if row else None
 
+    def save_thing(self, thing: Thing) -> None:
+        self._execute(
+            "UPDATE things SET thing_type_name = ?, attributes = ?, version = ? WHERE name = ?",
+            (thing.thing_type_name, dumps(thing.attributes), thing.version, thing.name),
+        )
+
+    def delete_thing(self, name: str) -> None:
+        """Remove a thing and its group memberships (its executions stay, as history)."""
+        self._execute("DELETE FROM group_members WHERE thing_name = ?", (name,))
+        self._execute("DELETE FROM things WHERE name = ?", (name,))
+
     def thing_exists(self, name: str) -> bool:
         return self._row("SELECT 1 FROM things WHERE name = ?", (name,)) is not None
 
@@ -65,7 +79,7 @@ class RegistryStore(StoreBase):
     def insert_group(self, group: ThingGroup) -> None:
         self._execute(
             "INSERT INTO thing_groups (name, group_id, parent_name, description, attributes, version,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " created_at, query_string, query_version, index_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 group.name,
                 group.group_id,
@@ -74,8 +88,54 @@ class RegistryStore(StoreBase):
                 dumps(group.attributes),
                 group.version,
                 group.created_at,
+                group.query_string,
+                group.query_version,
+                group.index_name,
             ),
         )
+
+    def save_group(self, group: ThingGroup) -> None:
+        self._execute(
+            "UPDATE thing_groups SET description = ?, attributes = ?, version = ?, query_string = ?,"
+            " query_version = ?, index_name = ? WHERE name = ?",
+            (
+                group.description,
+                dumps(group.attributes),
+                group.version,
+                group.query_string,
+                group.query_version,
+                group.index_name,
+                group.name,
+            ),
+        )
+
+    def delete_group(self, name: str) -> None:
+        self._execute("DELETE FROM group_members WHERE group_name = ?", (name,))
+        self._execute("DELETE FROM thing_groups WHERE name = ?", (name,))
+
+    def get_group_by_id(self, group_id: str) -> ThingGroup | None:
+        row = self._row("SELECT * FROM thing_groups WHERE group_id = ?", (group_id,))
+        return _group(row) if row else None
+
+    def child_groups(self, name: str) -> list[str]:
+        rows = self._rows("SELECT name FROM thing_groups WHERE parent_name = ? ORDER BY name", (name,))
+        return [row["name"] for row in rows]
+
+    def dynamic_groups(self) -> list[ThingGroup]:
+        rows = self._rows("SELECT * FROM thing_groups WHERE query_string IS NOT NULL ORDER BY name")
+        return [_group(row) for row in rows]
+
+    def list_groups(self, *, names: list[str] | None, prefix: str | None, after: str | None,
+                    limit: int) -> list[ThingGroup]:
+        """Groups in name order; ``names`` restricts to a set (None: all groups)."""
+        rows = self._rows(
+            "SELECT * FROM thing_groups WHERE name > ? AND (? IS NULL OR substr(name, 1, length(?)) = ?)"
+            " ORDER BY name",
+            (after or "", prefix, prefix, prefix),
+        )
+        wanted = None if names is None else set(names)
+        groups = [_group(row) for row in rows if wanted is None or row["name"] in wanted]
+        return groups[:limit] if limit >= 0 else groups
 
     def get_group(self, name: str) -> ThingGroup | None:
         row = self._row("SELECT * FROM thing_groups WHERE name = ?", (name,))
@@ -119,6 +179,16 @@ class RegistryStore(StoreBase):
             (*group_names, after or "", limit),
         )
         return [row["thing_name"] for row in rows]
+
+    def remove_member(self, group_name: str, thing_name: str) -> bool:
+        """Remove a thing from a group; False when it was not a member."""
+        cursor = self._execute(
+            "DELETE FROM group_members WHERE group_name = ? AND thing_name = ?", (group_name, thing_name)
+        )
+        return cursor.rowcount == 1
+
+    def all_thing_names(self) -> list[str]:
+        return [row["name"] for row in self._rows("SELECT name FROM things ORDER BY name")]
 
     def groups_of_thing(self, thing_name: str) -> list[str]:
         rows = self._rows(

@@ -3,6 +3,7 @@ import pytest
 from jobs_service.errors import InternalError
 from jobs_service.models import ExecutionStatus, Job, JobExecution, JobStatus, Thing
 from jobs_service.store import Store
+from jobs_service.store.migrations import MIGRATIONS
 
 
 def _job(job_id="j1"):
@@ -34,7 +35,7 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path):
     first.close()
     first.close()  # idempotent
     second = Store(path)
-    assert second.schema_version == 1
+    assert second.schema_version == len(MIGRATIONS)
     assert second.get_thing("t1").thing_id == "id-1"
     second.close()
 
