@@ -26,6 +26,7 @@ from .http_api import build_app
 from .mqtt_bridge import MqttBridge
 from .registry import Registry
 from .store import Store
+from .templates import Templates
 
 __all__ = ["JobsService", "ServiceConfig"]
 
@@ -108,7 +109,17 @@ class JobsService:
         )
         await self.bridge.start()
 
-        control = ControlPlane(engine, registry, self.arns, self.bridge.publish)
+        engine.finish_deletions()  # deletions a crash interrupted
+        loop = asyncio.get_running_loop()
+
+        def after_delete() -> None:
+            # DeleteJob answers once the job is DELETION_IN_PROGRESS; dropping it follows.
+            loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, engine.finish_deletions))
+
+        control = ControlPlane(
+            engine, registry, Templates(self.store, self.clock, self.arns), self.arns, self.bridge.publish,
+            after_delete,
+        )
         app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})
         await self._start_http(app)
 

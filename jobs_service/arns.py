@@ -16,6 +16,10 @@ _TARGET = re.compile(
     r"arn:aws:iot:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<kind>thing|thinggroup)/(?P<name>[a-zA-Z0-9:_-]{1,128})"
 )
 
+_LOCAL = re.compile(
+    r"arn:aws:iot:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<kind>[a-z]+)/(?P<name>[a-zA-Z0-9:_-]{1,128})"
+)
+
 
 @dataclass(frozen=True)
 class Arns:
@@ -36,6 +40,24 @@ class Arns:
     def job(self, job_id: str) -> str:
         return f"{self._prefix()}:job/{job_id}"
 
+    def job_template(self, template_id: str) -> str:
+        return f"{self._prefix()}:jobtemplate/{template_id}"
+
+    def parse_local(self, arn: str, kind: str) -> str:
+        """The id in an ARN of ``kind`` (e.g. "job", "jobtemplate") of this region and account."""
+        match = _LOCAL.fullmatch(arn)
+        if match is None or match["kind"] != kind:
+            raise InvalidRequest(f"{arn} is not a {kind} ARN")
+        self._check_home(arn, match["region"], match["account"])
+        return match["name"]
+
+    def _check_home(self, arn: str, region: str, account: str) -> None:
+        if (region, account) != (self.region, self.account):
+            raise InvalidRequest(
+                f"{arn} is in region {region} account {account}; "
+                f"this server serves region {self.region} account {self.account}"
+            )
+
     def parse_target(self, arn: str) -> tuple[TargetKind, str]:
         """Split a job target into ("thing" | "thinggroup", name).
 
@@ -45,10 +67,6 @@ class Arns:
         match = _TARGET.fullmatch(arn)
         if match is None:
             raise InvalidRequest(f"Target {arn} is not a thing or thing group ARN")
-        if (match["region"], match["account"]) != (self.region, self.account):
-            raise InvalidRequest(
-                f"Target {arn} is in region {match['region']} account {match['account']}; "
-                f"this server serves region {self.region} account {self.account}"
-            )
+        self._check_home(f"Target {arn}", match["region"], match["account"])
         kind: TargetKind = "thing" if match["kind"] == "thing" else "thinggroup"
         return kind, match["name"]

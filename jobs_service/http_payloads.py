@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from .arns import Arns
-from .models import ExecutionStatus, Job, JobExecution, Thing, ThingGroup
+from .models import ExecutionStatus, Job, JobExecution, JobTemplate, Thing, ThingGroup
 
 __all__ = [
     "execution",
     "execution_summary",
     "job",
     "job_process_details",
+    "job_template",
     "thing",
     "thing_group",
     "thing_summary",
@@ -120,7 +121,7 @@ def thing_group(record: ThingGroup, arns: Arns, ancestors: list[str]) -> dict[st
         metadata["rootToParentThingGroups"] = [
             {"groupName": name, "groupArn": arns.thing_group(name)} for name in ancestors
         ]
-    return {
+    data: dict[str, Any] = {
         "thingGroupName": record.name,
         "thingGroupId": record.group_id,
         "thingGroupArn": arns.thing_group(record.name),
@@ -128,3 +129,22 @@ def thing_group(record: ThingGroup, arns: Arns, ancestors: list[str]) -> dict[st
         "thingGroupProperties": properties,
         "thingGroupMetadata": metadata,
     }
+    if record.is_dynamic:
+        # Membership is kept current on every registry change, so the index is always ACTIVE.
+        data.update(indexName=record.index_name, queryString=record.query_string,
+                    queryVersion=record.query_version, status="ACTIVE")
+    return data
+
+
+def job_template(record: JobTemplate, arns: Arns) -> dict[str, Any]:
+    """DescribeJobTemplate: the document plus the settings the template carries."""
+    data: dict[str, Any] = {
+        "jobTemplateArn": arns.job_template(record.template_id),
+        "jobTemplateId": record.template_id,
+        "description": record.description,
+        "createdAt": record.created_at,
+    }
+    _set(data, "document", record.document)
+    _set(data, "documentSource", record.document_source)
+    data.update(record.settings)
+    return data

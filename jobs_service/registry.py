@@ -1,12 +1,18 @@
-"""Things and thing groups: the registry jobs are targeted at."""
+"""Things and thing groups: look-ups and the group changes that move no thing.
+
+Changes that can move things in or out of job targets (creating or deleting
+things, membership, dynamic groups) live in ``engine.membership``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from .arns import Arns
 from .clock import Clock
-from .errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
+from .engine.membership import apply_group_properties
+from .errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound, VersionConflict
 from .models import Thing, ThingGroup
 from .store import Store
 
@@ -20,28 +26,6 @@ class Registry:
         self.arns = arns
 
     # -- things -----------------------------------------------------------
-    def create_thing(
-        self, name: str, *, thing_type_name: str | None = None, attributes: dict[str, str] | None = None
-    ) -> Thing:
-        """Create a thing; the same name with the same settings returns the existing one."""
-        if thing_type_name is not None:
-            raise ResourceNotFound(f"Thing type {thing_type_name} does not exist")
-        attributes = dict(attributes or {})
-        with self.store.atomic():
-            existing = self.store.get_thing(name)
-            if existing is not None:
-                if existing.attributes != attributes or existing.thing_type_name != thing_type_name:
-                    raise ResourceAlreadyExists(
-                        f"Thing {name} already exists with different attributes",
-                        extra={"resourceId": existing.thing_id, "resourceArn": self.arns.thing(name)},
-                    )
-                return existing
-            thing = Thing(
-                name=name, thing_id=str(uuid.uuid4()), attributes=attributes, created_at=self.clock.now()
-            )
-            self.store.insert_thing(thing)
-            return thing
-
     def get_thing(self, name: str) -> Thing:
         thing = self.store.get_thing(name)
         if thing is None:
@@ -66,19 +50,25 @@ class Registry:
         with self.store.atomic():
             existing = self.store.get_group(name)
             if existing is not None:
-                same = (existing.parent_name, existing.description, existing.attributes) == (
-                    parent_name,
-                    description,
-                    attributes,
-                )
+                same = not existing.is_dynamic and (
+                    existing.parent_name,
+                    existing.description,
+                    existing.attributes,
+                ) == (parent_name, description, attributes)
                 if not same:
                     raise ResourceAlreadyExists(
                         f"Thing group {name} already exists with different properties",
                         extra={"resourceId": existing.group_id, "resourceArn": self.arns.thing_group(name)},
                     )
                 return existing
-            if parent_name is not None and self.store.get_group(parent_name) is None:
-                raise ResourceNotFound(f"Parent thing group {parent_name} does not exist")
+            if parent_name is not None:
+                parent = self.store.get_group(parent_name)
+                if parent is None:
+                    raise ResourceNotFound(f"Parent thing group {parent_name} does not exist")
+                if parent.is_dynamic:
+                    raise InvalidRequest(
+                        f"Thing group {parent_name} is dynamic; dynamic groups cannot have children"
+                    )
             group = ThingGroup(
                 name=name,
                 group_id=str(uuid.uuid4()),
@@ -95,6 +85,20 @@ class Registry:
         if group is None:
             raise ResourceNotFound(f"Thing group {name} does not exist")
         return group
+
+    def update_group(self, name: str, properties: dict[str, Any], expected_version: int | None) -> ThingGroup:
+        """UpdateThingGroup: description and attributes; the version moves by one."""
+        with self.store.atomic():
+            group = self.get_group(name)
+            if expected_version is not None and expected_version != group.version:
+                raise VersionConflict(
+                    f"Thing group {name} is at version {group.version}, not {expected_version}"
+                )
+            updated = apply_group_properties(group, properties).model_copy(
+                update={"version": group.version + 1}
+            )
+            self.store.save_group(updated)
+            return updated
 
     def group_name_from(self, name: str | None, arn: str | None) -> str:
         """A group named by name or ARN (or both, if they agree); it must exist."""

@@ -125,8 +125,9 @@ class RegistryStore(StoreBase):
         rows = self._rows("SELECT * FROM thing_groups WHERE query_string IS NOT NULL ORDER BY name")
         return [_group(row) for row in rows]
 
-    def list_groups(self, *, names: list[str] | None, prefix: str | None, after: str | None,
-                    limit: int) -> list[ThingGroup]:
+    def list_groups(
+        self, *, names: list[str] | None, prefix: str | None, after: str | None, limit: int
+    ) -> list[ThingGroup]:
         """Groups in name order; ``names`` restricts to a set (None: all groups)."""
         rows = self._rows(
             "SELECT * FROM thing_groups WHERE name > ? AND (? IS NULL OR substr(name, 1, length(?)) = ?)"

@@ -42,7 +42,8 @@ class TemplatesStore(StoreBase):
 
     def list_templates(self, *, after: str | None, limit: int) -> list[JobTemplate]:
         rows = self._rows(
-            "SELECT * FROM job_templates WHERE template_id > ? ORDER BY template_id LIMIT ?", (after or "", limit)
+            "SELECT * FROM job_templates WHERE template_id > ? ORDER BY template_id LIMIT ?",
+            (after or "", limit),
         )
         return [_template(row) for row in rows]
 

@@ -7,7 +7,7 @@ from jobs_service.engine import NewJob
 
 @pytest.fixture
 def job(engine, registry, arns):
-    registry.create_thing("t1")
+    engine.create_thing("t1")
     engine.create_job(NewJob(job_id="j1", targets=[arns.thing("t1")], document='{"op": "x"}'))
 
 

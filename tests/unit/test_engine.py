@@ -15,9 +15,9 @@ from jobs_service.models import ExecutionStatus, JobStatus
 
 
 @pytest.fixture
-def fleet(registry):
+def fleet(registry, engine):
     for name in ("t1", "t2", "t3"):
-        registry.create_thing(name)
+        engine.create_thing(name)
     registry.create_group("g")
     registry.create_group("g-child", parent_name="g")
     registry.store.add_member("g-child", "t2")
@@ -177,13 +177,13 @@ def test_continuous_job_queues_things_that_join_later(engine, arns, fleet):
     engine.create_job(
         NewJob(job_id="c1", targets=[arns.thing_group("g")], document="{}", target_selection="CONTINUOUS")
     )
-    outcome = engine.thing_joined_group("t1", "g-child")
+    outcome = engine.add_thing_to_group("g-child", "t1")
     assert sorted(_topics(outcome.messages)) == [
         "$aws/things/t1/jobs/notify",
         "$aws/things/t1/jobs/notify-next",
     ]
     assert engine.get_execution("c1", "t1", None).status is ExecutionStatus.QUEUED
-    assert engine.thing_joined_group("t1", "g-child").messages == []
+    assert engine.add_thing_to_group("g-child", "t1").messages == []
     _update(engine, "t3", "c1", ExecutionStatus.SUCCEEDED)
     assert engine.get_job("c1").status is JobStatus.IN_PROGRESS  # continuous jobs never complete
 

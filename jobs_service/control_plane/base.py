@@ -1,0 +1,62 @@
+"""What every group of control-plane handlers shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..arns import Arns
+from ..engine import JobsEngine, Outcome
+from ..errors import ResourceNotFound
+from ..models import ExecutionStatus
+from ..notifications import Message
+from ..pagination import encode_token, page_size
+from ..registry import Registry
+from ..templates import Templates
+
+__all__ = ["Handler", "HandlerBase", "Params", "page", "status_filter"]
+
+Params = dict[str, Any]
+Handler = Callable[[Params], dict[str, Any] | None]
+
+
+class HandlerBase:
+    def __init__(
+        self,
+        engine: JobsEngine,
+        registry: Registry,
+        templates: Templates,
+        arns: Arns,
+        publish: Callable[[list[Message]], None],
+        after_delete: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.templates = templates
+        self.arns = arns
+        self._publish = publish
+        self._after_delete = after_delete
+
+    def group_id_to_name(self, group_id: str) -> str:
+        group = self.registry.store.get_group_by_id(group_id)
+        if group is None:
+            raise ResourceNotFound(f"Thing group with id {group_id} does not exist")
+        return group.name
+
+    def _sent(self, outcome: Outcome) -> Any:
+        """Hand the outcome's messages to MQTT (the change is committed) and return its value."""
+        if outcome.messages:
+            self._publish(outcome.messages)
+        return outcome.value
+
+
+def page(items: list[Any], params: Params, key: Callable[[Any], Any]) -> tuple[list[Any], str | None]:
+    """Cut one page from ``items`` fetched with one extra row; the token encodes the last key."""
+    limit = page_size(params.get("maxResults"))
+    if len(items) > limit:
+        return items[:limit], encode_token(key(items[limit - 1]))
+    return items, None
+
+
+def status_filter(value: str | None) -> ExecutionStatus | None:
+    return ExecutionStatus(value) if value is not None else None

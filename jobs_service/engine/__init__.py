@@ -1,0 +1,19 @@
+"""The jobs engine: jobs, executions and the registry changes that affect them.
+
+Each operation validates, changes the store in one transaction, and returns an
+:class:`Outcome` whose messages (notify, notify-next) the caller sends only
+after the method has returned, that is after the commit.
+"""
+
+from __future__ import annotations
+
+from .base import Outcome
+from .device import NEXT, DeviceOps
+from .jobs import MAX_TARGETS, JobOps, NewJob
+from .membership import MembershipOps
+
+__all__ = ["MAX_TARGETS", "NEXT", "JobsEngine", "NewJob", "Outcome"]
+
+
+class JobsEngine(DeviceOps, JobOps, MembershipOps):
+    """Every engine operation; see the mixins for each plane."""

@@ -1,0 +1,139 @@
+"""Shared machinery of the engine: transactions that diff pending lists, queuing, completion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..arns import Arns
+from ..clock import Clock
+from ..errors import ResourceNotFound
+from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
+from ..notifications import Message, pending_changes
+from ..store import Store
+
+__all__ = ["EngineBase", "Outcome", "no_execution"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation produced, and what devices must be told after the commit."""
+
+    value: Any
+    messages: list[Message] = field(default_factory=list)
+
+
+class EngineBase:
+    def __init__(self, store: Store, clock: Clock, arns: Arns) -> None:
+        self.store = store
+        self.clock = clock
+        self.arns = arns
+
+    def _watching(
+        self, things: Iterable[str] | Callable[[], Iterable[str]], change: Callable[[], T]
+    ) -> Outcome:
+        """Run ``change`` in one transaction; diff the pending lists of ``things``.
+
+        ``things`` may be a callable so the affected things are read inside the
+        same transaction as the change.
+        """
+        now = self.clock.now()
+        with self.store.atomic():
+            names = list(dict.fromkeys(things() if callable(things) else things))
+            before = {name: self.store.pending_executions(name) for name in names}
+            value = change()
+            after = {name: self.store.pending_executions(name) for name in names}
+        documents: dict[str, str] = {}
+
+        def document_of(job_id: str) -> str:
+            if job_id not in documents:
+                documents.update(self.store.get_documents([job_id]))
+            return documents[job_id]
+
+        messages: list[Message] = []
+        for name in names:
+            messages += pending_changes(name, before[name], after[name], now=now, document_of=document_of)
+        return Outcome(value, messages)
+
+    def _queue(self, job_id: str, thing_name: str, now: float) -> JobExecution:
+        """A new QUEUED execution, numbered after the thing's previous one for the job."""
+        previous = self.store.get_execution(job_id, thing_name)
+        return self.store.insert_execution(
+            JobExecution(
+                job_id=job_id,
+                thing_name=thing_name,
+                execution_number=previous.execution_number + 1 if previous else 1,
+                status=ExecutionStatus.QUEUED,
+                queued_at=now,
+                last_updated_at=now,
+            )
+        )
+
+    def _end_by_service(
+        self,
+        execution: JobExecution,
+        status: ExecutionStatus,
+        now: float,
+        *,
+        force: bool = False,
+        status_details: dict[str, str] | None = None,
+    ) -> JobExecution:
+        """A service-side terminal change (cancel, remove): the version moves so devices notice."""
+        ended = execution.model_copy(
+            update={
+                "status": status,
+                "last_updated_at": now,
+                "version_number": execution.version_number + 1,
+                "force_canceled": execution.force_canceled or force,
+                "status_details": execution.status_details if status_details is None else status_details,
+            }
+        )
+        self.store.save_execution(ended)
+        return ended
+
+    def _complete_if_done(self, job_id: str, now: float) -> None:
+        """A snapshot job is COMPLETED once none of its executions is pending."""
+        job = self.store.get_job(job_id)
+        if job is None or job.status is not JobStatus.IN_PROGRESS:
+            return
+        if job.target_selection is TargetSelection.SNAPSHOT and not self.store.count_open_executions(job_id):
+            self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
+
+    def resolve_targets(self, targets: list[str]) -> list[str]:
+        """Thing names covered by the targets: groups include their descendants."""
+        things: dict[str, None] = {}
+        for arn in targets:
+            kind, name = self.arns.parse_target(arn)
+            if kind == "thing":
+                if not self.store.thing_exists(name):
+                    raise ResourceNotFound(f"Thing {name} does not exist")
+                things[name] = None
+            else:
+                if self.store.get_group(name) is None:
+                    raise ResourceNotFound(f"Thing group {name} does not exist")
+                things.update(dict.fromkeys(self.store.group_things(self.store.descendant_groups(name))))
+        return list(things)
+
+    def document(self, job_id: str) -> str:
+        return self.get_job(job_id).document
+
+    def get_job(self, job_id: str) -> Job:
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise ResourceNotFound(f"Job {job_id} does not exist")
+        return job
+
+    def get_execution(self, job_id: str, thing_name: str, execution_number: int | None) -> JobExecution:
+        execution = self.store.get_execution(job_id, thing_name, execution_number)
+        if execution is None:
+            raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
+        return execution
+
+
+def no_execution(job_id: str, thing_name: str, execution_number: int | None) -> str:
+    number = f" with execution number {execution_number}" if execution_number is not None else ""
+    return f"Job execution {job_id} on {thing_name}{number} does not exist"
+

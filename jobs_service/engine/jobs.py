@@ -1,0 +1,269 @@
+"""Job lifecycle on the control plane: create, update, cancel, delete, associate targets,
+and the service-side changes to single executions (cancel, delete)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import (
+    InvalidRequest,
+    InvalidStateTransition,
+    LimitExceeded,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+    VersionConflict,
+)
+from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
+from ..states import is_terminal
+from ..documents import require_json_object
+from .base import EngineBase, Outcome, no_execution
+
+__all__ = ["MAX_DELETIONS_IN_PROGRESS", "MAX_TARGETS", "JobOps", "NewJob"]
+
+MAX_TARGETS = 100
+MAX_DELETIONS_IN_PROGRESS = 10
+# The settings UpdateJob may change (spec §6.3).
+UPDATABLE_SETTINGS = (
+    "presignedUrlConfig",
+    "jobExecutionsRolloutConfig",
+    "abortConfig",
+    "timeoutConfig",
+    "jobExecutionsRetryConfig",
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A CreateJob request with its document resolved (template and parameters applied)."""
+
+    job_id: str
+    targets: list[str]
+    document: str
+    description: str | None = None
+    target_selection: TargetSelection = TargetSelection.SNAPSHOT
+    settings: dict[str, Any] = field(default_factory=dict)
+    raw_document: str | None = None
+    namespace_id: str | None = None
+
+
+class JobOps(EngineBase):
+    def create_job(self, new: NewJob) -> Outcome:
+        """Store a job and queue one execution per distinct target thing."""
+        require_json_object(new.document)
+        _check_target_count(len(new.targets))
+        things = self.resolve_targets(new.targets)
+        now = self.clock.now()
+
+        def change() -> Job:
+            if self.store.get_job(new.job_id) is not None:
+                raise ResourceAlreadyExists(
+                    f"Job {new.job_id} already exists",
+                    extra={"resourceId": new.job_id, "resourceArn": self.arns.job(new.job_id)},
+                )
+            job = Job(
+                job_id=new.job_id,
+                status=JobStatus.IN_PROGRESS,
+                target_selection=new.target_selection,
+                targets=list(dict.fromkeys(new.targets)),
+                document=new.document,
+                raw_document=new.raw_document,
+                description=new.description,
+                created_at=now,
+                last_updated_at=now,
+                settings=new.settings,
+                namespace_id=new.namespace_id,
+            )
+            self.store.insert_job(job)
+            for thing_name in things:
+                self._queue(job.job_id, thing_name, now)
+            if job.target_selection is TargetSelection.SNAPSHOT and not things:
+                self.store.set_job_status(job.job_id, JobStatus.COMPLETED, now=now, completed_at=now)
+            return self.get_job(job.job_id)
+
+        return self._watching(things, change)
+
+    def update_job(self, job_id: str, *, description: str | None, settings: dict[str, Any]) -> Job:
+        """UpdateJob: only the description and the settings of ``UPDATABLE_SETTINGS``."""
+        with self.store.atomic():
+            job = self._not_deleting(self.get_job(job_id))
+            if "timeoutConfig" in settings and self.store.any_started(job_id):
+                raise InvalidRequest(
+                    f"The timeout of job {job_id} cannot change once one of its executions has started"
+                )
+            changed = {**job.settings, **{k: v for k, v in settings.items() if k in UPDATABLE_SETTINGS}}
+            updated = job.model_copy(
+                update={
+                    "description": job.description if description is None else description,
+                    "settings": changed,
+                    "last_updated_at": self.clock.now(),
+                }
+            )
+            self.store.save_job(updated)
+            return updated
+
+    def cancel_job(
+        self, job_id: str, *, force: bool, reason_code: str | None, comment: str | None
+    ) -> Outcome:
+        """Cancel QUEUED executions (and IN_PROGRESS ones with ``force``); the job becomes CANCELED.
+
+        A job canceled without force may be canceled again with force, to stop
+        the executions that were left running.
+        """
+
+        def change() -> Job:
+            job = self._not_deleting(self.get_job(job_id))
+            if job.status is JobStatus.COMPLETED:
+                raise InvalidRequest(f"Job {job_id} is COMPLETED; it cannot be canceled")
+            if job.status is JobStatus.CANCELED and (job.force_canceled or not force):
+                raise InvalidRequest(f"Job {job_id} is already canceled")
+            now = self.clock.now()
+            for execution in self.store.open_executions(job_id):
+                running = execution.status is ExecutionStatus.IN_PROGRESS
+                if force or not running:
+                    self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
+            canceled = job.model_copy(
+                update={
+                    "status": JobStatus.CANCELED,
+                    "force_canceled": job.force_canceled or force,
+                    "reason_code": reason_code if reason_code is not None else job.reason_code,
+                    "comment": comment if comment is not None else job.comment,
+                    "last_updated_at": now,
+                }
+            )
+            self.store.save_job(canceled)
+            return canceled
+
+        return self._watching(lambda: self._things_with_open_executions(job_id), change)
+
+    def delete_job(self, job_id: str, *, force: bool) -> Outcome:
+        """Mark a job DELETION_IN_PROGRESS and remove its executions; :meth:`finish_deletions` drops it."""
+
+        def change() -> Job:
+            job = self._not_deleting(self.get_job(job_id))
+            if job.status in (JobStatus.IN_PROGRESS, JobStatus.SCHEDULED) and not force:
+                raise InvalidStateTransition(
+                    f"Job {job_id} is {job.status.value}; delete it with force=true, or cancel it first"
+                )
+            if (
+                len(self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS))
+                >= MAX_DELETIONS_IN_PROGRESS
+            ):
+                raise LimitExceeded(
+                    f"{MAX_DELETIONS_IN_PROGRESS} jobs are already being deleted; try again shortly"
+                )
+            for execution in self.store.executions_for_job(job_id, status=None, after=None, limit=-1):
+                self.store.delete_execution(execution)
+            deleting = job.model_copy(
+                update={"status": JobStatus.DELETION_IN_PROGRESS, "last_updated_at": self.clock.now()}
+            )
+            self.store.save_job(deleting)
+            return deleting
+
+        return self._watching(lambda: self._things_with_open_executions(job_id), change)
+
+    def finish_deletions(self) -> list[str]:
+        """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free."""
+        with self.store.atomic():
+            job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
+            for job_id in job_ids:
+                self.store.delete_job(job_id)
+        return job_ids
+
+    def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:
+        """Add targets to a continuous job; newly covered things get an execution."""
+        job = self._not_deleting(self.get_job(job_id))
+        if job.target_selection is not TargetSelection.CONTINUOUS:
+            raise InvalidRequest(
+                f"Job {job_id} is a snapshot job; targets can be added to continuous jobs only"
+            )
+        if job.status is not JobStatus.IN_PROGRESS:
+            raise InvalidRequest(
+                f"Job {job_id} is {job.status.value}; targets can be added only while IN_PROGRESS"
+            )
+        combined = list(dict.fromkeys([*job.targets, *targets]))
+        _check_target_count(len(combined))
+        covered_before = set(self.resolve_targets(job.targets))
+        joining = [name for name in self.resolve_targets(targets) if name not in covered_before]
+        now = self.clock.now()
+
+        def change() -> Job:
+            for thing_name in joining:
+                latest = self.store.get_execution(job_id, thing_name)
+                if latest is None or is_terminal(latest.status):
+                    self._queue(job_id, thing_name, now)
+            updated = job.model_copy(update={"targets": combined, "last_updated_at": now})
+            self.store.save_job(updated)
+            return updated
+
+        return self._watching(joining, change)
+
+    def cancel_execution(
+        self,
+        job_id: str,
+        thing_name: str,
+        *,
+        force: bool,
+        expected_version: int | None,
+        status_details: dict[str, str] | None,
+    ) -> Outcome:
+        """CancelJobExecution: QUEUED, or IN_PROGRESS with ``force``."""
+
+        def change() -> JobExecution:
+            execution = self.get_execution(job_id, thing_name, None)
+            if is_terminal(execution.status):
+                raise InvalidStateTransition(
+                    f"Job execution {job_id} on {thing_name} is {execution.status.value};"
+                    " it cannot be canceled"
+                )
+            running = execution.status is ExecutionStatus.IN_PROGRESS
+            if running and not force:
+                raise InvalidStateTransition(
+                    f"Job execution {job_id} on {thing_name} is IN_PROGRESS; cancel it with force=true"
+                )
+            if expected_version is not None and expected_version != execution.version_number:
+                raise VersionConflict(
+                    f"Job execution {job_id} on {thing_name} is at version {execution.version_number},"
+                    f" not {expected_version}"
+                )
+            now = self.clock.now()
+            canceled = self._end_by_service(
+                execution, ExecutionStatus.CANCELED, now, force=running, status_details=status_details
+            )
+            self._complete_if_done(job_id, now)
+            return canceled
+
+        return self._watching([thing_name], change)
+
+    def delete_execution(
+        self, job_id: str, thing_name: str, execution_number: int, *, force: bool
+    ) -> Outcome:
+        """DeleteJobExecution: QUEUED or terminal executions, IN_PROGRESS ones with ``force``."""
+
+        def change() -> JobExecution:
+            execution = self.store.get_execution(job_id, thing_name, execution_number)
+            if execution is None:
+                raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
+            if execution.status is ExecutionStatus.IN_PROGRESS and not force:
+                raise InvalidStateTransition(
+                    f"Job execution {job_id} on {thing_name} is IN_PROGRESS; delete it with force=true"
+                )
+            self.store.delete_execution(execution)
+            self._complete_if_done(job_id, self.clock.now())
+            return execution
+
+        return self._watching([thing_name], change)
+
+    def _things_with_open_executions(self, job_id: str) -> list[str]:
+        return [execution.thing_name for execution in self.store.open_executions(job_id)]
+
+    @staticmethod
+    def _not_deleting(job: Job) -> Job:
+        if job.status is JobStatus.DELETION_IN_PROGRESS:
+            raise InvalidRequest(f"Job {job.job_id} is being deleted")
+        return job
+
+
+def _check_target_count(count: int) -> None:
+    if count > MAX_TARGETS:
+        raise LimitExceeded(f"A job can have at most {MAX_TARGETS} targets, not {count}")
