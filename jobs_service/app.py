@@ -117,7 +117,11 @@ class JobsService:
             loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, engine.finish_deletions))
 
         control = ControlPlane(
-            engine, registry, Templates(self.store, self.clock, self.arns), self.arns, self.bridge.publish,
+            engine,
+            registry,
+            Templates(self.store, self.clock, self.arns),
+            self.arns,
+            self.bridge.publish,
             after_delete,
         )
         app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})

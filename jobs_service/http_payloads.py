@@ -131,8 +131,12 @@ def thing_group(record: ThingGroup, arns: Arns, ancestors: list[str]) -> dict[st
     }
     if record.is_dynamic:
         # Membership is kept current on every registry change, so the index is always ACTIVE.
-        data.update(indexName=record.index_name, queryString=record.query_string,
-                    queryVersion=record.query_version, status="ACTIVE")
+        data.update(
+            indexName=record.index_name,
+            queryString=record.query_string,
+            queryVersion=record.query_version,
+            status="ACTIVE",
+        )
     return data
 
 

@@ -44,11 +44,26 @@ class Templates:
         self.clock = clock
         self.arns = arns
 
-    def create(self, template_id: str, *, description: str, document: str | None, document_source: str | None,
-               job_arn: str | None, settings: dict[str, Any]) -> JobTemplate:
+    def create(
+        self,
+        template_id: str,
+        *,
+        description: str,
+        document: str | None,
+        document_source: str | None,
+        job_arn: str | None,
+        settings: dict[str, Any],
+    ) -> JobTemplate:
         """CreateJobTemplate from a document or by copying an existing job."""
-        sources = [name for name, value in (("document", document), ("documentSource", document_source),
-                                            ("jobArn", job_arn)) if value is not None]
+        sources = [
+            name
+            for name, value in (
+                ("document", document),
+                ("documentSource", document_source),
+                ("jobArn", job_arn),
+            )
+            if value is not None
+        ]
         if len(sources) != 1:
             raise InvalidRequest("Give exactly one of document, documentSource or jobArn")
         if document_source is not None:
@@ -64,8 +79,13 @@ class Templates:
         with self.store.atomic():
             if self.store.get_template(template_id) is not None:
                 raise Conflict(f"Job template {template_id} already exists")
-            template = JobTemplate(template_id=template_id, description=description, document=document,
-                                   settings=settings, created_at=self.clock.now())
+            template = JobTemplate(
+                template_id=template_id,
+                description=description,
+                document=document,
+                settings=settings,
+                created_at=self.clock.now(),
+            )
             self.store.insert_template(template)
         return template
 
@@ -79,8 +99,9 @@ class Templates:
         if not self.store.delete_template(template_id):
             raise ResourceNotFound(f"Job template {template_id} does not exist")
 
-    def document_for_job(self, template_arn: str | None, document: str | None,
-                         parameters: dict[str, str] | None) -> JobDocument:
+    def document_for_job(
+        self, template_arn: str | None, document: str | None, parameters: dict[str, str] | None
+    ) -> JobDocument:
         """Resolve CreateJob's document sources; exactly one must give a document."""
         if template_arn is None:
             if parameters:
@@ -94,7 +115,9 @@ class Templates:
         if managed is not None:
             region, name, version = managed
             if region != self.arns.region:
-                raise InvalidRequest(f"{template_arn} is in region {region}; this server serves {self.arns.region}")
+                raise InvalidRequest(
+                    f"{template_arn} is in region {region}; this server serves {self.arns.region}"
+                )
             template = managed_templates.find(name, version)
             resolved = managed_templates.substitute(template.document, parameters or {}, template)
             return JobDocument(resolved, template.document, {})
@@ -109,4 +132,3 @@ class Templates:
         if "maintenanceWindows" in custom.settings:
             inherited["schedulingConfig"] = {"maintenanceWindows": custom.settings["maintenanceWindows"]}
         return JobDocument(custom.document, None, inherited)
-

@@ -65,7 +65,9 @@ class JobHandlers(HandlerBase):
         position = decode_token(params.get("nextToken"))
         jobs = self.engine.store.list_jobs(
             status=JobStatus(params["status"]) if params.get("status") else None,
-            target_selection=TargetSelection(params["targetSelection"]) if params.get("targetSelection") else None,
+            target_selection=TargetSelection(params["targetSelection"])
+            if params.get("targetSelection")
+            else None,
             target_arn=self.arns.thing_group(group_name) if group_name else None,
             namespace_id=params.get("namespaceId"),
             after=(float(position[0]), str(position[1])) if position else None,
@@ -121,7 +123,10 @@ class JobHandlers(HandlerBase):
         items, token = page(rows, params, lambda row: [row.thing_name, row.execution_number])
         result: dict[str, Any] = {
             "executionSummaries": [
-                {"thingArn": self.arns.thing(row.thing_name), "jobExecutionSummary": wire.execution_summary(row)}
+                {
+                    "thingArn": self.arns.thing(row.thing_name),
+                    "jobExecutionSummary": wire.execution_summary(row),
+                }
                 for row in items
             ]
         }
@@ -149,7 +154,9 @@ class JobHandlers(HandlerBase):
         return result
 
     def describe_job_execution(self, params: Params) -> dict[str, Any]:
-        execution = self.engine.get_execution(params["jobId"], params["thingName"], params.get("executionNumber"))
+        execution = self.engine.get_execution(
+            params["jobId"], params["thingName"], params.get("executionNumber")
+        )
         return {"execution": wire.execution(execution, self.arns)}
 
     def cancel_job_execution(self, params: Params) -> None:
@@ -166,14 +173,20 @@ class JobHandlers(HandlerBase):
     def delete_job_execution(self, params: Params) -> None:
         self._sent(
             self.engine.delete_execution(
-                params["jobId"], params["thingName"], params["executionNumber"], force=bool(params.get("force"))
+                params["jobId"],
+                params["thingName"],
+                params["executionNumber"],
+                force=bool(params.get("force")),
             )
         )
 
     # -- templates --------------------------------------------------------
     def create_job_template(self, params: Params) -> dict[str, Any]:
-        settings = {k: params[k] for k in (*TEMPLATE_SETTINGS, "maintenanceWindows", "destinationPackageVersions")
-                    if params.get(k) is not None}
+        settings = {
+            k: params[k]
+            for k in (*TEMPLATE_SETTINGS, "maintenanceWindows", "destinationPackageVersions")
+            if params.get(k) is not None
+        }
         template = self.templates.create(
             params["jobTemplateId"],
             description=params["description"],
@@ -182,7 +195,10 @@ class JobHandlers(HandlerBase):
             job_arn=params.get("jobArn"),
             settings=settings,
         )
-        return {"jobTemplateArn": self.arns.job_template(template.template_id), "jobTemplateId": template.template_id}
+        return {
+            "jobTemplateArn": self.arns.job_template(template.template_id),
+            "jobTemplateId": template.template_id,
+        }
 
     def describe_job_template(self, params: Params) -> dict[str, Any]:
         template = self.templates.get(params["jobTemplateId"])
@@ -254,4 +270,3 @@ class JobHandlers(HandlerBase):
                 summary["thingGroupId"] = group.group_id
                 break
         return summary
-

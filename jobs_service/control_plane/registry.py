@@ -72,7 +72,9 @@ class RegistryHandlers(HandlerBase):
         )
 
     def delete_thing(self, params: Params) -> None:
-        self._sent(self.engine.delete_thing(params["thingName"], expected_version=params.get("expectedVersion")))
+        self._sent(
+            self.engine.delete_thing(params["thingName"], expected_version=params.get("expectedVersion"))
+        )
 
     # -- groups -----------------------------------------------------------
     def create_thing_group(self, params: Params) -> dict[str, Any]:
@@ -147,7 +149,9 @@ class RegistryHandlers(HandlerBase):
         group = self.registry.group_name_from(params.get("thingGroupName"), params.get("thingGroupArn"))
         thing = self.registry.thing_name_from(params.get("thingName"), params.get("thingArn"))
         self._sent(
-            self.engine.add_thing_to_group(group, thing, override_dynamic=bool(params.get("overrideDynamicGroups")))
+            self.engine.add_thing_to_group(
+                group, thing, override_dynamic=bool(params.get("overrideDynamicGroups"))
+            )
         )
 
     def remove_thing_from_thing_group(self, params: Params) -> None:

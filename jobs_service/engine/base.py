@@ -136,4 +136,3 @@ class EngineBase:
 def no_execution(job_id: str, thing_name: str, execution_number: int | None) -> str:
     number = f" with execution number {execution_number}" if execution_number is not None else ""
     return f"Job execution {job_id} on {thing_name}{number} does not exist"
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..documents import require_json_object
 from ..errors import (
     InvalidRequest,
     InvalidStateTransition,
@@ -16,7 +17,6 @@ from ..errors import (
 )
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal
-from ..documents import require_json_object
 from .base import EngineBase, Outcome, no_execution
 
 __all__ = ["MAX_DELETIONS_IN_PROGRESS", "MAX_TARGETS", "JobOps", "NewJob"]

@@ -208,6 +208,24 @@ class JobsStore(StoreBase):
             ),
         )
 
+    def delete_execution(self, execution: JobExecution) -> None:
+        self._execute("DELETE FROM job_executions WHERE seq = ?", (execution.seq,))
+
+    def open_executions(self, job_id: str) -> list[JobExecution]:
+        """A job's QUEUED and IN_PROGRESS executions."""
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE job_id = ? AND status IN (?, ?) ORDER BY seq",
+            (job_id, *_PENDING),
+        )
+        return [_execution(row) for row in rows]
+
+    def any_started(self, job_id: str) -> bool:
+        """Has any execution of the job ever been IN_PROGRESS?"""
+        row = self._row(
+            "SELECT 1 FROM job_executions WHERE job_id = ? AND started_at IS NOT NULL LIMIT 1", (job_id,)
+        )
+        return row is not None
+
     def get_execution(
         self, job_id: str, thing_name: str, execution_number: int | None = None
     ) -> JobExecution | None:
