@@ -14,6 +14,7 @@ from .arns import Arns
 from .clock import Clock
 from .documents import require_json_object
 from .errors import Conflict, InvalidRequest, ResourceNotFound
+from .job_settings import check_job_settings
 from .models import JobTemplate
 from .store import Store
 
@@ -76,6 +77,7 @@ class Templates:
             settings = {**{k: job.settings[k] for k in TEMPLATE_SETTINGS if k in job.settings}, **settings}
         assert document is not None
         require_json_object(document)
+        check_job_settings(settings, now=self.clock.now())
         with self.store.atomic():
             if self.store.get_template(template_id) is not None:
                 raise Conflict(f"Job template {template_id} already exists")

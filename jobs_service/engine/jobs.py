@@ -15,6 +15,7 @@ from ..errors import (
     ResourceNotFound,
     VersionConflict,
 )
+from ..job_settings import check_job_settings
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal
 from .base import EngineBase, Outcome, no_execution
@@ -51,6 +52,7 @@ class JobOps(EngineBase):
     def create_job(self, new: NewJob) -> Outcome:
         """Store a job and queue one execution per distinct target thing."""
         require_json_object(new.document)
+        check_job_settings(new.settings, now=self.clock.now())
         _check_target_count(len(new.targets))
         things = self.resolve_targets(new.targets)
         now = self.clock.now()
@@ -85,6 +87,7 @@ class JobOps(EngineBase):
 
     def update_job(self, job_id: str, *, description: str | None, settings: dict[str, Any]) -> Job:
         """UpdateJob: only the description and the settings of ``UPDATABLE_SETTINGS``."""
+        check_job_settings(settings, now=self.clock.now())
         with self.store.atomic():
             job = self._not_deleting(self.get_job(job_id))
             if "timeoutConfig" in settings and self.store.any_started(job_id):
