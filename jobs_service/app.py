@@ -128,7 +128,8 @@ class JobsService:
         await self._start_http(app)
 
     async def _start_http(self, app: Starlette) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, so asyncio turns Nagle off: kept-alive requests would otherwise wait for delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
         self._http_address = sock.getsockname()[:2]

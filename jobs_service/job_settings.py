@@ -10,9 +10,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import schemas
+
 from .errors import InvalidRequest
 
-__all__ = ["check_job_settings", "parse_schedule_time"]
+__all__ = ["check_job_settings", "check_status_details", "parse_schedule_time"]
 
 MAX_IN_PROGRESS_MINUTES = 10080
 MAX_TOTAL_RETRIES = 10
@@ -27,6 +29,14 @@ def check_job_settings(settings: dict[str, Any], *, now: float) -> None:
     _check_abort(settings.get("abortConfig"))
     _check_retry(settings.get("jobExecutionsRetryConfig"))
     _check_schedule(settings.get("schedulingConfig"), now)
+
+
+def check_status_details(details: dict[str, str]) -> None:
+    """The statusDetails limits of both planes: 10 pairs, values of 1-1024 characters (D8)."""
+    try:
+        schemas.check("device_requests", "statusDetails", details)
+    except schemas.SchemaError as exc:
+        raise InvalidRequest(f"statusDetails: {exc}") from exc
 
 
 def _check_timeout(config: dict[str, Any] | None) -> None:

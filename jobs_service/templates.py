@@ -37,6 +37,8 @@ class JobDocument:
     document: str
     raw_document: str | None
     settings: dict[str, Any]
+    # A job from an AWS-managed template takes its description when it has none.
+    description: str | None = None
 
 
 class Templates:
@@ -122,7 +124,7 @@ class Templates:
                 )
             template = managed_templates.find(name, version)
             resolved = managed_templates.substitute(template.document, parameters or {}, template)
-            return JobDocument(resolved, template.document, {})
+            return JobDocument(resolved, template.document, {}, template.description)
         custom = self.get(self.arns.parse_local(template_arn, "jobtemplate"))
         if parameters:
             raise InvalidRequest(

@@ -52,10 +52,29 @@ def _depth_first(error: Any) -> tuple[int, str]:
 
 
 def _describe(error: Any) -> str:
+    """One short sentence; long values are never echoed back."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "required":
         return str(error.message).replace("is a required property", "is required")
-    if error.validator == "pattern" and error.absolute_path:
+    if error.validator == "maxProperties":
+        return f"has more than {schema['maxProperties']} entries"
+    if error.validator == "maxLength":
+        return f"is longer than {schema['maxLength']} characters"
+    if error.validator == "minLength":
+        return "must not be empty" if schema["minLength"] == 1 else f"is shorter than {schema['minLength']}"
+    if error.validator == "pattern":
+        if "propertyNames" in error.schema_path:
+            return f"the key {_short(error.instance)} is not allowed"
         return "contains characters that are not allowed"
     if error.validator == "oneOf":
-        return f"{error.instance!r} is not valid here"
+        return f"{_short(error.instance)} is not valid here"
+    if error.validator == "type":
+        return f"{_short(error.instance)} is not of type {schema.get('type')!r}"
+    if error.validator == "enum":
+        return f"{_short(error.instance)} is not one of {schema['enum']}"
     return str(error.message)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

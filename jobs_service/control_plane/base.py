@@ -50,11 +50,13 @@ class HandlerBase:
         return outcome.value
 
 
-def page(items: list[Any], params: Params, key: Callable[[Any], Any]) -> tuple[list[Any], str | None]:
+def page(
+    operation: str, items: list[Any], params: Params, key: Callable[[Any], Any]
+) -> tuple[list[Any], str | None]:
     """Cut one page from ``items`` fetched with one extra row; the token encodes the last key."""
     limit = page_size(params.get("maxResults"))
     if len(items) > limit:
-        return items[:limit], encode_token(key(items[limit - 1]))
+        return items[:limit], encode_token(operation, key(items[limit - 1]))
     return items, None
 
 

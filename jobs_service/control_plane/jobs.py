@@ -39,7 +39,7 @@ class JobHandlers(HandlerBase):
                     targets=params["targets"],
                     document=resolved.document,
                     raw_document=resolved.raw_document,
-                    description=params.get("description"),
+                    description=params.get("description") or resolved.description,
                     target_selection=TargetSelection(params.get("targetSelection") or "SNAPSHOT"),
                     settings=settings,
                     namespace_id=params.get("namespaceId"),
@@ -62,7 +62,7 @@ class JobHandlers(HandlerBase):
             group_name = by_id
         if group_name is not None:
             self.registry.get_group(group_name)
-        position = decode_token(params.get("nextToken"))
+        position = decode_token(params.get("nextToken"), "ListJobs", float, str)
         jobs = self.engine.store.list_jobs(
             status=JobStatus(params["status"]) if params.get("status") else None,
             target_selection=TargetSelection(params["targetSelection"])
@@ -70,10 +70,10 @@ class JobHandlers(HandlerBase):
             else None,
             target_arn=self.arns.thing_group(group_name) if group_name else None,
             namespace_id=params.get("namespaceId"),
-            after=(float(position[0]), str(position[1])) if position else None,
+            after=position,
             limit=page_size(params.get("maxResults")) + 1,
         )
-        items, token = page(jobs, params, lambda job: [job.created_at, job.job_id])
+        items, token = page("ListJobs", jobs, params, lambda job: [job.created_at, job.job_id])
         result: dict[str, Any] = {"jobs": [self._job_summary(job) for job in items]}
         if token:
             result["nextToken"] = token
@@ -113,14 +113,15 @@ class JobHandlers(HandlerBase):
     # -- executions -------------------------------------------------------
     def list_job_executions_for_job(self, params: Params) -> dict[str, Any]:
         job = self.engine.get_job(params["jobId"])
-        position = decode_token(params.get("nextToken"))
         rows = self.engine.store.executions_for_job(
             job.job_id,
             status=status_filter(params.get("status")),
-            after=(str(position[0]), int(position[1])) if position else None,
+            after=decode_token(params.get("nextToken"), "ListJobExecutionsForJob", str, int),
             limit=page_size(params.get("maxResults")) + 1,
         )
-        items, token = page(rows, params, lambda row: [row.thing_name, row.execution_number])
+        items, token = page(
+            "ListJobExecutionsForJob", rows, params, lambda row: [row.thing_name, row.execution_number]
+        )
         result: dict[str, Any] = {
             "executionSummaries": [
                 {
@@ -140,10 +141,10 @@ class JobHandlers(HandlerBase):
             thing.name,
             status=status_filter(params.get("status")),
             job_id=params.get("jobId"),
-            after=decode_token(params.get("nextToken")),
+            after=decode_token(params.get("nextToken"), "ListJobExecutionsForThing", int),
             limit=page_size(params.get("maxResults")) + 1,
         )
-        items, token = page(rows, params, lambda row: row.seq)
+        items, token = page("ListJobExecutionsForThing", rows, params, lambda row: row.seq)
         result: dict[str, Any] = {
             "executionSummaries": [
                 {"jobId": row.job_id, "jobExecutionSummary": wire.execution_summary(row)} for row in items
@@ -206,9 +207,10 @@ class JobHandlers(HandlerBase):
 
     def list_job_templates(self, params: Params) -> dict[str, Any]:
         rows = self.engine.store.list_templates(
-            after=decode_token(params.get("nextToken")), limit=page_size(params.get("maxResults")) + 1
+            after=decode_token(params.get("nextToken"), "ListJobTemplates", str),
+            limit=page_size(params.get("maxResults")) + 1,
         )
-        items, token = page(rows, params, lambda template: template.template_id)
+        items, token = page("ListJobTemplates", rows, params, lambda template: template.template_id)
         result: dict[str, Any] = {
             "jobTemplates": [
                 {
@@ -234,14 +236,14 @@ class JobHandlers(HandlerBase):
     def list_managed_job_templates(self, params: Params) -> dict[str, Any]:
         wanted = params.get("templateName")
         templates = [t for t in managed_templates.catalog() if wanted is None or t.name == wanted]
-        start = int(decode_token(params.get("nextToken")) or 0)
+        start = decode_token(params.get("nextToken"), "ListManagedJobTemplates", int) or 0
         limit = page_size(params.get("maxResults"))
         chunk = templates[start : start + limit]
         result: dict[str, Any] = {
             "managedJobTemplates": [managed_templates.summary_payload(t, self.arns.region) for t in chunk]
         }
         if start + limit < len(templates):
-            result["nextToken"] = encode_token(start + limit)
+            result["nextToken"] = encode_token("ListManagedJobTemplates", start + limit)
         return result
 
     # -- helpers ----------------------------------------------------------

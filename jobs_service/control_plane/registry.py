@@ -35,7 +35,7 @@ class RegistryHandlers(HandlerBase):
         limit = page_size(params.get("maxResults"))
         name, value = params.get("attributeName"), params.get("attributeValue")
         prefix = bool(params.get("usePrefixAttributeValue"))
-        after = decode_token(params.get("nextToken"))
+        after = decode_token(params.get("nextToken"), "ListThings", str)
         found: list[dict[str, Any]] = []
         more = False
         # Scan in name order until a page of matches is filled and one more match is seen.
@@ -55,7 +55,7 @@ class RegistryHandlers(HandlerBase):
                 after = batch[-1].name
         result: dict[str, Any] = {"things": found}
         if more:
-            result["nextToken"] = encode_token(found[-1]["thingName"])
+            result["nextToken"] = encode_token("ListThings", found[-1]["thingName"])
         return result
 
     def update_thing(self, params: Params) -> None:
@@ -120,10 +120,10 @@ class RegistryHandlers(HandlerBase):
         groups = self.registry.store.list_groups(
             names=names,
             prefix=params.get("namePrefixFilter"),
-            after=decode_token(params.get("nextToken")),
+            after=decode_token(params.get("nextToken"), "ListThingGroups", str),
             limit=limit + 1,
         )
-        return self._group_page(groups, params)
+        return self._group_page("ListThingGroups", groups, params)
 
     def list_thing_groups_for_thing(self, params: Params) -> dict[str, Any]:
         thing = self.registry.get_thing(params["thingName"])
@@ -131,13 +131,13 @@ class RegistryHandlers(HandlerBase):
         groups = self.registry.store.list_groups(
             names=self.registry.store.groups_of_thing(thing.name),
             prefix=None,
-            after=decode_token(params.get("nextToken")),
+            after=decode_token(params.get("nextToken"), "ListThingGroupsForThing", str),
             limit=limit + 1,
         )
-        return self._group_page(groups, params)
+        return self._group_page("ListThingGroupsForThing", groups, params)
 
-    def _group_page(self, groups: list[ThingGroup], params: Params) -> dict[str, Any]:
-        items, token = page(groups, params, lambda group: group.name)
+    def _group_page(self, operation: str, groups: list[ThingGroup], params: Params) -> dict[str, Any]:
+        items, token = page(operation, groups, params, lambda group: group.name)
         result: dict[str, Any] = {
             "thingGroups": [{"groupName": g.name, "groupArn": self.arns.thing_group(g.name)} for g in items]
         }
@@ -163,10 +163,10 @@ class RegistryHandlers(HandlerBase):
         names = self.registry.things_in_group(
             params["thingGroupName"],
             recursive=bool(params.get("recursive")),
-            after=decode_token(params.get("nextToken")),
+            after=decode_token(params.get("nextToken"), "ListThingsInThingGroup", str),
             limit=page_size(params.get("maxResults")) + 1,
         )
-        items, token = page(names, params, lambda name: name)
+        items, token = page("ListThingsInThingGroup", names, params, lambda name: name)
         result: dict[str, Any] = {"things": items}
         if token:
             result["nextToken"] = token

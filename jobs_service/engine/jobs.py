@@ -15,7 +15,7 @@ from ..errors import (
     ResourceNotFound,
     VersionConflict,
 )
-from ..job_settings import check_job_settings
+from ..job_settings import check_job_settings, check_status_details
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal
 from .base import EngineBase, Outcome, no_execution
@@ -211,6 +211,8 @@ class JobOps(EngineBase):
         status_details: dict[str, str] | None,
     ) -> Outcome:
         """CancelJobExecution: QUEUED, or IN_PROGRESS with ``force``."""
+        if status_details is not None:
+            check_status_details(status_details)
 
         def change() -> JobExecution:
             execution = self.get_execution(job_id, thing_name, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from ..errors import InternalError
 from .migrations import migrate
 
 __all__ = ["StoreBase", "dumps", "loads"]
+
+log = logging.getLogger(__name__)
 
 
 def dumps(value: Any) -> str:
@@ -79,7 +82,9 @@ class StoreBase:
             try:
                 return self._conn.execute(sql, params)
             except sqlite3.Error as exc:
-                raise InternalError(f"Store query failed: {exc}") from exc
+                # Details go to the log, not to the client.
+                log.exception("Store query failed: %s", sql)
+                raise InternalError("The store could not complete the request") from exc
 
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         # Fetch under the lock too: HTTP handlers run on worker threads.

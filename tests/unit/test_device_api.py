@@ -116,7 +116,7 @@ def test_rejections_carry_code_token_and_state_only_where_allowed(device, job):
         (
             {"status": "SUCCEEDED", "statusDetails": {f"k{i}": "v" for i in range(11)}},
             "InvalidRequest",
-            "statusDetails: {",
+            "statusDetails: has more than 10 entries",
         ),
         (
             {"status": "SUCCEEDED", "stepTimeoutInMinutes": 0},

@@ -60,7 +60,7 @@ def test_nested_atomic_joins_the_outer_transaction(store):
 
 def test_store_errors_are_translated(store):
     store.insert_job(_job("j1"))
-    with pytest.raises(InternalError, match="Store query failed"):
+    with pytest.raises(InternalError, match="The store could not complete the request"):
         store.insert_job(_job("j1"))
 
 

@@ -1,0 +1,1 @@
+"""boto3 interop suite: every control-plane operation, its success path and each documented error."""
