@@ -13,6 +13,7 @@ from . import managed_templates
 from .arns import Arns
 from .clock import Clock
 from .documents import require_json_object
+from .engine.jobs import UPDATABLE_SETTINGS
 from .errors import Conflict, InvalidRequest, ResourceNotFound
 from .job_settings import check_job_settings
 from .models import JobTemplate
@@ -20,14 +21,8 @@ from .store import Store
 
 __all__ = ["TEMPLATE_SETTINGS", "JobDocument", "Templates"]
 
-# Settings a custom template carries and a job created from it inherits.
-TEMPLATE_SETTINGS = (
-    "presignedUrlConfig",
-    "jobExecutionsRolloutConfig",
-    "abortConfig",
-    "timeoutConfig",
-    "jobExecutionsRetryConfig",
-)
+# A custom template carries the settings UpdateJob may change; a job made from it inherits them.
+TEMPLATE_SETTINGS = UPDATABLE_SETTINGS
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ class RegistryHandlers(HandlerBase):
             description=properties.get("thingGroupDescription"),
             attributes=(properties.get("attributePayload") or {}).get("attributes"),
         )
+        return self._group_reference(group)
+
+    def _group_reference(self, group: ThingGroup) -> dict[str, Any]:
         return {
             "thingGroupName": group.name,
             "thingGroupArn": self.arns.thing_group(group.name),
@@ -186,9 +189,7 @@ class RegistryHandlers(HandlerBase):
             )
         )
         return {
-            "thingGroupName": group.name,
-            "thingGroupArn": self.arns.thing_group(group.name),
-            "thingGroupId": group.group_id,
+            **self._group_reference(group),
             "indexName": group.index_name,
             "queryString": group.query_string,
             "queryVersion": group.query_version,
