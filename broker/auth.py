@@ -18,12 +18,14 @@ __all__ = ["Authenticator", "CredentialAuthenticator", "Principal"]
 class Principal:
     """An authenticated MQTT client.
 
-    `kind` is `"admin"` (full topic rights: the jobs service, monitoring tools)
-    or `"thing"` (a device, limited to its own `$aws/things/<name>/jobs/...`
-    topics); `name` is the admin key id or the thing name.
+    `kind` is `"admin"` (full topic rights: monitoring tools), `"service"`
+    (the jobs service's own connection: full rights, but reply topics are not
+    delivered back to it) or `"thing"` (a device, limited to its own
+    `$aws/things/<name>/jobs/...` topics); `name` is the admin key id or the
+    thing name.
     """
 
-    kind: Literal["admin", "thing"]
+    kind: Literal["admin", "service", "thing"]
     name: str
 
 
@@ -43,20 +45,28 @@ class CredentialAuthenticator:
     """The default authenticator: one admin key, and devices by client id.
 
     * username equal to the admin key id: admin if the password is the admin
-      secret, otherwise refused (it never falls through to the device rule);
+      secret (the service, when the client id is `service_client_id`),
+      otherwise refused (it never falls through to the device rule);
     * otherwise a non-empty client id naming a registered thing is that thing,
       whatever the username and password (the AWS IoT Device SDK sends its
       metrics as the username and no password; certificates come later);
     * anything else is refused.
     """
 
-    def __init__(self, admin_key_id: str, admin_secret: str, thing_exists: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        admin_key_id: str,
+        admin_secret: str,
+        thing_exists: Callable[[str], bool],
+        service_client_id: str | None = None,
+    ) -> None:
         if not admin_key_id or not admin_secret:
             # An empty key id would make every client without a username an admin candidate.
             raise ValueError("admin_key_id and admin_secret must not be empty")
         self._admin_key_id = admin_key_id
         self._admin_secret = admin_secret.encode()
         self._thing_exists = thing_exists
+        self._service_client_id = service_client_id
 
     def authenticate(
         self, client_id: str | None, username: str | None, password: str | None
@@ -64,6 +74,8 @@ class CredentialAuthenticator:
         """Return the principal for these CONNECT credentials, or `None` to refuse."""
         if username == self._admin_key_id:
             if password is not None and hmac.compare_digest(password.encode(), self._admin_secret):
+                if self._service_client_id is not None and client_id == self._service_client_id:
+                    return Principal("service", self._admin_key_id)
                 return Principal("admin", self._admin_key_id)
             return None
         if client_id and self._thing_exists(client_id):

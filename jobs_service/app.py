@@ -23,7 +23,7 @@ from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
-from .mqtt_bridge import MqttBridge
+from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .registry import Registry
 from .store import Store
 from .templates import Templates
@@ -93,7 +93,9 @@ class JobsService:
 
         key = self.admin_key
         self.broker = EmbeddedBroker(
-            CredentialAuthenticator(key.access_key_id, key.secret_access_key, self.store.thing_exists),
+            CredentialAuthenticator(
+                key.access_key_id, key.secret_access_key, self.store.thing_exists, SERVICE_CLIENT_ID
+            ),
             host=self.config.host,
             port=self.config.mqtt_port,
         )

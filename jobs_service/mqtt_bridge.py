@@ -18,18 +18,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .notifications import Message
+from .topics import JOBS_REQUEST_FILTER
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]
 
 log = logging.getLogger(__name__)
 
-# Request topics only: the service never receives its own replies back.
-REQUEST_FILTERS = (
-    "$aws/things/+/jobs/get",
-    "$aws/things/+/jobs/start-next",
-    "$aws/things/+/jobs/+/get",
-    "$aws/things/+/jobs/+/update",
-)
+# Every jobs topic, so unknown paths get InvalidTopic. The embedded broker does
+# not deliver reply topics back to the service's own connection; on other
+# brokers they arrive and ``topics.parse_request`` ignores them.
+REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
+SERVICE_CLIENT_ID = "iotjobs-service"
 
 Handler = Callable[[str, bytes], list[Message]]
 
@@ -43,7 +42,7 @@ class MqttBridge:
         username: str,
         password: str,
         handle: Handler,
-        client_id: str = "iotjobs-service",
+        client_id: str = SERVICE_CLIENT_ID,
     ) -> None:
         self._address = (host, port)
         self._handle = handle

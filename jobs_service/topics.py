@@ -27,13 +27,15 @@ __all__ = [
     "update",
 ]
 
-# What the service subscribes to: everything under any thing's jobs topics.
+# What the service subscribes to: everything under any thing's jobs topics, so
+# unknown paths can be answered with InvalidTopic.
 JOBS_REQUEST_FILTER = "$aws/things/+/jobs/#"
 
 _THING = r"[a-zA-Z0-9:_-]{1,128}"
 _JOB_ID = r"[a-zA-Z0-9_-]{1,64}"
-_JOBS_PREFIX = re.compile(rf"\$aws/things/(?P<thing>{_THING})/jobs/(?P<rest>.+)")
-_REPLY = re.compile(r"(?:.+/)?(?:accepted|rejected)|notify|notify-next")
+_JOBS_PREFIX = re.compile(rf"\$aws/things/(?P<thing>{_THING})/jobs/(?P<rest>.+)", re.DOTALL)
+# The same reply shapes the broker's ACL uses: never answered, never published by devices.
+_REPLY = re.compile(r"notify|notify-next|.+/(?:accepted|rejected)", re.DOTALL)
 _DESCRIBE = re.compile(rf"(?P<job>{_JOB_ID}|\$next)/get")
 _UPDATE = re.compile(rf"(?P<job>{_JOB_ID})/update")
 

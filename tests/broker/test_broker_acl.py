@@ -35,19 +35,24 @@ NEITHER = [
     "$aws/events/jobExecution/job1/succeeded",
     f"{P}",
     f"{P}/",
+    f"/{P}/get",
+    "t1/jobs/get",
+    "",
+]
+# Paths in the thing's own tree that name no operation: they reach the service,
+# which answers InvalidTopic on `<path>/rejected`.
+UNKNOWN_PATHS = [
     f"{P}/$next/update",  # `$next` is only valid for describe
-    f"{P}/$next/update/accepted",
     f"{P}/job.1/update",
     f"{P}/job1/delete",
     f"{P}/job1/get/other",
     f"{P}/get/accepted/x",
-    f"{P}/notify/accepted",
-    f"/{P}/get",
     f"{P}/get/",
     f"{P}/get\n",
-    "t1/jobs/get",
-    "",
 ]
+# Reply-shaped topics outside the four operations (e.g. InvalidTopic answers).
+OTHER_REPLIES = [f"{P}/$next/update/accepted", f"{P}/notify/accepted", f"{P}/a/b/c/rejected"]
+SERVICE = Principal("service", "AKIDEXAMPLEADMIN")
 
 
 @pytest.mark.parametrize("topic", REQUESTS)
@@ -60,6 +65,31 @@ def test_thing_may_publish_its_requests_but_not_receive_them(topic):
 def test_thing_may_receive_its_replies_but_not_publish_them(topic):
     assert may_receive(T1, topic)
     assert not may_publish(T1, topic)
+
+
+@pytest.mark.parametrize("topic", UNKNOWN_PATHS)
+def test_thing_may_publish_unknown_paths_of_its_tree(topic):
+    assert may_publish(T1, topic)
+    assert not may_receive(T1, topic)
+
+
+@pytest.mark.parametrize("topic", OTHER_REPLIES)
+def test_thing_receives_any_reply_shaped_topic_of_its_tree(topic):
+    assert may_receive(T1, topic)
+    assert not may_publish(T1, topic)
+
+
+@pytest.mark.parametrize("topic", [*REQUESTS, *UNKNOWN_PATHS, "$aws/things/t2/jobs/get", "other/topic"])
+def test_service_receives_everything_but_replies(topic):
+    assert may_receive(SERVICE, topic)
+    assert may_publish(SERVICE, topic)
+
+
+@pytest.mark.parametrize("topic", [*REPLIES, *OTHER_REPLIES])
+def test_service_never_receives_replies(topic):
+    assert not may_receive(SERVICE, topic)
+    assert may_publish(SERVICE, topic)
+    assert may_subscribe(SERVICE, "$aws/things/+/jobs/#")
 
 
 @pytest.mark.parametrize("topic", NEITHER)
