@@ -56,6 +56,9 @@ class DeviceApi:
             return []
         client_token: str | None = None
         try:
+            limit = self.engine.limits.max_payload_bytes
+            if len(payload) > limit:
+                raise InvalidRequest(f"The payload is {len(payload)} bytes; the limit is {limit}")
             body = _decode(payload)
             token = body.get("clientToken")
             client_token = token if isinstance(token, str) else None
@@ -90,13 +93,16 @@ class DeviceApi:
 
     def _get_pending(self, request: Request) -> dict[str, Any]:
         pending = self.engine.pending(request.thing_name)
+        queued = [summary(e) for e in pending if e.status is ExecutionStatus.QUEUED]
         return {
             "inProgressJobs": [summary(e) for e in pending if e.status is ExecutionStatus.IN_PROGRESS],
-            "queuedJobs": [summary(e) for e in pending if e.status is ExecutionStatus.QUEUED],
+            "queuedJobs": queued[: self.engine.limits.queued_in_pending],
         }
 
     def _start_next(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
-        outcome = self.engine.start_next(request.thing_name, body.get("statusDetails"))
+        outcome = self.engine.start_next(
+            request.thing_name, body.get("statusDetails"), body.get("stepTimeoutInMinutes")
+        )
         reply: dict[str, Any] = {}
         if outcome.value is not None:
             reply["execution"] = execution_data(
@@ -123,6 +129,7 @@ class DeviceApi:
             status_details=body.get("statusDetails"),
             expected_version=int(expected) if expected is not None else None,
             execution_number=body.get("executionNumber"),
+            step_timeout_minutes=body.get("stepTimeoutInMinutes"),
         )
         reply: dict[str, Any] = {}
         if body.get("includeJobExecutionState"):
@@ -140,6 +147,8 @@ def _decode(payload: bytes) -> dict[str, Any]:
         body = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidJson(f"The payload is not UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidJson("The payload nests JSON too deeply") from exc
     if not isinstance(body, dict):
         raise InvalidJson("The payload must be a JSON object")
     return body

@@ -120,5 +120,7 @@ class JobExecution(_Record):
     version_number: int = 1
     force_canceled: bool = False
     retry_attempt: int = 0
+    # When the device's current step timer runs out (stepTimeoutInMinutes), if one runs.
+    step_timeout_at: float | None = None
     # Creation order across the whole store: breaks queuedAt ties in the pending list.
     seq: int = 0

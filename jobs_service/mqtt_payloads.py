@@ -78,10 +78,10 @@ def summary(execution: JobExecution) -> dict[str, Any]:
     return data
 
 
-def notify_payload(pending: list[JobExecution], now: float) -> dict[str, Any]:
-    """``JobExecutionsChangedEvent``: empty status keys are left out."""
+def notify_payload(pending: list[JobExecution], now: float, cap: int = NOTIFY_CAP) -> dict[str, Any]:
+    """``JobExecutionsChangedEvent``: at most ``cap`` entries; empty status keys are left out."""
     jobs: dict[str, list[dict[str, Any]]] = {}
-    for execution in pending[:NOTIFY_CAP]:
+    for execution in pending[:cap]:
         jobs.setdefault(execution.status.value, []).append(summary(execution))
     ordered = {key: jobs[key] for key in (ExecutionStatus.IN_PROGRESS, ExecutionStatus.QUEUED) if key in jobs}
     return {"timestamp": seconds(now), "jobs": ordered}

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import topics
 from .models import JobExecution
-from .mqtt_payloads import notify_next_payload, notify_payload
+from .mqtt_payloads import NOTIFY_CAP, notify_next_payload, notify_payload
 
 __all__ = ["Message", "pending_changes"]
 
@@ -38,6 +38,7 @@ def pending_changes(
     *,
     now: float,
     document_of: Callable[[str], str],
+    notify_cap: int = NOTIFY_CAP,
 ) -> list[Message]:
     """notify and notify-next messages owed for a change from ``before`` to ``after``.
 
@@ -45,7 +46,7 @@ def pending_changes(
     """
     messages: list[Message] = []
     if {_identity(e) for e in before} != {_identity(e) for e in after}:
-        messages.append(Message(topics.notify(thing_name), notify_payload(after, now)))
+        messages.append(Message(topics.notify(thing_name), notify_payload(after, now, notify_cap)))
     head_before = _identity(before[0]) if before else None
     head_after = after[0] if after else None
     if head_before != (_identity(head_after) if head_after else None):

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from ..arns import Arns
 from ..clock import Clock
 from ..errors import ResourceNotFound
+from ..limits import DeviceLimits
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..notifications import Message, pending_changes
 from ..store import Store
@@ -27,10 +28,11 @@ class Outcome:
 
 
 class EngineBase:
-    def __init__(self, store: Store, clock: Clock, arns: Arns) -> None:
+    def __init__(self, store: Store, clock: Clock, arns: Arns, limits: DeviceLimits | None = None) -> None:
         self.store = store
         self.clock = clock
         self.arns = arns
+        self.limits = limits or DeviceLimits()
 
     def _watching(
         self, things: Iterable[str] | Callable[[], Iterable[str]], change: Callable[[], T]
@@ -55,7 +57,14 @@ class EngineBase:
 
         messages: list[Message] = []
         for name in names:
-            messages += pending_changes(name, before[name], after[name], now=now, document_of=document_of)
+            messages += pending_changes(
+                name,
+                before[name],
+                after[name],
+                now=now,
+                document_of=document_of,
+                notify_cap=self.limits.notify_entries,
+            )
         return Outcome(value, messages)
 
     def _queue(self, job_id: str, thing_name: str, now: float) -> JobExecution:

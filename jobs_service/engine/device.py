@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidRequest, InvalidStateTransition, ResourceNotFound, VersionMismatch
-from ..models import ExecutionStatus, JobExecution
+from ..errors import (
+    InvalidRequest,
+    InvalidStateTransition,
+    ResourceNotFound,
+    TerminalStateReached,
+    VersionMismatch,
+)
+from ..models import ExecutionStatus, JobExecution, JobStatus
 from ..mqtt_payloads import execution_state
 from ..states import Verdict, device_update_verdict, is_terminal
 from .base import EngineBase, Outcome, no_execution
@@ -18,8 +24,14 @@ class DeviceOps(EngineBase):
         """The thing's pending executions in "next" order (empty for unknown things)."""
         return self.store.pending_executions(thing_name)
 
-    def start_next(self, thing_name: str, status_details: dict[str, str] | None) -> Outcome:
-        """Start the head of the pending list; an IN_PROGRESS head is returned unchanged."""
+    def start_next(
+        self, thing_name: str, status_details: dict[str, str] | None, step_timeout_minutes: int | None = None
+    ) -> Outcome:
+        """Start the head of the pending list; an IN_PROGRESS head is returned unchanged.
+
+        ``status_details`` and ``step_timeout_minutes`` apply only when the head
+        moves QUEUED→IN_PROGRESS.
+        """
 
         def change() -> JobExecution | None:
             pending = self.store.pending_executions(thing_name)
@@ -36,6 +48,7 @@ class DeviceOps(EngineBase):
                     "last_updated_at": now,
                     "version_number": head.version_number + 1,
                     "status_details": head.status_details if status_details is None else status_details,
+                    "step_timeout_at": _step_deadline(head.step_timeout_at, step_timeout_minutes, now),
                 }
             )
             self.store.save_execution(started)
@@ -44,13 +57,24 @@ class DeviceOps(EngineBase):
         return self._watching([thing_name], change)
 
     def describe(self, thing_name: str, job_id: str, execution_number: int | None) -> JobExecution | None:
-        """One execution of a job on a thing; for ``$next`` the head (or None)."""
+        """One execution of a job on a thing; for ``$next`` the head (or None).
+
+        A terminal execution of a job that is no longer active (COMPLETED or
+        CANCELED) is TerminalStateReached (decisions.md D27).
+        """
         if job_id == NEXT:
             pending = self.store.pending_executions(thing_name)
             return pending[0] if pending else None
         execution = self.store.get_execution(job_id, thing_name, execution_number)
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
+        if is_terminal(execution.status):
+            job = self.store.get_job(job_id)
+            if job is not None and job.status in (JobStatus.COMPLETED, JobStatus.CANCELED):
+                raise TerminalStateReached(
+                    f"Job {job_id} is {job.status.value} and its execution on {thing_name}"
+                    f" is {execution.status.value}"
+                )
         return execution
 
     def update(
@@ -62,8 +86,12 @@ class DeviceOps(EngineBase):
         status_details: dict[str, str] | None,
         expected_version: int | None,
         execution_number: int | None,
+        step_timeout_minutes: int | None = None,
     ) -> Outcome:
-        """A device's UpdateJobExecution; the version check happens inside the transaction."""
+        """A device's UpdateJobExecution; the version check happens inside the transaction.
+
+        ``step_timeout_minutes`` replaces the step timer; -1 stops it.
+        """
 
         def change() -> JobExecution:
             current = self.store.get_execution(job_id, thing_name, execution_number)
@@ -96,6 +124,9 @@ class DeviceOps(EngineBase):
                     "started_at": now if first_start else current.started_at,
                     "last_updated_at": now,
                     "version_number": current.version_number + 1,
+                    "step_timeout_at": None
+                    if is_terminal(status)
+                    else _step_deadline(current.step_timeout_at, step_timeout_minutes, now),
                 }
             )
             self.store.save_execution(updated)
@@ -104,3 +135,12 @@ class DeviceOps(EngineBase):
             return updated
 
         return self._watching([thing_name], change)
+
+
+def _step_deadline(current: float | None, minutes: int | None, now: float) -> float | None:
+    """The step timer after a request: unchanged, replaced, or stopped by -1."""
+    if minutes is None:
+        return current
+    if minutes == -1:
+        return None
+    return now + minutes * 60.0

@@ -46,6 +46,7 @@ def _execution(row: sqlite3.Row) -> JobExecution:
         version_number=row["version_number"],
         force_canceled=bool(row["force_canceled"]),
         retry_attempt=row["retry_attempt"],
+        step_timeout_at=row["step_timeout_at"],
         seq=row["seq"],
     )
 
@@ -196,7 +197,7 @@ class JobsStore(StoreBase):
         """Write every mutable field of an existing execution."""
         self._execute(
             "UPDATE job_executions SET status = ?, status_details = ?, started_at = ?, last_updated_at = ?,"
-            " version_number = ?, force_canceled = ? WHERE seq = ?",
+            " version_number = ?, force_canceled = ?, step_timeout_at = ? WHERE seq = ?",
             (
                 execution.status.value,
                 dumps(execution.status_details),
@@ -204,6 +205,7 @@ class JobsStore(StoreBase):
                 execution.last_updated_at,
                 execution.version_number,
                 int(execution.force_canceled),
+                execution.step_timeout_at,
                 execution.seq,
             ),
         )

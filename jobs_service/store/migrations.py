@@ -105,7 +105,11 @@ def _v2_control_plane(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_control_plane]
+def _v3_step_timers(conn: sqlite3.Connection) -> None:
+    _run(conn, "ALTER TABLE job_executions ADD COLUMN step_timeout_at REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_control_plane, _v3_step_timers]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
