@@ -111,12 +111,17 @@ class JobsService:
         )
         await self.bridge.start()
 
-        engine.finish_deletions()  # deletions a crash interrupted
+        bridge = self.bridge
+
+        def finish_deletions() -> None:
+            bridge.publish(engine.finish_deletions().messages)
+
+        finish_deletions()  # deletions a crash interrupted
         loop = asyncio.get_running_loop()
 
         def after_delete() -> None:
             # DeleteJob answers once the job is DELETION_IN_PROGRESS; dropping it follows.
-            loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, engine.finish_deletions))
+            loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, finish_deletions))
 
         control = ControlPlane(
             engine,

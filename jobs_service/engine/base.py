@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from ..arns import Arns
 from ..clock import Clock
 from ..errors import ResourceNotFound
+from ..events import job_event, job_execution_event
 from ..limits import DeviceLimits
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..notifications import Message, pending_changes
@@ -28,11 +29,38 @@ class Outcome:
 
 
 class EngineBase:
-    def __init__(self, store: Store, clock: Clock, arns: Arns, limits: DeviceLimits | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        arns: Arns,
+        limits: DeviceLimits | None = None,
+        *,
+        events: bool = True,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.arns = arns
         self.limits = limits or DeviceLimits()
+        self.events_enabled = events
+        # Events raised inside the current transaction; only touched while the store lock is held.
+        self._events: list[Message] = []
+
+    # -- events -----------------------------------------------------------
+    def _emit_execution(self, execution: JobExecution, operation: str | None = None) -> None:
+        """Record a JOB_EXECUTION event (terminal statuses and deletions only)."""
+        if self.events_enabled:
+            name = operation or execution.status.value.lower()
+            self._events.append(job_execution_event(execution, name, self.arns, self.clock.now()))
+
+    def _emit_job(self, job: Job, operation: str, status: str) -> None:
+        if self.events_enabled:
+            counts = self.store.execution_counts(job.job_id) if operation == "completed" else None
+            self._events.append(job_event(job, operation, status, self.clock.now(), counts))
+
+    def _take_events(self) -> list[Message]:
+        events, self._events = self._events, []
+        return events
 
     def _watching(
         self, things: Iterable[str] | Callable[[], Iterable[str]], change: Callable[[], T]
@@ -44,10 +72,12 @@ class EngineBase:
         """
         now = self.clock.now()
         with self.store.atomic():
+            self._take_events()  # anything left by a change that failed
             names = list(dict.fromkeys(things() if callable(things) else things))
             before = {name: self.store.pending_executions(name) for name in names}
             value = change()
             after = {name: self.store.pending_executions(name) for name in names}
+            events = self._take_events()
         documents: dict[str, str] = {}
 
         def document_of(job_id: str) -> str:
@@ -65,7 +95,7 @@ class EngineBase:
                 document_of=document_of,
                 notify_cap=self.limits.notify_entries,
             )
-        return Outcome(value, messages)
+        return Outcome(value, messages + events)
 
     def _queue(self, job_id: str, thing_name: str, now: float) -> JobExecution:
         """A new QUEUED execution, numbered after the thing's previous one for the job."""
@@ -101,6 +131,7 @@ class EngineBase:
             }
         )
         self.store.save_execution(ended)
+        self._emit_execution(ended)
         return ended
 
     def _complete_if_done(self, job_id: str, now: float) -> None:
@@ -110,6 +141,7 @@ class EngineBase:
             return
         if job.target_selection is TargetSelection.SNAPSHOT and not self.store.count_open_executions(job_id):
             self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
+            self._emit_job(self.get_job(job_id), "completed", JobStatus.COMPLETED.value)
 
     def resolve_targets(self, targets: list[str]) -> list[str]:
         """Thing names covered by the targets: groups include their descendants."""

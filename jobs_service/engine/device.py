@@ -131,6 +131,7 @@ class DeviceOps(EngineBase):
             )
             self.store.save_execution(updated)
             if is_terminal(status):
+                self._emit_execution(updated)
                 self._complete_if_done(job_id, now)
             return updated
 

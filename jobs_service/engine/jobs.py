@@ -135,6 +135,8 @@ class JobOps(EngineBase):
                 }
             )
             self.store.save_job(canceled)
+            self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+            self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
             return canceled
 
         return self._watching(lambda: self._things_with_open_executions(job_id), change)
@@ -157,21 +159,30 @@ class JobOps(EngineBase):
                 )
             for execution in self.store.executions_for_job(job_id, status=None, after=None, limit=-1):
                 self.store.delete_execution(execution)
+                self._emit_execution(execution, "deleted")
             deleting = job.model_copy(
                 update={"status": JobStatus.DELETION_IN_PROGRESS, "last_updated_at": self.clock.now()}
             )
             self.store.save_job(deleting)
+            self._emit_job(deleting, "deletion_in_progress", JobStatus.DELETION_IN_PROGRESS.value)
             return deleting
 
         return self._watching(lambda: self._things_with_open_executions(job_id), change)
 
-    def finish_deletions(self) -> list[str]:
-        """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free."""
+    def finish_deletions(self) -> Outcome:
+        """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free.
+
+        The value is the list of dropped job ids; the messages are their ``deleted`` events.
+        """
         with self.store.atomic():
+            self._take_events()
             job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
             for job_id in job_ids:
+                job = self.get_job(job_id)
                 self.store.delete_job(job_id)
-        return job_ids
+                self._emit_job(job, "deleted", "DELETED")
+            events = self._take_events()
+        return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:
         """Add targets to a continuous job; newly covered things get an execution."""
@@ -254,6 +265,7 @@ class JobOps(EngineBase):
                     f"Job execution {job_id} on {thing_name} is IN_PROGRESS; delete it with force=true"
                 )
             self.store.delete_execution(execution)
+            self._emit_execution(execution, "deleted")
             self._complete_if_done(job_id, self.clock.now())
             return execution
 

@@ -118,10 +118,27 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
 
     done = _update(engine, "t1", "j1", ExecutionStatus.SUCCEEDED, details={"result": "ok"}, version=2)
     assert done.value.version_number == 3
-    assert {m.topic: m.payload for m in done.messages} == {
-        "$aws/things/t1/jobs/notify": {"timestamp": int(clock.now()), "jobs": {}},
-        "$aws/things/t1/jobs/notify-next": {"timestamp": int(clock.now())},
+    by_topic = {m.topic: m.payload for m in done.messages}
+    assert by_topic.pop("$aws/things/t1/jobs/notify") == {"timestamp": int(clock.now()), "jobs": {}}
+    assert by_topic.pop("$aws/things/t1/jobs/notify-next") == {"timestamp": int(clock.now())}
+    succeeded = by_topic.pop("$aws/events/jobExecution/j1/succeeded")
+    assert {k: v for k, v in succeeded.items() if k != "eventId"} == {
+        "eventType": "JOB_EXECUTION",
+        "timestamp": int(clock.now()),
+        "operation": "succeeded",
+        "jobId": "j1",
+        "thingArn": arns.thing("t1"),
+        "status": "SUCCEEDED",
+        "statusDetails": {"result": "ok"},
     }
+    completed = by_topic.pop("$aws/events/job/j1/completed")
+    assert (completed["eventType"], completed["status"], completed["completedAt"]) == (
+        "JOB",
+        "COMPLETED",
+        int(clock.now() * 1000),
+    )
+    assert completed["jobProcessDetails"]["numberOfSucceededThings"] == 1
+    assert by_topic == {}
     job = engine.get_job("j1")
     assert job.status is JobStatus.COMPLETED
     assert job.completed_at == clock.now()

@@ -40,10 +40,14 @@ def test_cancel_job_leaves_running_executions_unless_forced(engine, arns, things
         ExecutionStatus.IN_PROGRESS,
         ExecutionStatus.CANCELED,
     )
-    assert {m.topic for m in outcome.messages} == {
+    assert [m.topic for m in outcome.messages] == [
         "$aws/things/b/jobs/notify",
         "$aws/things/b/jobs/notify-next",
-    }
+        "$aws/events/jobExecution/j/canceled",
+        "$aws/events/job/j/cancellation_in_progress",
+        "$aws/events/job/j/canceled",
+    ]
+    assert outcome.messages[-1].payload["comment"] == "stop"
     job = engine.get_job("j")
     assert (job.status, job.force_canceled, job.reason_code, job.comment) == (
         JobStatus.CANCELED,
@@ -86,12 +90,19 @@ def test_delete_job_needs_force_while_in_progress_then_frees_the_id(engine, arns
     outcome = engine.delete_job("j", force=True)
     assert engine.get_job("j").status is JobStatus.DELETION_IN_PROGRESS
     assert engine.pending("a") == []
-    assert "$aws/things/a/jobs/notify-next" in {m.topic for m in outcome.messages}
+    topics = [m.topic for m in outcome.messages]
+    assert "$aws/things/a/jobs/notify-next" in topics
+    assert topics.count("$aws/events/jobExecution/j/deleted") == 2
+    assert topics[-1] == "$aws/events/job/j/deletion_in_progress"
     with pytest.raises(ResourceAlreadyExists):
         _job(engine, arns)
     with pytest.raises(InvalidRequest, match="Job j is being deleted"):
         engine.delete_job("j", force=True)
-    assert engine.finish_deletions() == ["j"]
+    finished = engine.finish_deletions()
+    assert finished.value == ["j"]
+    assert [(m.topic, m.payload["status"]) for m in finished.messages] == [
+        ("$aws/events/job/j/deleted", "DELETED")
+    ]
     _job(engine, arns)  # the id is free again
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS
 
@@ -161,6 +172,7 @@ def test_continuous_job_follows_static_membership(engine, arns, registry, things
     assert {m.topic for m in outcome.messages} == {
         "$aws/things/a/jobs/notify",
         "$aws/things/a/jobs/notify-next",
+        "$aws/events/jobExecution/c/removed",
     }
     engine.add_thing_to_group("g", "a")
     assert engine.get_execution("c", "a", None).execution_number == 2
