@@ -23,6 +23,7 @@ from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
+from .limits import DeviceLimits
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .registry import Registry
 from .store import Store
@@ -44,6 +45,9 @@ class ServiceConfig:
     region: str = "us-east-1"
     account: str = "123456789012"
     time_scale: float = 1.0
+    # Publish $aws/events/... (AWS publishes them once UpdateEventConfigurations enables them).
+    events: bool = True
+    limits: DeviceLimits = field(default_factory=DeviceLimits)
 
 
 class _QuietServer(uvicorn.Server):
@@ -88,7 +92,7 @@ class JobsService:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
         self.store = Store(data_dir / DATABASE_FILE)
-        engine = JobsEngine(self.store, self.clock, self.arns)
+        engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits, events=self.config.events)
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key

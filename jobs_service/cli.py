@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
+from .limits import DeviceLimits
 
 __all__ = ["main"]
 
@@ -34,6 +35,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
     serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--device-rate",
+        type=float,
+        default=DeviceLimits.requests_per_second,
+        help="device requests per second per thing before RequestThrottled (default 20)",
+    )
+    serve.add_argument(
+        "--device-burst",
+        type=int,
+        default=DeviceLimits.request_burst,
+        help="requests a thing may send at once above its rate (default 40)",
+    )
+    serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
     return parser
 
 
@@ -70,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
             account=args.account,
             time_scale=time_scale_from_env(),
+            events=not args.no_events,
+            limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
         )
         asyncio.run(_serve(config))
     except (ValueError, OSError) as exc:

@@ -16,10 +16,11 @@ import schemas
 
 from . import topics
 from .engine import JobsEngine
-from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError
+from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
 from .models import ExecutionStatus
 from .mqtt_payloads import execution_data, execution_state, seconds, summary
 from .notifications import Message
+from .throttle import Throttle
 from .topics import Operation, Request
 
 __all__ = ["DeviceApi", "rejection"]
@@ -46,8 +47,10 @@ def rejection(error: JobsError, client_token: str | None, now: float) -> dict[st
 
 
 class DeviceApi:
-    def __init__(self, engine: JobsEngine) -> None:
+    def __init__(self, engine: JobsEngine, throttle: Throttle | None = None) -> None:
         self.engine = engine
+        limits = engine.limits
+        self.throttle = throttle or Throttle(limits.requests_per_second, limits.request_burst)
 
     def handle(self, topic: str, payload: bytes) -> list[Message]:
         """Answer one publish; returns [] for topics that are not requests (e.g. replies)."""
@@ -55,6 +58,8 @@ class DeviceApi:
         if request is None:
             return []
         client_token: str | None = None
+        # Every publish counts against the thing's rate, however malformed.
+        allowed = self.throttle.allow(request.thing_name)
         try:
             limit = self.engine.limits.max_payload_bytes
             if len(payload) > limit:
@@ -62,6 +67,8 @@ class DeviceApi:
             body = _decode(payload)
             token = body.get("clientToken")
             client_token = token if isinstance(token, str) else None
+            if not allowed:
+                raise Throttled(f"Too many requests from {request.thing_name}; slow down and retry")
             reply, messages = self._dispatch(request, body)
         except JobsError as error:
             return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]

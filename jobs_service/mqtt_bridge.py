@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .notifications import Message
+from .request_queue import FairQueue
 from .topics import JOBS_REQUEST_FILTER
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # brokers they arrive and ``topics.parse_request`` ignores them.
 REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
 SERVICE_CLIENT_ID = "iotjobs-service"
+# Requests one thing may have waiting; more are dropped (its rate limit is long exceeded by then).
+QUEUE_PER_THING = 1000
 
 Handler = Callable[[str, bytes], list[Message]]
 
@@ -53,7 +56,7 @@ class MqttBridge:
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=QUEUE_PER_THING)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed: asyncio.Event = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -88,6 +91,13 @@ class MqttBridge:
             await asyncio.gather(self._worker, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
+
+    def _enqueue(self, topic: str, payload: bytes) -> None:
+        # The thing name is the third level; anything else shares one queue.
+        parts = topic.split("/", 3)
+        key = parts[2] if len(parts) > 3 else ""
+        if not self._inbox.put(key, (topic, payload)) and self._inbox.dropped % 1000 == 1:
+            log.warning("Dropping requests from %r: more than %d are waiting", key, QUEUE_PER_THING)
 
     async def _answer_requests(self) -> None:
         while True:
@@ -127,4 +137,4 @@ class MqttBridge:
             log.warning("Ignored a retained request on %s", topic)
             return
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._inbox.put_nowait, (topic, bytes(message.payload)))
+            self._loop.call_soon_threadsafe(self._enqueue, topic, bytes(message.payload))
