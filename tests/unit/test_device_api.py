@@ -141,3 +141,68 @@ def test_unknown_path_is_invalid_topic(device):
 
 def test_replies_are_ignored(device):
     assert device.handle("$aws/things/t1/jobs/get/accepted", b"{}") == []
+
+
+def test_step_timer_is_stored_replaced_and_cleared(device, job, engine, clock):
+    _call(device, "$aws/things/t1/jobs/start-next", {"stepTimeoutInMinutes": 5})
+    assert engine.get_execution("j1", "t1", None).step_timeout_at == clock.now() + 300
+    clock.advance(10)
+    _call(device, "$aws/things/t1/jobs/j1/update", {"status": "IN_PROGRESS", "stepTimeoutInMinutes": 1})
+    assert engine.get_execution("j1", "t1", None).step_timeout_at == clock.now() + 60
+    _call(device, "$aws/things/t1/jobs/j1/update", {"status": "IN_PROGRESS"})
+    assert engine.get_execution("j1", "t1", None).step_timeout_at == clock.now() + 60
+    _call(device, "$aws/things/t1/jobs/j1/update", {"status": "IN_PROGRESS", "stepTimeoutInMinutes": -1})
+    assert engine.get_execution("j1", "t1", None).step_timeout_at is None
+
+
+def test_describe_of_a_finished_job_is_terminal_state_reached(device, job):
+    _call(device, "$aws/things/t1/jobs/j1/update", {"status": "SUCCEEDED"})
+    reply = _call(device, "$aws/things/t1/jobs/j1/get", {"clientToken": "d"})[
+        "$aws/things/t1/jobs/j1/get/rejected"
+    ]
+    assert (reply["code"], reply["clientToken"]) == ("TerminalStateReached", "d")
+    assert reply["message"] == "Job j1 is COMPLETED and its execution on t1 is SUCCEEDED"
+    assert "executionState" not in reply
+
+
+def test_describe_of_a_terminal_execution_of_an_active_job_is_accepted(device, engine, arns):
+    engine.create_thing("t1")
+    engine.create_thing("t2")
+    engine.create_job(NewJob(job_id="j2", targets=[arns.thing("t1"), arns.thing("t2")], document="{}"))
+    _call(device, "$aws/things/t1/jobs/j2/update", {"status": "FAILED"})
+    reply = _call(device, "$aws/things/t1/jobs/j2/get", {})["$aws/things/t1/jobs/j2/get/accepted"]
+    assert reply["execution"]["status"] == "FAILED"
+
+
+def test_oversize_and_deep_payloads_are_rejected(device, job):
+    big = json.dumps({"status": "SUCCEEDED", "pad": "x" * (128 * 1024)}).encode()
+    reply = _call(device, "$aws/things/t1/jobs/j1/update", big)["$aws/things/t1/jobs/j1/update/rejected"]
+    assert (reply["code"], reply["message"]) == (
+        "InvalidRequest",
+        f"The payload is {len(big)} bytes; the limit is 131072",
+    )
+    deep = b"[" * 100_000
+    reply = _call(device, "$aws/things/t1/jobs/get", deep)["$aws/things/t1/jobs/get/rejected"]
+    assert reply["code"] == "InvalidJson"
+
+
+def test_get_pending_lists_at_most_ten_queued(device, engine, arns):
+    engine.create_thing("t1")
+    for i in range(12):
+        engine.create_job(NewJob(job_id=f"j{i:02}", targets=[arns.thing("t1")], document="{}"))
+    engine.start_next("t1", None)
+    reply = _call(device, "$aws/things/t1/jobs/get", {})["$aws/things/t1/jobs/get/accepted"]
+    assert [j["jobId"] for j in reply["inProgressJobs"]] == ["j00"]
+    assert [j["jobId"] for j in reply["queuedJobs"]] == [f"j{i:02}" for i in range(1, 11)]
+
+
+def test_a_flood_is_throttled_per_thing(engine):
+    from jobs_service.device_api import DeviceApi
+    from jobs_service.throttle import Throttle
+
+    frozen = DeviceApi(engine, Throttle(rate=1.0, burst=2, monotonic=lambda: 0.0))
+    replies = [frozen.handle("$aws/things/t1/jobs/get", b'{"clientToken": "x"}')[0] for _ in range(3)]
+    assert [r.topic.rsplit("/", 1)[1] for r in replies] == ["accepted", "accepted", "rejected"]
+    assert (replies[2].payload["code"], replies[2].payload["clientToken"]) == ("RequestThrottled", "x")
+    other = frozen.handle("$aws/things/t2/jobs/get", b"{}")[0]
+    assert other.topic == "$aws/things/t2/jobs/get/accepted"
