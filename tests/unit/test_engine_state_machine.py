@@ -1,0 +1,178 @@
+"""A hypothesis state machine over the engine: random operations from both planes.
+
+After every step it checks that terminal executions never change, versions
+only grow, and that what devices were told (the last notify and notify-next
+per thing) matches the pending list in the store.
+"""
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from jobs_service.arns import Arns
+from jobs_service.clock import FakeClock
+from jobs_service.engine import JobsEngine, NewJob
+from jobs_service.errors import JobsError
+from jobs_service.models import ExecutionStatus, TargetSelection
+from jobs_service.registry import Registry
+from jobs_service.states import TERMINAL_STATUSES
+from jobs_service.store import Store
+
+THINGS = ["t1", "t2", "t3"]
+JOBS = ["j1", "j2", "j3", "j4", "j5"]
+things = st.sampled_from(THINGS)
+jobs = st.sampled_from(JOBS)
+
+
+class EngineMachine(RuleBasedStateMachine):
+    @initialize()
+    def start(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.store = Store(Path(self.tmp.name) / "jobs.sqlite3")
+        self.clock = FakeClock()
+        self.arns = Arns()
+        self.engine = JobsEngine(self.store, self.clock, self.arns)
+        self.registry = Registry(self.store, self.clock, self.arns)
+        for name in THINGS:
+            self.engine.create_thing(name)
+        self.registry.create_group("g")
+        # What each device was told: the head's identity and the pending set.
+        self.told_next: dict[str, tuple[str, int] | None] = dict.fromkeys(THINGS)
+        self.told_set: dict[str, set[tuple[str, int]]] = {name: set() for name in THINGS}
+        self.seen: dict[int, tuple[ExecutionStatus, int]] = {}
+
+    def teardown(self):
+        if hasattr(self, "store"):
+            self.store.close()
+            self.tmp.cleanup()
+
+    def _apply(self, call):
+        self.clock.advance(1)
+        try:
+            outcome = call()
+        except JobsError:
+            return
+        for message in outcome.messages:
+            parts = message.topic.split("/")
+            if parts[:2] != ["$aws", "things"]:
+                continue
+            thing = parts[2]
+            if parts[-1] == "notify-next":
+                execution = message.payload.get("execution")
+                self.told_next[thing] = (
+                    (execution["jobId"], execution["executionNumber"]) if execution else None
+                )
+            elif parts[-1] == "notify":
+                listed = [entry for entries in message.payload["jobs"].values() for entry in entries]
+                self.told_set[thing] = {(entry["jobId"], entry["executionNumber"]) for entry in listed}
+
+    @rule(job_id=jobs, names=st.sets(things, max_size=3), to_group=st.booleans(), continuous=st.booleans())
+    def create_job(self, job_id, names, to_group, continuous):
+        arns = [self.arns.thing(name) for name in sorted(names)]
+        if to_group:
+            arns.append(self.arns.thing_group("g"))
+        selection = TargetSelection.CONTINUOUS if continuous else TargetSelection.SNAPSHOT
+        self._apply(
+            lambda: self.engine.create_job(
+                NewJob(
+                    job_id=job_id,
+                    targets=arns or [self.arns.thing_group("g")],
+                    document="{}",
+                    target_selection=selection,
+                )
+            )
+        )
+
+    @rule(thing=things)
+    def start_next(self, thing):
+        self._apply(lambda: self.engine.start_next(thing, {"step": "start"}))
+
+    @rule(thing=things, job_id=jobs, status=st.sampled_from(list(ExecutionStatus)), stale=st.booleans())
+    def update(self, thing, job_id, status, stale):
+        current = self.store.get_execution(job_id, thing)
+        expected = (current.version_number - 1 if stale else current.version_number) if current else None
+        self._apply(
+            lambda: self.engine.update(
+                thing,
+                job_id,
+                status=status,
+                status_details={"s": status.value},
+                expected_version=expected,
+                execution_number=None,
+            )
+        )
+
+    @rule(job_id=jobs, force=st.booleans())
+    def cancel_job(self, job_id, force):
+        self._apply(lambda: self.engine.cancel_job(job_id, force=force, reason_code=None, comment=None))
+
+    @rule(thing=things, job_id=jobs, force=st.booleans())
+    def cancel_execution(self, thing, job_id, force):
+        self._apply(
+            lambda: self.engine.cancel_execution(
+                job_id, thing, force=force, expected_version=None, status_details=None
+            )
+        )
+
+    @rule(thing=things, job_id=jobs, force=st.booleans())
+    def delete_execution(self, thing, job_id, force):
+        current = self.store.get_execution(job_id, thing)
+        number = current.execution_number if current else 1
+        self._apply(lambda: self.engine.delete_execution(job_id, thing, number, force=force))
+
+    @rule(job_id=jobs, force=st.booleans())
+    def delete_job(self, job_id, force):
+        self._apply(lambda: self.engine.delete_job(job_id, force=force))
+        self.engine.finish_deletions()
+
+    @rule(thing=things)
+    def join_group(self, thing):
+        self._apply(lambda: self.engine.add_thing_to_group("g", thing))
+
+    @rule(thing=things)
+    def leave_group(self, thing):
+        self._apply(lambda: self.engine.remove_thing_from_group("g", thing))
+
+    @rule(thing=things)
+    def delete_and_recreate_thing(self, thing):
+        self._apply(lambda: self.engine.delete_thing(thing, expected_version=None))
+        self._apply(lambda: self.engine.create_thing(thing))
+
+    @invariant()
+    def terminal_executions_never_change_and_versions_only_grow(self):
+        if not hasattr(self, "store"):
+            return
+        current: dict[int, tuple[ExecutionStatus, int]] = {}
+        for thing in THINGS:
+            for execution in self.store.executions_for_thing(
+                thing, status=None, job_id=None, after=None, limit=-1
+            ):
+                current[execution.seq] = (execution.status, execution.version_number)
+        for seq, (status, version) in current.items():
+            if seq in self.seen:
+                old_status, old_version = self.seen[seq]
+                assert version >= old_version, f"version of execution {seq} went back"
+                if old_status in TERMINAL_STATUSES:
+                    assert (status, version) == (old_status, old_version), f"terminal execution {seq} changed"
+        self.seen = current
+
+    @invariant()
+    def devices_were_told_the_stored_pending_list(self):
+        if not hasattr(self, "store"):
+            return
+        for thing in THINGS:
+            pending = self.store.pending_executions(thing)
+            head = (pending[0].job_id, pending[0].execution_number) if pending else None
+            assert self.told_next[thing] == head, (
+                f"{thing} was told head {self.told_next[thing]}, store has {head}"
+            )
+            assert self.told_set[thing] == {(e.job_id, e.execution_number) for e in pending}
+            statuses = [e.status for e in pending]
+            assert statuses == sorted(statuses, key=lambda s: s is not ExecutionStatus.IN_PROGRESS)
+
+
+EngineMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+TestEngineStateMachine = EngineMachine.TestCase
