@@ -97,6 +97,13 @@ class Job(_Record):
     # The document before ${aws:iot:parameter:...} substitution, when it differs.
     raw_document: str | None = None
     namespace_id: str | None = None
+    # Scheduling: when the job starts and ends (from schedulingConfig), and whether its end was applied.
+    start_at: float | None = None
+    end_at: float | None = None
+    ended: bool = False
+    # Rollout: when the next execution may be released, and how many have been.
+    next_release_at: float | None = None
+    released: int = 0
 
 
 class JobTemplate(_Record):
@@ -122,5 +129,12 @@ class JobExecution(_Record):
     retry_attempt: int = 0
     # When the device's current step timer runs out (stepTimeoutInMinutes), if one runs.
     step_timeout_at: float | None = None
+    # When the job's in-progress timer runs out (timeoutConfig), once the execution has started.
+    timeout_at: float | None = None
     # Creation order across the whole store: breaks queuedAt ties in the pending list.
     seq: int = 0
+
+    def deadline(self) -> float | None:
+        """When this execution times out: the earlier of its two timers, if any runs."""
+        timers = [t for t in (self.timeout_at, self.step_timeout_at) if t is not None]
+        return min(timers) if timers else None

@@ -86,6 +86,14 @@ class StoreBase:
                 log.exception("Store query failed: %s", sql)
                 raise InternalError("The store could not complete the request") from exc
 
+    def _conn_executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            try:
+                self._conn.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                log.exception("Store query failed: %s", sql)
+                raise InternalError("The store could not complete the request") from exc
+
     def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         # Fetch under the lock too: HTTP handlers run on worker threads.
         with self._lock:

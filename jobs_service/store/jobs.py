@@ -30,6 +30,11 @@ def _job(row: sqlite3.Row) -> Job:
         settings=loads(row["settings"]) or {},
         raw_document=row["raw_document"],
         namespace_id=row["namespace_id"],
+        start_at=row["start_at"],
+        end_at=row["end_at"],
+        ended=bool(row["ended"]),
+        next_release_at=row["next_release_at"],
+        released=row["released"],
     )
 
 
@@ -47,6 +52,7 @@ def _execution(row: sqlite3.Row) -> JobExecution:
         force_canceled=bool(row["force_canceled"]),
         retry_attempt=row["retry_attempt"],
         step_timeout_at=row["step_timeout_at"],
+        timeout_at=row["timeout_at"],
         seq=row["seq"],
     )
 
@@ -57,7 +63,8 @@ class JobsStore(StoreBase):
         self._execute(
             "INSERT INTO jobs (job_id, status, target_selection, targets, document, description,"
             " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings,"
-            " raw_document, namespace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " raw_document, namespace_id, start_at, end_at, ended, next_release_at, released)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.job_id,
                 job.status.value,
@@ -74,6 +81,11 @@ class JobsStore(StoreBase):
                 dumps(job.settings),
                 job.raw_document,
                 job.namespace_id,
+                job.start_at,
+                job.end_at,
+                int(job.ended),
+                job.next_release_at,
+                job.released,
             ),
         )
 
@@ -102,7 +114,8 @@ class JobsStore(StoreBase):
         """Write every mutable field of an existing job."""
         self._execute(
             "UPDATE jobs SET status = ?, targets = ?, description = ?, last_updated_at = ?, completed_at = ?,"
-            " force_canceled = ?, reason_code = ?, comment = ?, settings = ? WHERE job_id = ?",
+            " force_canceled = ?, reason_code = ?, comment = ?, settings = ?, ended = ?, next_release_at = ?,"
+            " released = ? WHERE job_id = ?",
             (
                 job.status.value,
                 dumps(job.targets),
@@ -113,12 +126,16 @@ class JobsStore(StoreBase):
                 job.reason_code,
                 job.comment,
                 dumps(job.settings),
+                int(job.ended),
+                job.next_release_at,
+                job.released,
                 job.job_id,
             ),
         )
 
     def delete_job(self, job_id: str) -> None:
-        """Remove a job and every execution of it."""
+        """Remove a job, its unreleased targets and every execution of it."""
+        self._execute("DELETE FROM rollout_queue WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM job_executions WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
@@ -197,7 +214,7 @@ class JobsStore(StoreBase):
         """Write every mutable field of an existing execution."""
         self._execute(
             "UPDATE job_executions SET status = ?, status_details = ?, started_at = ?, last_updated_at = ?,"
-            " version_number = ?, force_canceled = ?, step_timeout_at = ? WHERE seq = ?",
+            " version_number = ?, force_canceled = ?, step_timeout_at = ?, timeout_at = ? WHERE seq = ?",
             (
                 execution.status.value,
                 dumps(execution.status_details),
@@ -206,6 +223,7 @@ class JobsStore(StoreBase):
                 execution.version_number,
                 int(execution.force_canceled),
                 execution.step_timeout_at,
+                execution.timeout_at,
                 execution.seq,
             ),
         )
@@ -302,3 +320,86 @@ class JobsStore(StoreBase):
             (thing_name, wanted, wanted, job_id, job_id, after or 0, limit),
         )
         return [_execution(row) for row in rows]
+
+    # -- rollout and timers -----------------------------------------------
+    def enqueue_rollout(self, job_id: str, thing_names: list[str]) -> None:
+        """Things waiting for their execution to be released, in release order."""
+        self._conn_executemany(
+            "INSERT OR IGNORE INTO rollout_queue (job_id, thing_name, position) VALUES (?, ?, ?)",
+            [(job_id, name, position) for position, name in enumerate(thing_names)],
+        )
+
+    def rollout_waiting(self, job_id: str, limit: int = -1) -> list[str]:
+        rows = self._rows(
+            "SELECT thing_name FROM rollout_queue WHERE job_id = ? ORDER BY position LIMIT ?", (job_id, limit)
+        )
+        return [row["thing_name"] for row in rows]
+
+    def rollout_remaining(self, job_id: str) -> int:
+        row = self._row("SELECT COUNT(*) AS n FROM rollout_queue WHERE job_id = ?", (job_id,))
+        return int(row["n"]) if row else 0
+
+    def drop_from_rollout(self, job_id: str, thing_names: list[str] | None = None) -> None:
+        """Forget waiting things of a job (all of them when ``thing_names`` is None)."""
+        if thing_names is None:
+            self._execute("DELETE FROM rollout_queue WHERE job_id = ?", (job_id,))
+            return
+        for name in thing_names:
+            self._execute("DELETE FROM rollout_queue WHERE job_id = ? AND thing_name = ?", (job_id, name))
+
+    def jobs_rolling_out(self) -> list[Job]:
+        """IN_PROGRESS jobs that still have things waiting for release."""
+        rows = self._rows(
+            "SELECT * FROM jobs WHERE status = ? AND EXISTS (SELECT 1 FROM rollout_queue q"
+            " WHERE q.job_id = jobs.job_id) ORDER BY created_at, job_id",
+            (JobStatus.IN_PROGRESS.value,),
+        )
+        return [_job(row) for row in rows]
+
+    def jobs_with_pending_schedule(self) -> list[Job]:
+        """Jobs waiting to start, or whose end time is still to be applied."""
+        rows = self._rows(
+            "SELECT * FROM jobs WHERE status = ? OR (end_at IS NOT NULL AND ended = 0 AND status = ?)"
+            " ORDER BY created_at, job_id",
+            (JobStatus.SCHEDULED.value, JobStatus.IN_PROGRESS.value),
+        )
+        return [_job(row) for row in rows]
+
+    def executions_timed_out(self, now: float) -> list[JobExecution]:
+        """IN_PROGRESS executions whose earlier timer has run out by ``now``."""
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE status = ? AND (timeout_at <= ? OR step_timeout_at <= ?)"
+            " ORDER BY seq",
+            (ExecutionStatus.IN_PROGRESS.value, now, now),
+        )
+        return [_execution(row) for row in rows]
+
+    def next_execution_deadline(self) -> float | None:
+        row = self._row(
+            "SELECT MIN(MIN(COALESCE(timeout_at, 1e308), COALESCE(step_timeout_at, 1e308)))"
+            " AS due FROM job_executions WHERE status = ?"
+            " AND (timeout_at IS NOT NULL OR step_timeout_at IS NOT NULL)",
+            (ExecutionStatus.IN_PROGRESS.value,),
+        )
+        return float(row["due"]) if row and row["due"] is not None else None
+
+    def attempts_since_join(self, job_id: str, thing_name: str) -> list[JobExecution]:
+        """The thing's attempts at a job since its latest fresh (non-retry) execution, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM job_executions WHERE job_id = ? AND thing_name = ? AND seq >= COALESCE("
+            " (SELECT MAX(seq) FROM job_executions WHERE job_id = ? AND thing_name = ?"
+            " AND retry_attempt = 0), 0)"
+            " ORDER BY seq",
+            (job_id, thing_name, job_id, thing_name),
+        )
+        return [_execution(row) for row in rows]
+
+    def latest_outcomes(self, job_id: str) -> dict[ExecutionStatus, int]:
+        """Things per status of their latest terminal execution (abort arithmetic)."""
+        rows = self._rows(
+            "SELECT status, COUNT(*) AS n FROM job_executions AS e WHERE job_id = ? AND status NOT IN (?, ?)"
+            " AND seq = (SELECT MAX(seq) FROM job_executions WHERE job_id = e.job_id"
+            "  AND thing_name = e.thing_name AND status NOT IN (?, ?)) GROUP BY status",
+            (job_id, *_PENDING, *_PENDING),
+        )
+        return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}

@@ -109,7 +109,34 @@ def _v3_step_timers(conn: sqlite3.Connection) -> None:
     _run(conn, "ALTER TABLE job_executions ADD COLUMN step_timeout_at REAL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_control_plane, _v3_step_timers]
+def _v4_rollout(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        ALTER TABLE job_executions ADD COLUMN timeout_at REAL;
+        CREATE INDEX job_executions_timers ON job_executions(status, timeout_at, step_timeout_at);
+        ALTER TABLE jobs ADD COLUMN start_at REAL;
+        ALTER TABLE jobs ADD COLUMN end_at REAL;
+        ALTER TABLE jobs ADD COLUMN ended INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN next_release_at REAL;
+        ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE rollout_queue (
+            job_id TEXT NOT NULL REFERENCES jobs(job_id),
+            thing_name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (job_id, thing_name)
+        );
+        CREATE INDEX rollout_queue_order ON rollout_queue(job_id, position);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_initial,
+    _v2_control_plane,
+    _v3_step_timers,
+    _v4_rollout,
+]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
