@@ -11,9 +11,10 @@ from .base import Outcome
 from .device import NEXT, DeviceOps
 from .jobs import MAX_TARGETS, JobOps, NewJob
 from .membership import MembershipOps
+from .rollout import RolloutOps
 
 __all__ = ["MAX_TARGETS", "NEXT", "JobsEngine", "NewJob", "Outcome"]
 
 
-class JobsEngine(DeviceOps, JobOps, MembershipOps):
+class JobsEngine(DeviceOps, JobOps, MembershipOps, RolloutOps):
     """Every engine operation; see the mixins for each plane."""

@@ -11,7 +11,7 @@ from ..clock import Clock
 from ..errors import ResourceNotFound
 from ..events import job_event, job_execution_event
 from ..limits import DeviceLimits
-from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
+from ..models import ExecutionStatus, Job, JobExecution
 from ..notifications import Message, pending_changes
 from ..store import Store
 
@@ -97,7 +97,7 @@ class EngineBase:
             )
         return Outcome(value, messages + events)
 
-    def _queue(self, job_id: str, thing_name: str, now: float) -> JobExecution:
+    def _queue(self, job_id: str, thing_name: str, now: float, *, retry_attempt: int = 0) -> JobExecution:
         """A new QUEUED execution, numbered after the thing's previous one for the job."""
         previous = self.store.get_execution(job_id, thing_name)
         return self.store.insert_execution(
@@ -108,6 +108,7 @@ class EngineBase:
                 status=ExecutionStatus.QUEUED,
                 queued_at=now,
                 last_updated_at=now,
+                retry_attempt=retry_attempt,
             )
         )
 
@@ -133,15 +134,6 @@ class EngineBase:
         self.store.save_execution(ended)
         self._emit_execution(ended)
         return ended
-
-    def _complete_if_done(self, job_id: str, now: float) -> None:
-        """A snapshot job is COMPLETED once none of its executions is pending."""
-        job = self.store.get_job(job_id)
-        if job is None or job.status is not JobStatus.IN_PROGRESS:
-            return
-        if job.target_selection is TargetSelection.SNAPSHOT and not self.store.count_open_executions(job_id):
-            self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
-            self._emit_job(self.get_job(job_id), "completed", JobStatus.COMPLETED.value)
 
     def resolve_targets(self, targets: list[str]) -> list[str]:
         """Thing names covered by the targets: groups include their descendants."""

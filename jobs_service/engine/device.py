@@ -12,14 +12,15 @@ from ..errors import (
 from ..models import ExecutionStatus, JobExecution, JobStatus
 from ..mqtt_payloads import execution_state
 from ..states import Verdict, device_update_verdict, is_terminal
-from .base import EngineBase, Outcome, no_execution
+from .base import Outcome, no_execution
+from .lifecycle import LifecycleOps
 
 __all__ = ["NEXT", "DeviceOps"]
 
 NEXT = "$next"
 
 
-class DeviceOps(EngineBase):
+class DeviceOps(LifecycleOps):
     def pending(self, thing_name: str) -> list[JobExecution]:
         """The thing's pending executions in "next" order (empty for unknown things)."""
         return self.store.pending_executions(thing_name)
@@ -49,6 +50,7 @@ class DeviceOps(EngineBase):
                     "version_number": head.version_number + 1,
                     "status_details": head.status_details if status_details is None else status_details,
                     "step_timeout_at": _step_deadline(head.step_timeout_at, step_timeout_minutes, now),
+                    "timeout_at": self._started_timers(head.job_id, now),
                 }
             )
             self.store.save_execution(started)
@@ -127,12 +129,15 @@ class DeviceOps(EngineBase):
                     "step_timeout_at": None
                     if is_terminal(status)
                     else _step_deadline(current.step_timeout_at, step_timeout_minutes, now),
+                    "timeout_at": None
+                    if is_terminal(status)
+                    else (self._started_timers(job_id, now) if first_start else current.timeout_at),
                 }
             )
             self.store.save_execution(updated)
             if is_terminal(status):
                 self._emit_execution(updated)
-                self._complete_if_done(job_id, now)
+                self._after_execution_ended(updated, now)
             return updated
 
         return self._watching([thing_name], change)

@@ -18,7 +18,8 @@ from ..errors import (
 from ..job_settings import check_job_settings, check_status_details
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal
-from .base import EngineBase, Outcome, no_execution
+from .base import Outcome, no_execution
+from .rollout import RolloutOps, schedule_of
 
 __all__ = ["MAX_DELETIONS_IN_PROGRESS", "MAX_TARGETS", "JobOps", "NewJob"]
 
@@ -48,7 +49,7 @@ class NewJob:
     namespace_id: str | None = None
 
 
-class JobOps(EngineBase):
+class JobOps(RolloutOps):
     def create_job(self, new: NewJob) -> Outcome:
         """Store a job and queue one execution per distinct target thing."""
         require_json_object(new.document)
@@ -63,9 +64,10 @@ class JobOps(EngineBase):
                     f"Job {new.job_id} already exists",
                     extra={"resourceId": new.job_id, "resourceArn": self.arns.job(new.job_id)},
                 )
+            start, end, _ = schedule_of(new.settings)
             job = Job(
                 job_id=new.job_id,
-                status=JobStatus.IN_PROGRESS,
+                status=JobStatus.SCHEDULED,
                 target_selection=new.target_selection,
                 targets=list(dict.fromkeys(new.targets)),
                 document=new.document,
@@ -75,12 +77,12 @@ class JobOps(EngineBase):
                 last_updated_at=now,
                 settings=new.settings,
                 namespace_id=new.namespace_id,
+                start_at=start,
+                end_at=end,
             )
             self.store.insert_job(job)
-            for thing_name in things:
-                self._queue(job.job_id, thing_name, now)
-            if job.target_selection is TargetSelection.SNAPSHOT and not things:
-                self.store.set_job_status(job.job_id, JobStatus.COMPLETED, now=now, completed_at=now)
+            if self._ready_to_start(job, now):
+                self._start_job(job, things, now)
             return self.get_job(job.job_id)
 
         return self._watching(things, change)
@@ -121,11 +123,8 @@ class JobOps(EngineBase):
             if job.status is JobStatus.CANCELED and (job.force_canceled or not force):
                 raise InvalidRequest(f"Job {job_id} is already canceled")
             now = self.clock.now()
-            for execution in self.store.open_executions(job_id):
-                running = execution.status is ExecutionStatus.IN_PROGRESS
-                if force or not running:
-                    self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
-            canceled = job.model_copy(
+            self._cancel_open_work(job, now, force=force)
+            canceled = self.get_job(job_id).model_copy(
                 update={
                     "status": JobStatus.CANCELED,
                     "force_canceled": job.force_canceled or force,
@@ -246,7 +245,7 @@ class JobOps(EngineBase):
             canceled = self._end_by_service(
                 execution, ExecutionStatus.CANCELED, now, force=running, status_details=status_details
             )
-            self._complete_if_done(job_id, now)
+            self._after_execution_ended(canceled, now)
             return canceled
 
         return self._watching([thing_name], change)

@@ -20,7 +20,8 @@ from .. import fleet_query
 from ..errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound, VersionConflict
 from ..models import ExecutionStatus, Thing, ThingGroup
 from ..states import is_terminal
-from .base import EngineBase, Outcome
+from .base import Outcome
+from .lifecycle import LifecycleOps
 
 __all__ = ["MAX_ATTRIBUTES", "MAX_GROUPS_PER_THING", "MembershipOps"]
 
@@ -36,7 +37,7 @@ def _query(text: str) -> fleet_query.Query:
     return fleet_query.parse(text)
 
 
-class MembershipOps(EngineBase):
+class MembershipOps(LifecycleOps):
     # -- machinery --------------------------------------------------------
     def _covering_jobs(self, thing_name: str) -> set[str]:
         """IN_PROGRESS continuous jobs whose targets cover the thing now."""
@@ -69,6 +70,7 @@ class MembershipOps(EngineBase):
                     if latest is None or is_terminal(latest.status):
                         self._queue(job_id, name, now)
                 for job_id in sorted(before[name] - after):
+                    self.store.drop_from_rollout(job_id, [name])
                     latest = self.store.get_execution(job_id, name)
                     if latest is not None and not is_terminal(latest.status):
                         self._end_by_service(latest, ExecutionStatus.REMOVED, now)

@@ -239,6 +239,12 @@ class JobsStore(StoreBase):
         )
         return [_execution(row) for row in rows]
 
+    def things_with_executions(self, job_id: str) -> list[str]:
+        rows = self._rows(
+            "SELECT DISTINCT thing_name FROM job_executions WHERE job_id = ? ORDER BY thing_name", (job_id,)
+        )
+        return [row["thing_name"] for row in rows]
+
     def any_started(self, job_id: str) -> bool:
         """Has any execution of the job ever been IN_PROGRESS?"""
         row = self._row(

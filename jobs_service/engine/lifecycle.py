@@ -1,0 +1,128 @@
+"""What follows an execution's end, and the timers that end executions.
+
+After any terminal change (by a device, a timer or the service) the same
+steps run, inside the same transaction: a retry may be queued, the job's
+abort criteria are evaluated, and a snapshot job may complete.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..job_policies import ABORT_REASON, AbortTrip, abort_trip, retry_allowed
+from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
+from ..states import PENDING_STATUSES
+from .base import EngineBase, Outcome
+
+__all__ = ["LifecycleOps"]
+
+_FAILURES = (ExecutionStatus.FAILED, ExecutionStatus.REJECTED, ExecutionStatus.TIMED_OUT)
+
+
+class LifecycleOps(EngineBase):
+    def _after_execution_ended(self, execution: JobExecution, now: float) -> None:
+        """Retry, abort and completion after ``execution`` reached a terminal status."""
+        job = self.store.get_job(execution.job_id)
+        if job is None:
+            return
+        if job.status is JobStatus.IN_PROGRESS:
+            self._maybe_retry(job, execution, now)
+            if execution.status in _FAILURES:
+                trip = abort_trip(
+                    job.settings.get("abortConfig"),
+                    executed=self._executed_things(job),
+                    outcomes=self.store.latest_outcomes(job.job_id),
+                )
+                if trip is not None:
+                    self._abort(job, trip, now)
+        self._complete_if_done(execution.job_id, now)
+
+    def _executed_things(self, job: Job) -> int:
+        """Things notified of an execution: the released count, or every executed thing."""
+        return max(job.released, len(self.store.things_with_executions(job.job_id)))
+
+    def _maybe_retry(self, job: Job, ended: JobExecution, now: float) -> None:
+        attempts = self.store.attempts_since_join(job.job_id, ended.thing_name)
+        earlier: dict[ExecutionStatus, int] = {}
+        for attempt in attempts:
+            if attempt.seq != ended.seq:
+                earlier[attempt.status] = earlier.get(attempt.status, 0) + 1
+        if retry_allowed(job.settings.get("jobExecutionsRetryConfig"), ended.status, earlier):
+            self._queue(job.job_id, ended.thing_name, now, retry_attempt=ended.retry_attempt + 1)
+
+    def _abort(self, job: Job, trip: AbortTrip, now: float) -> None:
+        """Cancel a job whose abort criterion tripped: QUEUED and unreleased executions only."""
+        self._cancel_open_work(job, now, force=False)
+        canceled = self.get_job(job.job_id).model_copy(
+            update={
+                "status": JobStatus.CANCELED,
+                "reason_code": ABORT_REASON,
+                "comment": trip.comment,
+                "last_updated_at": now,
+            }
+        )
+        self.store.save_job(canceled)
+        self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+        self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+
+    def _cancel_open_work(self, job: Job, now: float, *, force: bool) -> None:
+        """QUEUED executions (IN_PROGRESS ones too with ``force``) and unreleased things become CANCELED."""
+        for execution in self.store.open_executions(job.job_id):
+            running = execution.status is ExecutionStatus.IN_PROGRESS
+            if force or not running:
+                self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
+        for thing_name in self.store.rollout_waiting(job.job_id):
+            # Counted as canceled things, as AWS counts every target of a canceled job.
+            queued = self._queue(job.job_id, thing_name, now)
+            self.store.save_execution(queued.model_copy(update={"status": ExecutionStatus.CANCELED}))
+        self.store.drop_from_rollout(job.job_id)
+
+    def _complete_if_done(self, job_id: str, now: float) -> None:
+        """A snapshot job is COMPLETED once nothing is pending and nothing waits for release."""
+        job = self.store.get_job(job_id)
+        if job is None or job.status is not JobStatus.IN_PROGRESS:
+            return
+        if job.target_selection is not TargetSelection.SNAPSHOT:
+            return
+        if self.store.count_open_executions(job_id) or self.store.rollout_remaining(job_id):
+            return
+        self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
+        self._emit_job(self.get_job(job_id), "completed", JobStatus.COMPLETED.value)
+
+    def _started_timers(self, job_id: str, now: float) -> float | None:
+        """The in-progress deadline an execution gets when it starts, from the job's timeoutConfig."""
+        job = self.store.get_job(job_id)
+        minutes = ((job.settings if job else {}).get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
+        return now + float(minutes) * 60.0 if minutes else None
+
+    # -- timers -----------------------------------------------------------
+    def time_out_due(self, now: float) -> Outcome:
+        """TIMED_OUT for every IN_PROGRESS execution whose timer has run out by ``now``."""
+        due = self.store.executions_timed_out(now)
+        if not due:
+            return Outcome([])
+
+        def change() -> list[JobExecution]:
+            ended = []
+            for execution in due:
+                current = self.store.get_execution(
+                    execution.job_id, execution.thing_name, execution.execution_number
+                )
+                if current is None or current.status not in PENDING_STATUSES:
+                    continue
+                timed_out = self._end_by_service(current, ExecutionStatus.TIMED_OUT, now)
+                self.store.save_execution(
+                    timed_out.model_copy(update={"timeout_at": None, "step_timeout_at": None})
+                )
+                self._after_execution_ended(timed_out, now)
+                ended.append(timed_out)
+            return ended
+
+        return self._watching([execution.thing_name for execution in due], change)
+
+    def seconds_before_timed_out(self, execution: JobExecution) -> int | None:
+        """``approximateSecondsBeforeTimedOut``: whole seconds left on the earlier running timer."""
+        deadline = execution.deadline()
+        if execution.status is not ExecutionStatus.IN_PROGRESS or deadline is None:
+            return None
+        return max(0, math.ceil(deadline - self.clock.now()))

@@ -1,0 +1,200 @@
+"""Starting jobs, pacing their rollout, and applying their scheduled end (spec §7.2, §7.6).
+
+All of it is driven by :meth:`RolloutOps.tick`, which the service's scheduler
+calls whenever :meth:`RolloutOps.next_due` says something is due; every step
+reads the injected clock and keeps its progress in the store, so a restart
+resumes at the same pace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..job_policies import rate_per_minute
+from ..job_settings import parse_schedule_time
+from ..maintenance_windows import Window, next_open, open_window, parse_windows
+from ..models import ExecutionStatus, Job, JobStatus
+from .base import Outcome
+from .lifecycle import LifecycleOps
+
+__all__ = ["RolloutOps", "schedule_of"]
+
+END_REASON = "SCHEDULED_END_REACHED"
+
+
+def schedule_of(settings: dict[str, Any]) -> tuple[float | None, float | None, list[Window]]:
+    """(start, end, maintenance windows) of a job's schedulingConfig."""
+    config = settings.get("schedulingConfig") or {}
+    start = parse_schedule_time(config["startTime"], "startTime") if "startTime" in config else None
+    end = parse_schedule_time(config["endTime"], "endTime") if "endTime" in config else None
+    return start, end, parse_windows(config.get("maintenanceWindows", []))
+
+
+class RolloutOps(LifecycleOps):
+    # -- starting ---------------------------------------------------------
+    def _start_job(self, job: Job, things: list[str], now: float) -> Job:
+        """Move a job to IN_PROGRESS: release everything now, or queue it for a paced rollout."""
+        paced = rate_per_minute(job.settings.get("jobExecutionsRolloutConfig"), notified=0, succeeded=0)
+        _, _, windows = schedule_of(job.settings)
+        started = job.model_copy(update={"status": JobStatus.IN_PROGRESS, "last_updated_at": now})
+        if paced is None and not windows:
+            for thing_name in things:
+                self._queue(job.job_id, thing_name, now)
+            started = started.model_copy(update={"released": len(things)})
+        else:
+            self.store.enqueue_rollout(job.job_id, things)
+            started = started.model_copy(update={"next_release_at": now})
+        self.store.save_job(started)
+        if not things:
+            self._complete_if_done(job.job_id, now)
+        return started
+
+    def _ready_to_start(self, job: Job, now: float) -> bool:
+        start, _, windows = schedule_of(job.settings)
+        if start is not None and start > now:
+            return False
+        return not windows or open_window(windows, now) is not None
+
+    # -- the scheduler's entry points -------------------------------------
+    def tick(self, now: float | None = None) -> Outcome:
+        """Do everything due by ``now``: starts, ends, timeouts, releases."""
+        now = self.clock.now() if now is None else now
+        messages = []
+        for job in self.store.jobs_with_pending_schedule():
+            messages += self._schedule_step(job, now).messages
+        messages += self.time_out_due(now).messages
+        for job in self.store.jobs_rolling_out():
+            messages += self._release_due(job, now).messages
+        return Outcome(None, messages)
+
+    def next_due(self) -> float | None:
+        """The earliest time something is due (None when nothing waits)."""
+        now = self.clock.now()
+        candidates: list[float] = []
+        for job in self.store.jobs_with_pending_schedule():
+            start, end, windows = schedule_of(job.settings)
+            if job.status is JobStatus.SCHEDULED:
+                if start is not None and start > now:
+                    candidates.append(start)
+                elif windows:
+                    opens = next_open(windows, now) if open_window(windows, now) is None else now
+                    if opens is not None:
+                        candidates.append(opens)
+                else:
+                    candidates.append(now)
+            if end is not None and not job.ended:
+                candidates.append(end)
+        deadline = self.store.next_execution_deadline()
+        if deadline is not None:
+            candidates.append(deadline)
+        for job in self.store.jobs_rolling_out():
+            _, _, windows = schedule_of(job.settings)
+            if windows and open_window(windows, now) is None:
+                opens = next_open(windows, now)
+                if opens is not None:
+                    candidates.append(opens)
+            elif job.next_release_at is not None:
+                candidates.append(job.next_release_at)
+        return min(candidates) if candidates else None
+
+    # -- steps --------------------------------------------------------------
+    def _schedule_step(self, job: Job, now: float) -> Outcome:
+        """Start a SCHEDULED job whose time has come; apply an end time that has passed."""
+        _, end, _ = schedule_of(job.settings)
+        if end is not None and end <= now and not job.ended:
+            return self._apply_end(job.job_id, now)
+        if job.status is JobStatus.SCHEDULED and self._ready_to_start(job, now):
+            things = self.resolve_targets_leniently(job.targets)
+            return self._watching(things, lambda: self._start_job(job, things, now))
+        return Outcome(None)
+
+    def _apply_end(self, job_id: str, now: float) -> Outcome:
+        def things() -> list[str]:
+            return [execution.thing_name for execution in self.store.open_executions(job_id)]
+
+        def change() -> Job | None:
+            job = self.store.get_job(job_id)
+            if job is None or job.ended:
+                return job
+            behavior = (job.settings.get("schedulingConfig") or {}).get("endBehavior", "STOP_ROLLOUT")
+            ended = job.model_copy(update={"ended": True, "last_updated_at": now})
+            if job.status is JobStatus.SCHEDULED or behavior in ("CANCEL", "FORCE_CANCEL"):
+                self.store.save_job(ended)
+                self._cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
+                canceled = self.get_job(job_id).model_copy(
+                    update={
+                        "status": JobStatus.CANCELED,
+                        "force_canceled": behavior == "FORCE_CANCEL",
+                        "reason_code": END_REASON,
+                        "comment": f"The job reached its endTime ({behavior})",
+                    }
+                )
+                self.store.save_job(canceled)
+                self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+                self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+                return canceled
+            # STOP_ROLLOUT: nothing more is released; what was released carries on.
+            self.store.drop_from_rollout(job_id)
+            self.store.save_job(ended.model_copy(update={"next_release_at": None}))
+            self._complete_if_done(job_id, now)
+            return self.get_job(job_id)
+
+        return self._watching(things, change)
+
+    def _release_due(self, job: Job, now: float) -> Outcome:
+        """Release the executions whose turn has come at the job's current rate."""
+        _, _, windows = schedule_of(job.settings)
+        if windows and open_window(windows, now) is None:
+            return Outcome(None)
+        config = job.settings.get("jobExecutionsRolloutConfig")
+        succeeded = self.store.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
+        waiting = self.store.rollout_waiting(job.job_id)
+        released = job.released
+        next_at = job.next_release_at if job.next_release_at is not None else now
+        rate = rate_per_minute(config, notified=released, succeeded=succeeded)
+        if rate is not None and next_at < now - 60.0 / rate:
+            # Behind (e.g. after downtime): resume at the pace, never in a burst.
+            next_at = now
+        batch: list[str] = []
+        while len(batch) < len(waiting) and next_at <= now:
+            batch.append(waiting[len(batch)])
+            rate = rate_per_minute(config, notified=released + len(batch), succeeded=succeeded)
+            next_at = next_at + 60.0 / rate if rate is not None else next_at
+        if not batch:
+            return Outcome(None)
+
+        def change() -> None:
+            for thing_name in batch:
+                latest = self.store.get_execution(job.job_id, thing_name)
+                if latest is None or latest.status not in (
+                    ExecutionStatus.QUEUED,
+                    ExecutionStatus.IN_PROGRESS,
+                ):
+                    self._queue(job.job_id, thing_name, now)
+            self.store.drop_from_rollout(job.job_id, batch)
+            current = self.get_job(job.job_id)
+            done = len(batch) == len(waiting)
+            self.store.save_job(
+                current.model_copy(
+                    update={
+                        "released": current.released + len(batch),
+                        "next_release_at": None if done else next_at,
+                    }
+                )
+            )
+            if done:
+                self._complete_if_done(job.job_id, now)
+
+        return self._watching(batch, change)
+
+    def resolve_targets_leniently(self, targets: list[str]) -> list[str]:
+        """Targets at start time: a thing or group deleted since creation is skipped."""
+        things: dict[str, None] = {}
+        for arn in targets:
+            kind, name = self.arns.parse_target(arn)
+            if kind == "thing":
+                if self.store.thing_exists(name):
+                    things[name] = None
+            elif self.store.get_group(name) is not None:
+                things.update(dict.fromkeys(self.store.group_things(self.store.descendant_groups(name))))
+        return list(things)
