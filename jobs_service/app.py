@@ -25,7 +25,9 @@ from .engine import JobsEngine
 from .http_api import build_app
 from .limits import DeviceLimits
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
+from .notifications import Message
 from .registry import Registry
+from .scheduler import Scheduler
 from .store import Store
 from .templates import Templates
 
@@ -73,6 +75,7 @@ class JobsService:
         self.store: Store | None = None
         self.broker: EmbeddedBroker | None = None
         self.bridge: MqttBridge | None = None
+        self.scheduler: Scheduler | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_address: tuple[str, int] | None = None
@@ -116,6 +119,7 @@ class JobsService:
         await self.bridge.start()
 
         bridge = self.bridge
+        self.scheduler = Scheduler(engine, self.clock, bridge.publish)
 
         def finish_deletions() -> None:
             bridge.publish(engine.finish_deletions().messages)
@@ -127,14 +131,22 @@ class JobsService:
             # DeleteJob answers once the job is DELETION_IN_PROGRESS; dropping it follows.
             loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, finish_deletions))
 
+        scheduler = self.scheduler
+
+        def publish_and_wake(messages: list[Message]) -> None:
+            bridge.publish(messages)
+            scheduler.wake()  # a control-plane change may have set a new deadline
+
+        bridge.after_request = scheduler.wake
         control = ControlPlane(
             engine,
             registry,
             Templates(self.store, self.clock, self.arns),
             self.arns,
-            self.bridge.publish,
+            publish_and_wake,
             after_delete,
         )
+        scheduler.start()
         app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})
         await self._start_http(app)
 
@@ -159,6 +171,9 @@ class JobsService:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = None
+        if self.scheduler is not None:
+            await self.scheduler.close()
+            self.scheduler = None
         if self.bridge is not None:
             await self.bridge.close()
             self.bridge = None

@@ -113,7 +113,9 @@ class DeviceApi:
         reply: dict[str, Any] = {}
         if outcome.value is not None:
             reply["execution"] = execution_data(
-                outcome.value, document=self.engine.document(outcome.value.job_id)
+                outcome.value,
+                document=self.engine.document(outcome.value.job_id),
+                seconds_left=self.engine.seconds_before_timed_out(outcome.value),
             )
         return reply, outcome.messages
 
@@ -124,7 +126,12 @@ class DeviceApi:
             return {}
         include_document = body.get("includeJobDocument", True)
         document = self.engine.document(execution.job_id) if include_document else None
-        return {"execution": execution_data(execution, document=document, include_thing_name=True)}
+        seconds_left = self.engine.seconds_before_timed_out(execution)
+        return {
+            "execution": execution_data(
+                execution, document=document, include_thing_name=True, seconds_left=seconds_left
+            )
+        }
 
     def _update(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
         assert request.job_id is not None

@@ -6,6 +6,7 @@ in ``detailsMap``; absent fields are left out, never sent as null.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from .arns import Arns
@@ -44,7 +45,15 @@ def job_process_details(counts: dict[ExecutionStatus, int]) -> dict[str, int]:
     return {name: counts.get(status, 0) for status, name in _COUNTERS.items()}
 
 
-def job(record: Job, arns: Arns, counts: dict[ExecutionStatus, int]) -> dict[str, Any]:
+def job(
+    record: Job,
+    arns: Arns,
+    counts: dict[ExecutionStatus, int],
+    *,
+    rolling_out: bool = False,
+    window_starts: list[float] | None = None,
+) -> dict[str, Any]:
+    """DescribeJob's ``job``; ``window_starts`` are the next maintenance-window starts."""
     data: dict[str, Any] = {
         "jobArn": arns.job(record.job_id),
         "jobId": record.job_id,
@@ -55,8 +64,12 @@ def job(record: Job, arns: Arns, counts: dict[ExecutionStatus, int]) -> dict[str
         "createdAt": record.created_at,
         "lastUpdatedAt": record.last_updated_at,
         "jobProcessDetails": job_process_details(counts),
-        "isConcurrent": False,
+        "isConcurrent": rolling_out,
     }
+    if rolling_out:
+        data["processingTargets"] = list(record.targets)
+    if window_starts:
+        data["scheduledJobRollouts"] = [{"startTime": _iso(start)} for start in window_starts]
     _set(data, "reasonCode", record.reason_code)
     _set(data, "comment", record.comment)
     _set(data, "description", record.description)
@@ -65,7 +78,7 @@ def job(record: Job, arns: Arns, counts: dict[ExecutionStatus, int]) -> dict[str
     return data
 
 
-def execution(record: JobExecution, arns: Arns) -> dict[str, Any]:
+def execution(record: JobExecution, arns: Arns, seconds_left: int | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "jobId": record.job_id,
         "status": record.status.value,
@@ -78,7 +91,12 @@ def execution(record: JobExecution, arns: Arns) -> dict[str, Any]:
         "versionNumber": record.version_number,
     }
     _set(data, "startedAt", record.started_at)
+    _set(data, "approximateSecondsBeforeTimedOut", seconds_left)
     return data
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def execution_summary(record: JobExecution) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class MqttBridge:
         self._subscribed: asyncio.Event = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        # Called after each answered request (e.g. to re-arm timers a start may have set).
+        self.after_request: Callable[[], None] = lambda: None
 
     async def start(self, connect_within: float = 10.0) -> None:
         """Connect, subscribe to the request topics, and start answering."""
@@ -109,6 +111,7 @@ class MqttBridge:
                 log.exception("Handling %s failed", topic)
                 continue
             self.publish(messages)
+            self.after_request()
 
     # -- paho callbacks (network thread) ----------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:

@@ -38,7 +38,11 @@ def document_object(document: str) -> dict[str, Any]:
 
 
 def execution_data(
-    execution: JobExecution, *, document: str | None = None, include_thing_name: bool = False
+    execution: JobExecution,
+    *,
+    document: str | None = None,
+    include_thing_name: bool = False,
+    seconds_left: int | None = None,
 ) -> dict[str, Any]:
     """A ``JobExecutionData`` object; the document is added when given."""
     data: dict[str, Any] = {"jobId": execution.job_id}
@@ -53,6 +57,8 @@ def execution_data(
     data["lastUpdatedAt"] = seconds(execution.last_updated_at)
     data["versionNumber"] = execution.version_number
     data["executionNumber"] = execution.execution_number
+    if seconds_left is not None:
+        data["approximateSecondsBeforeTimedOut"] = seconds_left
     if document is not None:
         data["jobDocument"] = document_object(document)
     return data

@@ -8,7 +8,9 @@ from .. import http_payloads as wire
 from .. import managed_templates
 from ..engine import NewJob
 from ..engine.jobs import UPDATABLE_SETTINGS
+from ..engine.rollout import schedule_of
 from ..errors import InvalidRequest
+from ..maintenance_windows import upcoming_starts
 from ..models import Job, JobStatus, TargetSelection
 from ..pagination import decode_token, encode_token, page_size
 from ..templates import TEMPLATE_SETTINGS
@@ -51,7 +53,10 @@ class JobHandlers(HandlerBase):
     def describe_job(self, params: Params) -> dict[str, Any]:
         job = self.engine.get_job(params["jobId"])
         counts = self.engine.store.execution_counts(job.job_id)
-        return {"job": wire.job(job, self.arns, counts)}
+        _, _, windows = schedule_of(job.settings)
+        rolling = job.status is JobStatus.IN_PROGRESS and self.engine.store.rollout_remaining(job.job_id) > 0
+        starts = upcoming_starts(windows, self.engine.clock.now()) if windows else None
+        return {"job": wire.job(job, self.arns, counts, rolling_out=rolling, window_starts=starts)}
 
     def list_jobs(self, params: Params) -> dict[str, Any]:
         group_name = params.get("thingGroupName")

@@ -47,7 +47,12 @@ class RolloutOps(LifecycleOps):
         self.store.save_job(started)
         if not things:
             self._complete_if_done(job.job_id, now)
-        return started
+        elif paced is not None or windows:
+            # The first release is due now: make it part of starting the job.
+            batch, next_at = self._due_batch(started, now)
+            if batch:
+                self._release(job.job_id, batch, next_at, now)
+        return self.get_job(job.job_id)
 
     def _ready_to_start(self, job: Job, now: float) -> bool:
         start, _, windows = schedule_of(job.settings)
@@ -143,49 +148,44 @@ class RolloutOps(LifecycleOps):
 
     def _release_due(self, job: Job, now: float) -> Outcome:
         """Release the executions whose turn has come at the job's current rate."""
+        batch, next_at = self._due_batch(job, now)
+        if not batch:
+            return Outcome(None)
+        return self._watching(batch, lambda: self._release(job.job_id, batch, next_at, now))
+
+    def _due_batch(self, job: Job, now: float) -> tuple[list[str], float | None]:
+        """The things whose release is due by ``now``, and when the one after them is due."""
         _, _, windows = schedule_of(job.settings)
         if windows and open_window(windows, now) is None:
-            return Outcome(None)
+            return [], job.next_release_at
         config = job.settings.get("jobExecutionsRolloutConfig")
         succeeded = self.store.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
         waiting = self.store.rollout_waiting(job.job_id)
-        released = job.released
         next_at = job.next_release_at if job.next_release_at is not None else now
-        rate = rate_per_minute(config, notified=released, succeeded=succeeded)
+        rate = rate_per_minute(config, notified=job.released, succeeded=succeeded)
         if rate is not None and next_at < now - 60.0 / rate:
             # Behind (e.g. after downtime): resume at the pace, never in a burst.
             next_at = now
         batch: list[str] = []
         while len(batch) < len(waiting) and next_at <= now:
             batch.append(waiting[len(batch)])
-            rate = rate_per_minute(config, notified=released + len(batch), succeeded=succeeded)
+            rate = rate_per_minute(config, notified=job.released + len(batch), succeeded=succeeded)
             next_at = next_at + 60.0 / rate if rate is not None else next_at
-        if not batch:
-            return Outcome(None)
+        return batch, (None if len(batch) == len(waiting) else next_at)
 
-        def change() -> None:
-            for thing_name in batch:
-                latest = self.store.get_execution(job.job_id, thing_name)
-                if latest is None or latest.status not in (
-                    ExecutionStatus.QUEUED,
-                    ExecutionStatus.IN_PROGRESS,
-                ):
-                    self._queue(job.job_id, thing_name, now)
-            self.store.drop_from_rollout(job.job_id, batch)
-            current = self.get_job(job.job_id)
-            done = len(batch) == len(waiting)
-            self.store.save_job(
-                current.model_copy(
-                    update={
-                        "released": current.released + len(batch),
-                        "next_release_at": None if done else next_at,
-                    }
-                )
-            )
-            if done:
-                self._complete_if_done(job.job_id, now)
-
-        return self._watching(batch, change)
+    def _release(self, job_id: str, batch: list[str], next_at: float | None, now: float) -> None:
+        """Create the executions of ``batch`` (inside the caller's transaction)."""
+        for thing_name in batch:
+            latest = self.store.get_execution(job_id, thing_name)
+            if latest is None or latest.status not in (ExecutionStatus.QUEUED, ExecutionStatus.IN_PROGRESS):
+                self._queue(job_id, thing_name, now)
+        self.store.drop_from_rollout(job_id, batch)
+        current = self.get_job(job_id)
+        self.store.save_job(
+            current.model_copy(update={"released": current.released + len(batch), "next_release_at": next_at})
+        )
+        if next_at is None:
+            self._complete_if_done(job_id, now)
 
     def resolve_targets_leniently(self, targets: list[str]) -> list[str]:
         """Targets at start time: a thing or group deleted since creation is skipped."""

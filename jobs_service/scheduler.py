@@ -1,0 +1,72 @@
+"""The task that runs the engine's timers: it sleeps until the next thing is due, then ticks.
+
+Anything that may change what is due (a new job, a started execution, a
+restart) calls :meth:`Scheduler.wake`, so the task never sleeps past a new
+deadline. All waiting goes through the injected clock, so
+``IOTJOBS_TIME_SCALE`` speeds it up with everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from .clock import Clock
+from .engine import JobsEngine
+from .notifications import Message
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+# Look again at least this often (virtual seconds) even when nothing seems due.
+IDLE_RECHECK = 60.0
+
+
+class Scheduler:
+    def __init__(self, engine: JobsEngine, clock: Clock, publish: Callable[[list[Message]], None]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._publish = publish
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    def wake(self) -> None:
+        """Look at the timers again now; safe to call from any thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                outcome = self._engine.tick()
+                self._publish(outcome.messages)
+                due = self._engine.next_due()
+            except Exception:
+                # A bug must not stop every timer: log it and look again shortly.
+                log.exception("The scheduler's tick failed")
+                due = None
+            wait = IDLE_RECHECK if due is None else max(0.0, due - self._clock.now())
+            sleeper = asyncio.create_task(self._clock.sleep(wait))
+            waker = asyncio.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, waker):
+                    task.cancel()
+                await asyncio.gather(sleeper, waker, return_exceptions=True)
