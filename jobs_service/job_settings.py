@@ -13,6 +13,7 @@ from typing import Any
 import schemas
 
 from .errors import InvalidRequest
+from .maintenance_windows import parse_windows
 
 __all__ = ["check_job_settings", "check_status_details", "parse_schedule_time"]
 
@@ -99,6 +100,7 @@ def _check_schedule(config: dict[str, Any] | None, now: float) -> None:
             raise InvalidRequest("endTime must be between 30 minutes and 2 years after startTime")
     if "endBehavior" in config and end is None:
         raise InvalidRequest("endBehavior needs an endTime")
+    parse_windows(config.get("maintenanceWindows", []))
 
 
 def parse_schedule_time(text: str, name: str) -> float:
