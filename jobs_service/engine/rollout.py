@@ -163,9 +163,10 @@ class RolloutOps(LifecycleOps):
         waiting = self.store.rollout_waiting(job.job_id)
         next_at = job.next_release_at if job.next_release_at is not None else now
         rate = rate_per_minute(config, notified=job.released, succeeded=succeeded)
-        if rate is not None and next_at < now - 60.0 / rate:
-            # Behind (e.g. after downtime): resume at the pace, never in a burst.
-            next_at = now
+        if rate is not None and next_at < now - 60.0:
+            # More than a minute behind (e.g. after downtime): release at most one
+            # minute's worth now, so no minute ever sees more than the rate allows.
+            next_at = now - 60.0 + 60.0 / rate
         batch: list[str] = []
         while len(batch) < len(waiting) and next_at <= now:
             batch.append(waiting[len(batch)])
