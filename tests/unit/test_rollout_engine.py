@@ -1,6 +1,7 @@
 """Rollout pacing, scheduling, timeouts, retries and abort on the fake clock."""
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_exponential_rate_grows_with_notified_things(engine, arns, clock, fleet)
         before = _released(engine)
         engine.tick()
         times += [clock.now()] * (_released(engine) - before)
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     # 1/min for the first two, then 2/min, then 4/min.
     assert gaps == [60.0, 30.0, 30.0, 15.0, 15.0]
 
