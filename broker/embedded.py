@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -10,6 +12,7 @@ from amqtt.broker import Broker
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import BrokerError
 from amqtt.events import BrokerEvents
+from amqtt.mqtt.constants import QOS_1, QOS_2
 
 from broker.auth import Authenticator
 from broker.plugins import JobsAuthPlugin, JobsTopicPlugin
@@ -62,6 +65,42 @@ class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informati
         if app_message.publish_packet and app_message.publish_packet.retain_flag:
             await self.retain_message(client_session, topic, app_message.data, app_message.qos)
         return True
+
+    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
+        # Stock amqtt 0.12.1 awaits the ACL check while iterating the live
+        # subscription dict and lists, so a client subscribing or unsubscribing
+        # meanwhile raises "changed size during iteration" and the message is
+        # lost for every later subscriber. This is the stock method working on a
+        # snapshot of the matching subscriptions, without its per-message debug
+        # formatting. Re-check on any amqtt upgrade.
+        broadcast = await self._broadcast_queue.get()
+        topic = broadcast["topic"]
+        targets = [
+            (session, qos)
+            for topic_filter, subscriptions in list(self._subscriptions.items())
+            if self._matches(topic, topic_filter)
+            for session, qos in list(subscriptions)
+        ]
+        for target_session, sub_qos in targets:
+            qos = broadcast.get("qos", sub_qos)
+            if not await self._topic_filtering(target_session, topic=topic, action=Action.RECEIVE):
+                continue
+            connected = target_session.transitions.state == "connected"
+            if (
+                not connected
+                and not target_session.clean_session
+                and qos in (QOS_1, QOS_2)
+                and not target_session.is_anonymous
+            ):
+                await self._retain_broadcast_message(broadcast, qos, target_session)
+                continue
+            if not connected:
+                continue
+            handler = self._get_handler(target_session)
+            if handler:
+                running_tasks.append(
+                    asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+                )
 
 
 class EmbeddedBroker:

@@ -114,6 +114,10 @@ class MqttClient:
         assert info.rc == mqtt.MQTT_ERR_SUCCESS
         await self._wait_ack(info.mid)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Send an UNSUBSCRIBE without waiting for its acknowledgement."""
+        self._paho.unsubscribe(topic_filter)
+
     async def next_message(self) -> tuple[str, bytes]:
         return await asyncio.wait_for(self.messages.get(), TIMEOUT)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -54,3 +56,26 @@ async def test_persistent_device_session_keeps_its_rights_after_reconnect(connec
     await admin.publish("$aws/things/t1/jobs/notify", b"again")
 
     assert await device.next_message() == ("$aws/things/t1/jobs/notify", b"again")
+
+
+async def test_deliveries_survive_subscription_changes_by_other_clients(connect, admin):
+    # Regression: stock amqtt iterates its live subscription table while
+    # awaiting the ACL check; a client (un)subscribing meanwhile made the
+    # broker drop the message for every later subscriber.
+    receiver = await connect("t1")
+    churner = await connect("t2")
+    assert await receiver.subscribe("$aws/things/t1/jobs/get/+") == 1
+    count = 300
+
+    async def publish() -> None:
+        for index in range(count):
+            await admin.publish("$aws/things/t1/jobs/get/accepted", str(index).encode())
+
+    async def churn() -> None:
+        for index in range(count):
+            assert await churner.subscribe(f"$aws/things/t2/jobs/job-{index}/get/+") == 1
+            churner.unsubscribe(f"$aws/things/t2/jobs/job-{index}/get/+")
+
+    await asyncio.gather(publish(), churn())
+    received = [int((await receiver.next_message())[1]) for _ in range(count)]
+    assert received == list(range(count))
