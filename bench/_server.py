@@ -1,0 +1,99 @@
+"""Start a real `iotjobs serve` for a benchmark, and clients for it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+KEY_ID = "AKIABENCHMARKKEY0001"
+SECRET = "benchmark-secret-0123456789abcdefghijkl"
+READY = re.compile(r"iotjobs ready mqtt=(?P<mqtt>[^ :]+):(?P<mqtt_port>\d+) http=(?P<http>\S+)")
+
+
+@dataclass
+class Server:
+    mqtt_host: str
+    mqtt_port: int
+    http_url: str
+
+    def iot(self):  # noqa: ANN201 - a boto3 client
+        return boto3.client(
+            "iot",
+            endpoint_url=self.http_url,
+            region_name="us-east-1",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+        )
+
+    def monitor(self, topic_filter: str, on_message) -> paho.Client:  # noqa: ANN001
+        """An admin MQTT client subscribed to ``topic_filter``; ``on_message(topic, payload, t)``."""
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-monitor-{time.monotonic_ns()}")
+        client.username_pw_set(KEY_ID, SECRET)
+        subscribed = threading.Event()
+        client.on_connect = lambda c, *_: c.subscribe(topic_filter, 1)
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.on_message = lambda _c, _u, m: on_message(m.topic, m.payload, time.time())
+        client.connect(self.mqtt_host, self.mqtt_port)
+        client.loop_start()
+        if not subscribed.wait(10):
+            raise RuntimeError("the monitor could not subscribe")
+        return client
+
+
+@contextmanager
+def running_server(*, time_scale: float = 1.0, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
+    env.update(
+        IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET, IOTJOBS_TIME_SCALE=str(time_scale)
+    )
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobs_service.cli",
+                "serve",
+                "--mqtt-port",
+                "0",
+                "--http-port",
+                "0",
+                "--data-dir",
+                data_dir,
+                "--log-level",
+                "WARNING",
+                *extra_args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                match = READY.search(line)
+                if match:
+                    break
+            else:
+                raise RuntimeError("the server did not start")
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            yield Server(match["mqtt"], int(match["mqtt_port"]), f"http://{match['http']}")
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
