@@ -29,7 +29,7 @@ class Server:
     mqtt_port: int
     http_url: str
 
-    def iot(self):  # noqa: ANN201 - a boto3 client
+    def iot(self):
         return boto3.client(
             "iot",
             endpoint_url=self.http_url,
@@ -38,7 +38,7 @@ class Server:
             aws_secret_access_key=SECRET,
         )
 
-    def monitor(self, topic_filter: str, on_message) -> paho.Client:  # noqa: ANN001
+    def monitor(self, topic_filter: str, on_message) -> paho.Client:
         """An admin MQTT client subscribed to ``topic_filter``; ``on_message(topic, payload, t)``."""
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-monitor-{time.monotonic_ns()}")
         client.username_pw_set(KEY_ID, SECRET)
