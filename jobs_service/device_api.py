@@ -158,7 +158,7 @@ def _decode(payload: bytes) -> dict[str, Any]:
     if not payload.strip():
         return {}
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidJson(f"The payload is not UTF-8 JSON: {exc}") from exc
     except RecursionError as exc:
@@ -166,3 +166,8 @@ def _decode(payload: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidJson("The payload must be a JSON object")
     return body
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser accepts them unless told not to.
+    raise ValueError(f"{name} is not valid JSON")

@@ -71,13 +71,6 @@ class EngineBase:
         same transaction as the change.
         """
         now = self.clock.now()
-        with self.store.atomic():
-            self._take_events()  # anything left by a change that failed
-            names = list(dict.fromkeys(things() if callable(things) else things))
-            before = {name: self.store.pending_executions(name) for name in names}
-            value = change()
-            after = {name: self.store.pending_executions(name) for name in names}
-            events = self._take_events()
         documents: dict[str, str] = {}
 
         def document_of(job_id: str) -> str:
@@ -85,17 +78,26 @@ class EngineBase:
                 documents.update(self.store.get_documents([job_id]))
             return documents[job_id]
 
-        messages: list[Message] = []
-        for name in names:
-            messages += pending_changes(
-                name,
-                before[name],
-                after[name],
-                now=now,
-                document_of=document_of,
-                notify_cap=self.limits.notify_entries,
-            )
-        return Outcome(value, messages + events)
+        with self.store.atomic():
+            self._take_events()  # anything left by a change that failed
+            names = list(dict.fromkeys(things() if callable(things) else things))
+            before = {name: self.store.pending_executions(name) for name in names}
+            value = change()
+            # Everything the messages say is read inside the transaction: a
+            # concurrent change (e.g. a deletion finishing) cannot make them fail
+            # after this change is committed. They are sent after the commit.
+            messages: list[Message] = []
+            for name in names:
+                messages += pending_changes(
+                    name,
+                    before[name],
+                    self.store.pending_executions(name),
+                    now=now,
+                    document_of=document_of,
+                    notify_cap=self.limits.notify_entries,
+                )
+            messages += self._take_events()
+        return Outcome(value, messages)
 
     def _queue(self, job_id: str, thing_name: str, now: float, *, retry_attempt: int = 0) -> JobExecution:
         """A new QUEUED execution, numbered after the thing's previous one for the job."""
