@@ -8,6 +8,7 @@ is returned before the engine has committed its change.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -64,9 +65,13 @@ class DeviceApi:
             limit = self.engine.limits.max_payload_bytes
             if len(payload) > limit:
                 raise InvalidRequest(f"The payload is {len(payload)} bytes; the limit is {limit}")
+            if request.operation is Operation.INVALID:
+                # The topic is wrong whatever the payload says; echo a token if one can be read.
+                with contextlib.suppress(InvalidJson):
+                    client_token = _token(_decode(payload))
+                raise InvalidTopic(f"{request.topic} is not a jobs API topic")
             body = _decode(payload)
-            token = body.get("clientToken")
-            client_token = token if isinstance(token, str) else None
+            client_token = _token(body)
             if not allowed:
                 raise Throttled(f"Too many requests from {request.thing_name}; slow down and retry")
             reply, messages = self._dispatch(request, body)
@@ -84,8 +89,6 @@ class DeviceApi:
         return [Message(topics.accepted(topic), reply), *messages]
 
     def _dispatch(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
-        if request.operation is Operation.INVALID:
-            raise InvalidTopic(f"{request.topic} is not a jobs API topic")
         try:
             schemas.check("device_requests", _SCHEMAS[request.operation], body)
         except schemas.SchemaError as exc:
@@ -166,6 +169,11 @@ def _decode(payload: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidJson("The payload must be a JSON object")
     return body
+
+
+def _token(body: dict[str, Any]) -> str | None:
+    token = body.get("clientToken")
+    return token if isinstance(token, str) else None
 
 
 def _no_constants(name: str) -> Any:

@@ -206,3 +206,10 @@ def test_a_flood_is_throttled_per_thing(engine):
     assert (replies[2].payload["code"], replies[2].payload["clientToken"]) == ("RequestThrottled", "x")
     other = frozen.handle("$aws/things/t2/jobs/get", b"{}")[0]
     assert other.topic == "$aws/things/t2/jobs/get/accepted"
+
+
+def test_invalid_topic_wins_over_a_bad_payload_and_echoes_a_readable_token(device):
+    bad = _call(device, "$aws/things/t1/jobs/a/b", b"{not json")["$aws/things/t1/jobs/a/b/rejected"]
+    assert (bad["code"], "clientToken" in bad) == ("InvalidTopic", False)
+    good = _call(device, "$aws/things/t1/jobs/a/b", {"clientToken": "k"})["$aws/things/t1/jobs/a/b/rejected"]
+    assert (good["code"], good["clientToken"]) == ("InvalidTopic", "k")
