@@ -80,17 +80,29 @@ class EngineBase:
 
         with self.store.atomic():
             self._take_events()  # anything left by a change that failed
-            names = list(dict.fromkeys(things() if callable(things) else things))
-            before = {name: self.store.pending_executions(name) for name in names}
-            value = change()
+            before: dict[str, list[JobExecution]] = {}
+
+            def touch(name: str) -> None:
+                if name not in before:
+                    before[name] = self.store.pending_executions(name)
+
+            for name in dict.fromkeys(things() if callable(things) else things):
+                touch(name)
+            # Things the change reaches beyond those named (an abort canceling
+            # other things' executions, a retry) are seen just before it does.
+            self.store.before_execution_change = touch
+            try:
+                value = change()
+            finally:
+                self.store.before_execution_change = None
             # Everything the messages say is read inside the transaction: a
             # concurrent change (e.g. a deletion finishing) cannot make them fail
             # after this change is committed. They are sent after the commit.
             messages: list[Message] = []
-            for name in names:
+            for name, old in before.items():
                 messages += pending_changes(
                     name,
-                    before[name],
+                    old,
                     self.store.pending_executions(name),
                     now=now,
                     document_of=document_of,

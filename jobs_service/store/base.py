@@ -6,7 +6,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ class StoreBase:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
+        # Called with a thing's name just before one of its executions is
+        # inserted, changed or deleted (the engine uses it to see whose
+        # pending list a transaction touched).
+        self.before_execution_change: Callable[[str], None] | None = None
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a change a client was told about survives power loss, not just a crash.

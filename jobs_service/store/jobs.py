@@ -188,8 +188,13 @@ class JobsStore(StoreBase):
         return [_job(row) for row in rows]
 
     # -- executions -------------------------------------------------------
+    def _touch(self, thing_name: str) -> None:
+        if self.before_execution_change is not None:
+            self.before_execution_change(thing_name)
+
     def insert_execution(self, execution: JobExecution) -> JobExecution:
         """Insert a new execution; returns it with its creation sequence number."""
+        self._touch(execution.thing_name)
         cursor = self._execute(
             "INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details,"
             " queued_at, started_at, last_updated_at, version_number, force_canceled, retry_attempt)"
@@ -212,6 +217,7 @@ class JobsStore(StoreBase):
 
     def save_execution(self, execution: JobExecution) -> None:
         """Write every mutable field of an existing execution."""
+        self._touch(execution.thing_name)
         self._execute(
             "UPDATE job_executions SET status = ?, status_details = ?, started_at = ?, last_updated_at = ?,"
             " version_number = ?, force_canceled = ?, step_timeout_at = ?, timeout_at = ? WHERE seq = ?",
@@ -229,6 +235,7 @@ class JobsStore(StoreBase):
         )
 
     def delete_execution(self, execution: JobExecution) -> None:
+        self._touch(execution.thing_name)
         self._execute("DELETE FROM job_executions WHERE seq = ?", (execution.seq,))
 
     def open_executions(self, job_id: str) -> list[JobExecution]:
