@@ -365,7 +365,10 @@ def test_abort_cancels_queued_and_unreleased_but_not_running(engine, arns, clock
     assert engine.get_execution("j", fleet[2], None).status is S.IN_PROGRESS
     assert engine.get_execution("j", fleet[3], None).status is S.CANCELED
     assert engine.get_execution("j", fleet[5], None).status is S.CANCELED
-    assert "$aws/events/job/j/canceled" in [m.topic for m in outcome.messages]
+    topics = [m.topic for m in outcome.messages]
+    assert "$aws/events/job/j/canceled" in topics
+    # The device whose QUEUED execution the abort canceled is told, though it sent nothing.
+    assert f"$aws/things/{fleet[3]}/jobs/notify-next" in topics
     _finish(engine, fleet[2])  # the running execution may still finish
 
 
