@@ -67,7 +67,7 @@ def job(
         "isConcurrent": rolling_out,
     }
     if rolling_out:
-        data["processingTargets"] = list(record.targets)
+        data["jobProcessDetails"]["processingTargets"] = list(record.targets)
     if window_starts:
         data["scheduledJobRollouts"] = [{"startTime": _iso(start)} for start in window_starts]
     _set(data, "reasonCode", record.reason_code)

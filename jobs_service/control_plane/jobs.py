@@ -163,7 +163,8 @@ class JobHandlers(HandlerBase):
         execution = self.engine.get_execution(
             params["jobId"], params["thingName"], params.get("executionNumber")
         )
-        return {"execution": wire.execution(execution, self.arns)}
+        seconds_left = self.engine.seconds_before_timed_out(execution)
+        return {"execution": wire.execution(execution, self.arns, seconds_left)}
 
     def cancel_job_execution(self, params: Params) -> None:
         self._sent(
