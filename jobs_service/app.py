@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from broker import CredentialAuthenticator, EmbeddedBroker
 
 from .arns import Arns
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ControlPlane
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
@@ -67,6 +67,8 @@ class JobsService:
         self, config: ServiceConfig, *, clock: Clock | None = None, environ: dict[str, str] | None = None
     ) -> None:
         self.config = config
+        # Without an injected clock, start() resumes the data dir's service clock.
+        self._given_clock = clock
         self.clock: Clock = clock or SystemClock(config.time_scale)
         self.arns = Arns(config.region, config.account)
         self.admin_key: AdminKey
@@ -94,6 +96,8 @@ class JobsService:
         data_dir = self.config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
+        if self._given_clock is None:
+            self.clock = resumed_clock(data_dir, self.config.time_scale)
         self.store = Store(data_dir / DATABASE_FILE)
         engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits, events=self.config.events)
         registry = Registry(self.store, self.clock, self.arns)

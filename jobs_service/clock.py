@@ -9,11 +9,15 @@ with ``IOTJOBS_TIME_SCALE``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
+from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "time_scale_from_env"]
+__all__ = ["CLOCK_FILE", "Clock", "FakeClock", "SystemClock", "resumed_clock", "time_scale_from_env"]
+
+CLOCK_FILE = "clock.json"
 
 
 class Clock(Protocol):
@@ -36,11 +40,11 @@ class SystemClock:
     as fast as a monotonic clock, so it never jumps back.
     """
 
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = 1.0, *, start: float | None = None) -> None:
         if scale <= 0:
             raise ValueError(f"time scale must be positive, not {scale}")
         self.scale = scale
-        self._epoch0 = time.time()
+        self._epoch0 = time.time() if start is None else start
         self._mono0 = time.monotonic()
 
     def now(self) -> float:
@@ -75,6 +79,26 @@ class FakeClock:
         for _, future in due:
             if not future.done():
                 future.set_result(None)
+
+
+def resumed_clock(data_dir: Path, scale: float) -> SystemClock:
+    """A clock that carries on from where the data dir's previous run left it.
+
+    Service time keeps running while the service is down, at the scale it ran
+    at, so timers and rollouts that came due meanwhile are due on restart, and
+    time never goes back when the scale is above 1 (decisions.md D17).
+    """
+    path = data_dir / CLOCK_FILE
+    wall = time.time()
+    start = wall
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            start = float(saved["service"]) + (wall - float(saved["wall"])) * float(saved["scale"])
+        except (ValueError, KeyError, TypeError):
+            start = wall  # an unreadable anchor: fall back to the wall clock
+    path.write_text(json.dumps({"service": start, "wall": wall, "scale": scale}) + "\n", encoding="utf-8")
+    return SystemClock(scale, start=start)
 
 
 def time_scale_from_env(environ: dict[str, str] | None = None) -> float:

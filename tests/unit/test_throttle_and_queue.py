@@ -54,3 +54,21 @@ def test_fair_queue_get_waits_for_a_put():
         return await asyncio.wait_for(waiter, 1)
 
     assert asyncio.run(run()) == 7
+
+
+def test_service_clock_resumes_across_restarts(tmp_path):
+    import json
+    import time
+
+    from jobs_service.clock import CLOCK_FILE, resumed_clock
+
+    first = resumed_clock(tmp_path, 60.0)
+    assert abs(first.now() - time.time()) < 5
+    # As if that run started ten real seconds ago at scale 60: ten service minutes have passed since.
+    (tmp_path / CLOCK_FILE).write_text(
+        json.dumps({"service": 1_000_000.0, "wall": time.time() - 10, "scale": 60.0})
+    )
+    second = resumed_clock(tmp_path, 1.0)
+    assert 1_000_600.0 <= second.now() < 1_000_605.0
+    saved = json.loads((tmp_path / CLOCK_FILE).read_text())
+    assert saved["scale"] == 1.0 and saved["service"] >= 1_000_600.0
