@@ -163,23 +163,19 @@ class RolloutOps(LifecycleOps):
         waiting = self.store.rollout_waiting(job.job_id)
         next_at = job.next_release_at if job.next_release_at is not None else now
         rate = rate_per_minute(config, notified=job.released, succeeded=succeeded)
-        if rate is not None and next_at < now - 60.0:
-            # More than a minute behind (e.g. after downtime): release at most one
-            # minute's worth now, so no minute ever sees more than the rate allows.
+        caught_up = rate is not None and next_at < now - 60.0
+        if rate is not None and caught_up:
+            # More than a minute behind (after downtime, or a window reopening):
+            # release one minute's worth now, and the next one a minute later,
+            # so no minute ever sees more than the rate allows.
             next_at = now - 60.0 + 60.0 / rate
-        # Never more than the rate in any minute, even right after a catch-up.
-        room = (
-            len(waiting)
-            if rate is None
-            else max(0, int(rate) - self.store.released_since(job.job_id, now - 60.0))
-        )
         batch: list[str] = []
-        while len(batch) < min(len(waiting), room) and next_at <= now:
+        while len(batch) < len(waiting) and next_at <= now:
             batch.append(waiting[len(batch)])
             rate = rate_per_minute(config, notified=job.released + len(batch), succeeded=succeeded)
             next_at = next_at + 60.0 / rate if rate is not None else next_at
-        if not batch and room == 0 and rate is not None:
-            next_at = max(next_at, self.store.oldest_release_since(job.job_id, now - 60.0) + 60.0)
+        if caught_up and batch:
+            next_at = now + 60.0
         return batch, (None if len(batch) == len(waiting) else next_at)
 
     def _release(self, job_id: str, batch: list[str], next_at: float | None, now: float) -> None:

@@ -252,23 +252,6 @@ class JobsStore(StoreBase):
         )
         return [row["thing_name"] for row in rows]
 
-    def released_since(self, job_id: str, since: float) -> int:
-        """First attempts (releases and joins, not retries) queued after ``since``."""
-        row = self._row(
-            "SELECT COUNT(*) AS n FROM job_executions"
-            " WHERE job_id = ? AND retry_attempt = 0 AND queued_at > ?",
-            (job_id, since),
-        )
-        return int(row["n"]) if row else 0
-
-    def oldest_release_since(self, job_id: str, since: float) -> float:
-        row = self._row(
-            "SELECT MIN(queued_at) AS t FROM job_executions WHERE job_id = ? AND retry_attempt = 0"
-            " AND queued_at > ?",
-            (job_id, since),
-        )
-        return float(row["t"]) if row and row["t"] is not None else since
-
     def any_started(self, job_id: str) -> bool:
         """Has any execution of the job ever been IN_PROGRESS?"""
         row = self._row(

@@ -106,7 +106,7 @@ def test_downtime_does_not_cause_a_burst(engine, arns, clock, fleet):
     assert _released(engine) == 3  # no minute sees more than the rate
     clock.advance(30)
     engine.tick()
-    assert _released(engine) == 5  # the minute after the catch-up gets its two
+    assert _released(engine) == 4  # the catch-up used up that minute
 
 
 def test_paced_snapshot_job_completes_after_the_last_release(engine, arns, clock, fleet):

@@ -1,0 +1,1 @@
+"""The rollout engine on a scaled clock: pacing, abort, timeouts, retries, schedules, and a crash."""
