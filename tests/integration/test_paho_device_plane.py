@@ -58,7 +58,7 @@ def test_a_device_cannot_touch_another_things_jobs(server, iot, unique):
     with (
         paho_client(server.mqtt_host, server.mqtt_port, mine) as intruder,
         paho_client(
-            server.mqtt_host, server.mqtt_port, "monitor", username=ACCESS_KEY_ID, password=SECRET
+            server.mqtt_host, server.mqtt_port, f"{unique}-monitor", username=ACCESS_KEY_ID, password=SECRET
         ) as monitor,
     ):
         assert subscribe(monitor, f"$aws/things/{theirs}/jobs/#")[0].value == 1
@@ -72,7 +72,9 @@ def test_a_device_cannot_touch_another_things_jobs(server, iot, unique):
         assert subscribe(intruder, f"$aws/things/{mine}/jobs/get/+")[0].value == 1
         intruder.publish(f"$aws/things/{mine}/jobs/get", json.dumps({"clientToken": "g"}), qos=1)
         assert _reply(intruder, f"$aws/things/{mine}/jobs/get/accepted")["clientToken"] == "g"
-        assert monitor.inbox.count() == 0
+        # Nothing the intruder sent reached the owner's topics (the job's own
+        # creation notifications may still arrive and carry an execution).
+        assert monitor.inbox.count(lambda m: m[1] == b"{}" or m[0].endswith("/update")) == 0
     execution = iot.describe_job_execution(jobId=f"{unique}-j", thingName=theirs)["execution"]
     assert (execution["status"], execution["versionNumber"]) == ("QUEUED", 1)
 
