@@ -59,24 +59,23 @@ class Server:
         return self.process.returncode
 
 
-def start_server(data_dir: Path, *, env_credentials: bool = True, timeout: float = 30.0) -> Server:
+def start_server(
+    data_dir: Path,
+    *,
+    env_credentials: bool = True,
+    timeout: float = 30.0,
+    extra_args: tuple[str, ...] | list[str] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Server:
+    """``iotjobs serve`` on ephemeral ports; returns once it printed its ready line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
     if env_credentials:
         env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
         env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
+    env.update(extra_env or {})
+    command = [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobs_service.cli",
-            "serve",
-            "--mqtt-port",
-            "0",
-            "--http-port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-        ],
+        [*command, "--data-dir", str(data_dir), *extra_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +18,7 @@ from awsiot import ServiceStreamOptions, V2ServiceException, iotjobs
 from botocore.exceptions import ClientError
 
 from ..clients import Inbox, crt_connection, paho_client, subscribe
-from ..conftest import ACCESS_KEY_ID, READY, SECRET, Server
+from ..conftest import ACCESS_KEY_ID, SECRET, Server, start_server
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
 NOTIFY = "notify"
@@ -392,45 +388,7 @@ class EventWatcher:
 
 def start_server_with(data_dir: Path, extra_args: list[str], timeout: float = 30.0) -> Server:
     """Start ``iotjobs serve`` on ephemeral ports with extra options, as ``conftest.start_server`` does."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
-    env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
-    env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
-    command = [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0"]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(data_dir), *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines: list[str] = []
-    ready: dict[str, str] = {}
-    done = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            match = READY.fullmatch(line.strip())
-            if match and not done.is_set():
-                ready.update(match.groupdict())
-                done.set()
-        done.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    server = Server(process, data_dir, "", 0, "", lines, reader)
-    deadline = time.monotonic() + timeout
-    while not done.wait(0.1):
-        if time.monotonic() > deadline:
-            server.stop(timeout=1)
-            raise AssertionError("server did not become ready:\n" + "\n".join(lines))
-    if not ready:
-        server.stop(timeout=1)
-        raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
-    server.mqtt_host, server.mqtt_port = ready["mqtt_host"], int(ready["mqtt_port"])
-    server.http_url = f"http://{ready['http_host']}:{ready['http_port']}"
-    return server
+    return start_server(data_dir, extra_args=list(extra_args), timeout=timeout)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -13,12 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,7 +26,7 @@ from awscrt import mqtt_request_response
 from awsiot import ServiceStreamOptions, iotjobs
 
 from ..clients import Inbox, crt_connection, subscribe
-from ..conftest import ACCESS_KEY_ID, READY, SECRET, Server
+from ..conftest import Server, start_server
 from ..device_plane._support import V2Device, admin_client, group_arn, thing_arn
 
 __all__ = [
@@ -64,46 +60,9 @@ def start_scaled_server(
     data_dir: Path, scale: float, extra_args: tuple[str, ...] = (), timeout: float = 30.0
 ) -> Server:
     """``iotjobs serve`` on ephemeral ports with ``IOTJOBS_TIME_SCALE=scale``, as ``start_server`` does."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
-    env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
-    env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
-    env["IOTJOBS_TIME_SCALE"] = str(scale)
-    command = [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0"]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(data_dir), *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    return start_server(
+        data_dir, extra_args=list(extra_args), extra_env={"IOTJOBS_TIME_SCALE": str(scale)}, timeout=timeout
     )
-    lines: list[str] = []
-    ready: dict[str, str] = {}
-    done = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            match = READY.fullmatch(line.strip())
-            if match and not done.is_set():
-                ready.update(match.groupdict())
-                done.set()
-        done.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    server = Server(process, data_dir, "", 0, "", lines, reader)
-    deadline = time.monotonic() + timeout
-    while not done.wait(0.1):
-        if time.monotonic() > deadline:
-            server.stop(timeout=1)
-            raise AssertionError("server did not become ready:\n" + "\n".join(lines))
-    if not ready:
-        server.stop(timeout=1)
-        raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
-    server.mqtt_host, server.mqtt_port = ready["mqtt_host"], int(ready["mqtt_port"])
-    server.http_url = f"http://{ready['http_host']}:{ready['http_port']}"
-    return server
 
 
 def kill(server: Server) -> None:
