@@ -6,7 +6,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 import paho.mqtt.client as paho
-from awscrt import io, mqtt
+from awscrt import io, mqtt, mqtt_request_response
+from awsiot import ServiceStreamOptions, iotjobs
 from paho.mqtt.enums import CallbackAPIVersion
 
 
@@ -88,3 +89,42 @@ def subscribe(client, topic_filter: str, qos: int = 1):
     _, mid = client.subscribe(topic_filter, qos)
     _, _, reasons = client.events.wait_for(lambda e: e[0] == "suback" and e[1] == mid)
     return reasons
+
+
+@contextmanager
+def v2_jobs_client(host: str, port: int, thing: str, on_next: Callable, on_changed: Callable):
+    """An ``IotJobsClientV2`` for ``thing`` whose notify-next and notify streams are established.
+
+    ``on_next`` and ``on_changed`` receive the stream events, from the SDK's threads.
+    """
+    with crt_connection(host, port, thing) as connection:
+        client = iotjobs.IotJobsClientV2(
+            connection,
+            mqtt_request_response.ClientOptions(
+                max_request_response_subscriptions=6,
+                max_streaming_subscriptions=2,
+                operation_timeout_in_seconds=10,
+            ),
+        )
+        established = Inbox()
+
+        def status(event) -> None:
+            if event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
+                established.put(event)
+
+        streams = [
+            client.create_next_job_execution_changed_stream(
+                iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
+                ServiceStreamOptions(incoming_event_listener=on_next, subscription_status_listener=status),
+            ),
+            client.create_job_executions_changed_stream(
+                iotjobs.JobExecutionsChangedSubscriptionRequest(thing_name=thing),
+                ServiceStreamOptions(incoming_event_listener=on_changed, subscription_status_listener=status),
+            ),
+        ]
+        for stream in streams:
+            stream.open()
+        established.wait_for(lambda _: established.count() == 2)
+        yield client
+        # Streams and the client have no close(); dropping them releases them.
+        del streams, client

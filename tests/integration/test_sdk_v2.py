@@ -3,10 +3,9 @@
 import datetime
 
 import pytest
-from awscrt import mqtt_request_response
-from awsiot import ServiceStreamOptions, V2ServiceException, iotjobs
+from awsiot import V2ServiceException, iotjobs
 
-from .clients import Inbox, crt_connection
+from .clients import Inbox, v2_jobs_client
 
 
 def _thing_arn(name):
@@ -18,41 +17,11 @@ def device(server, iot, unique):
     """A registered thing connected with IotJobsClientV2, with both streams open."""
     thing = f"{unique}-dev"
     iot.create_thing(thingName=thing)
-    with crt_connection(server.mqtt_host, server.mqtt_port, thing) as connection:
-        client = iotjobs.IotJobsClientV2(
-            connection,
-            mqtt_request_response.ClientOptions(
-                max_request_response_subscriptions=4,
-                max_streaming_subscriptions=2,
-                operation_timeout_in_seconds=10,
-            ),
-        )
-        next_events, list_events, established = Inbox(), Inbox(), Inbox()
-
-        def status(event):
-            if event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
-                established.put(event)
-
-        streams = [
-            client.create_next_job_execution_changed_stream(
-                iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=next_events.put, subscription_status_listener=status
-                ),
-            ),
-            client.create_job_executions_changed_stream(
-                iotjobs.JobExecutionsChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=list_events.put, subscription_status_listener=status
-                ),
-            ),
-        ]
-        for stream in streams:
-            stream.open()
-        established.wait_for(lambda _: established.count() == 2)
+    next_events, list_events = Inbox(), Inbox()
+    with v2_jobs_client(
+        server.mqtt_host, server.mqtt_port, thing, next_events.put, list_events.put
+    ) as client:
         yield thing, client, next_events, list_events
-        # Streams and the client have no close(); dropping them releases them.
-        del streams, client
 
 
 def test_v2_device_runs_a_job_to_completion(iot, device, unique):

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awscrt import mqtt_request_response
-from awsiot import ServiceStreamOptions, V2ServiceException, iotjobs
+from awsiot import V2ServiceException, iotjobs
 from botocore.exceptions import ClientError
 
-from ..clients import Inbox, crt_connection, paho_client, subscribe
+from ..clients import Inbox, paho_client, subscribe, v2_jobs_client
 from ..conftest import ACCESS_KEY_ID, SECRET, Server, start_server
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
@@ -290,41 +289,11 @@ def modeled_error(future) -> Any:
 @contextmanager
 def v2_device(server, thing: str) -> Iterator[V2Device]:
     """An ``IotJobsClientV2`` device for ``thing`` (already registered), streams established."""
-    with crt_connection(server.mqtt_host, server.mqtt_port, thing) as connection:
-        client = iotjobs.IotJobsClientV2(
-            connection,
-            mqtt_request_response.ClientOptions(
-                max_request_response_subscriptions=6,
-                max_streaming_subscriptions=2,
-                operation_timeout_in_seconds=10,
-            ),
-        )
-        next_events, list_events, established = Inbox(), Inbox(), Inbox()
-
-        def status(event) -> None:
-            if event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
-                established.put(event)
-
-        streams = [
-            client.create_next_job_execution_changed_stream(
-                iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=next_events.put, subscription_status_listener=status
-                ),
-            ),
-            client.create_job_executions_changed_stream(
-                iotjobs.JobExecutionsChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=list_events.put, subscription_status_listener=status
-                ),
-            ),
-        ]
-        for stream in streams:
-            stream.open()
-        established.wait_for(lambda _: established.count() == 2)
+    next_events, list_events = Inbox(), Inbox()
+    with v2_jobs_client(
+        server.mqtt_host, server.mqtt_port, thing, next_events.put, list_events.put
+    ) as client:
         yield V2Device(thing, client, next_events, list_events)
-        # Streams and the client have no close(); dropping them releases them.
-        del streams, client
 
 
 # -- events -------------------------------------------------------------------------

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from awscrt import mqtt_request_response
-from awsiot import ServiceStreamOptions, iotjobs
-
-from ..clients import Inbox, crt_connection, subscribe
+from ..clients import Inbox, subscribe, v2_jobs_client
 from ..conftest import Server, start_server
 from ..device_plane._support import V2Device, admin_client, group_arn, thing_arn
 
@@ -225,43 +222,15 @@ def sdk_device(server, thing: str) -> Iterator[V2Device]:
     Unlike ``device_plane._support.v2_device``, stream events are kept as
     ``(time.monotonic(), event)`` so a test can tell when each one arrived.
     """
-    with crt_connection(server.mqtt_host, server.mqtt_port, thing) as connection:
-        client = iotjobs.IotJobsClientV2(
-            connection,
-            mqtt_request_response.ClientOptions(
-                max_request_response_subscriptions=6,
-                max_streaming_subscriptions=2,
-                operation_timeout_in_seconds=10,
-            ),
-        )
-        next_events, list_events, established = Inbox(), Inbox(), Inbox()
-
-        def status(event) -> None:
-            if event.type == mqtt_request_response.SubscriptionStatusEventType.SUBSCRIPTION_ESTABLISHED:
-                established.put(event)
-
-        streams = [
-            client.create_next_job_execution_changed_stream(
-                iotjobs.NextJobExecutionChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=lambda event: next_events.put((time.monotonic(), event)),
-                    subscription_status_listener=status,
-                ),
-            ),
-            client.create_job_executions_changed_stream(
-                iotjobs.JobExecutionsChangedSubscriptionRequest(thing_name=thing),
-                ServiceStreamOptions(
-                    incoming_event_listener=lambda event: list_events.put((time.monotonic(), event)),
-                    subscription_status_listener=status,
-                ),
-            ),
-        ]
-        for stream in streams:
-            stream.open()
-        established.wait_for(lambda _: established.count() == 2)
+    next_events, list_events = Inbox(), Inbox()
+    with v2_jobs_client(
+        server.mqtt_host,
+        server.mqtt_port,
+        thing,
+        lambda event: next_events.put((time.monotonic(), event)),
+        lambda event: list_events.put((time.monotonic(), event)),
+    ) as client:
         yield V2Device(thing, client, next_events, list_events)
-        # Streams and the client have no close(); dropping them releases them.
-        del streams, client
 
 
 @contextmanager
