@@ -36,9 +36,16 @@ def _validator(document: str, definition: str) -> Draft202012Validator:
     return Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
 
 
-def check(document: str, definition: str, payload: Any) -> None:
-    """Raise :class:`SchemaError` when ``payload`` does not match ``document#/$defs/definition``."""
-    error = min(_validator(document, definition).iter_errors(payload), key=_depth_first, default=None)
+def check(document: str, definition: str, payload: Any, *, allow_unknown_keys: bool = False) -> None:
+    """Raise :class:`SchemaError` when ``payload`` does not match ``document#/$defs/definition``.
+
+    ``allow_unknown_keys`` tolerates keys the schema does not name: a client reading
+    replies should accept fields a newer service adds, as the AWS SDKs do.
+    """
+    errors = _validator(document, definition).iter_errors(payload)
+    if allow_unknown_keys:
+        errors = (e for e in errors if not (e.validator == "additionalProperties" and e.validator_value is False))
+    error = min(errors, key=_depth_first, default=None)
     if error is None:
         return
     where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")

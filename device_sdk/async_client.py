@@ -1,0 +1,476 @@
+"""The asyncio jobs client: one thing's side of the AWS IoT Jobs MQTT API.
+
+It keeps one MQTT connection (paho, through aiomqtt) alive on its own: it
+reconnects with jittered backoff, subscribes before it sends anything, and
+after every (re)connect it asks for the pending list again so nothing queued
+while the device was offline goes unnoticed. Requests are correlated with
+replies by ``clientToken``; a request still unanswered when the connection
+drops is sent again once the new connection is subscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import aiomqtt
+
+import schemas
+
+from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions
+from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
+from .models import (
+    JobExecution,
+    JobExecutionsChanged,
+    NextJobExecutionChanged,
+    PendingJobs,
+    UpdateResult,
+    execution_from_payload,
+    rejection_from_payload,
+)
+from .topics import ThingTopics
+
+__all__ = ["AsyncJobsClient"]
+
+_log = logging.getLogger("device_sdk.client")
+
+T = TypeVar("T")
+Listener = Callable[[T], None]
+_Reply = tuple[Literal["accepted", "rejected"], dict[str, Any], str]
+
+# Throttled and internal-error replies are retried after a short random pause
+# (what the AWS Device Client does), for as long as the request's deadline allows.
+_RETRY_PAUSE = (0.2, 1.0)
+
+
+@dataclass
+class _Request:
+    topic: str
+    body: dict[str, Any]
+    future: asyncio.Future[_Reply]
+    sent_on: int = 0  # the connection generation it was last published on (0: never)
+    sends: int = 0
+
+
+@dataclass
+class _Listeners:
+    next_changed: list[Listener[NextJobExecutionChanged]] = field(default_factory=list)
+    jobs_changed: list[Listener[JobExecutionsChanged]] = field(default_factory=list)
+    resync: list[Listener[PendingJobs]] = field(default_factory=list)
+    connection: list[Listener[bool]] = field(default_factory=list)
+
+
+class AsyncJobsClient:
+    """A device's jobs client for asyncio.
+
+    Use it as an async context manager; it connects in the background, so a
+    device that starts offline can still make requests (they wait for the
+    connection, up to their timeout)::
+
+        async with AsyncJobsClient("my-thing", "mqtt://127.0.0.1:1883") as jobs:
+            execution = await jobs.start_next()
+
+    ``request_timeout`` (seconds) bounds each request unless the call passes its own.
+    """
+
+    def __init__(
+        self,
+        thing_name: str,
+        endpoint: str | Endpoint,
+        *,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TlsOptions | None = None,
+        keepalive: int = 60,
+        request_timeout: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.options = ConnectOptions(
+            thing_name=thing_name,
+            endpoint=endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint),
+            client_id=client_id,
+            username=username,
+            password=password,
+            tls=tls,
+            keepalive=keepalive,
+        )
+        self.topics = ThingTopics(thing_name)
+        self.request_timeout = request_timeout
+        self._ssl_context = self.options.ssl_context()  # fail on bad TLS files now, not in the loop
+        self._backoff = backoff or Backoff()
+        self._pending: dict[str, _Request] = {}
+        self._listeners = _Listeners()
+        self._ready = asyncio.Event()
+        self._generation = 0
+        self._mqtt: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._offline_until = 0.0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncJobsClient:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def thing_name(self) -> str:
+        return self.options.thing_name
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up and subscribed (requests go out at once)."""
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        """Start connecting in the background (idempotent)."""
+        if self._closed:
+            raise ClientClosed(f"the jobs client of {self.thing_name} is closed")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"jobs-client-{self.thing_name}"
+            )
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until the connection is up and subscribed; raises ``TimeoutError``."""
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
+
+    async def close(self) -> None:
+        """Disconnect and fail every waiting request with :class:`ClientClosed` (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._tasks):
+            task.cancel()
+        for request in self._pending.values():
+            if not request.future.done():
+                request.future.set_exception(ClientClosed(f"the jobs client of {self.thing_name} closed"))
+
+    async def drop_connection(self, offline_for: float = 0.0) -> None:
+        """Cut the connection abruptly, as a network failure would, and stay offline a while.
+
+        The broker sees the socket close without a DISCONNECT. Meant for tests and
+        the fleet simulator; the client reconnects by itself afterwards.
+        """
+        self._offline_until = time.monotonic() + offline_for
+        mqtt = self._mqtt
+        if mqtt is None:
+            return
+        # aiomqtt has no public way to fail a connection; shutting the socket down
+        # makes paho see the loss exactly as it would see a dead network.
+        sock = mqtt._client.socket()  # noqa: SLF001
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    # -- listeners -----------------------------------------------------------
+
+    def on_next_changed(self, listener: Listener[NextJobExecutionChanged]) -> Callable[[], None]:
+        """Call ``listener`` with every ``notify-next``; returns a function that removes it."""
+        return self._add(self._listeners.next_changed, listener)
+
+    def on_jobs_changed(self, listener: Listener[JobExecutionsChanged]) -> Callable[[], None]:
+        """Call ``listener`` with every ``notify`` (the whole pending set after a change)."""
+        return self._add(self._listeners.jobs_changed, listener)
+
+    def on_resync(self, listener: Listener[PendingJobs]) -> Callable[[], None]:
+        """Call ``listener`` with the pending list fetched after every (re)connect."""
+        return self._add(self._listeners.resync, listener)
+
+    def on_connection_change(self, listener: Listener[bool]) -> Callable[[], None]:
+        """Call ``listener(True)`` when the connection is ready and ``listener(False)`` when lost."""
+        return self._add(self._listeners.connection, listener)
+
+    @staticmethod
+    def _add(listeners: list[Listener[T]], listener: Listener[T]) -> Callable[[], None]:
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
+
+    def _emit(self, listeners: list[Listener[T]], event: T) -> None:
+        for listener in list(listeners):
+            try:
+                listener(event)
+            except Exception:
+                _log.exception("%s: a jobs listener failed on %r", self.thing_name, event)
+
+    # -- the four requests ---------------------------------------------------
+
+    async def get_pending(self, *, timeout: float | None = None) -> PendingJobs:
+        """GetPendingJobExecutions: the IN_PROGRESS and QUEUED executions of this thing."""
+        payload = await self._call(self.topics.get_pending, "GetPendingJobExecutionsRequest", {}, timeout)
+        return PendingJobs.from_payload(payload)
+
+    async def start_next(
+        self,
+        *,
+        status_details: dict[str, str] | None = None,
+        step_timeout_minutes: int | None = None,
+        timeout: float | None = None,
+    ) -> JobExecution | None:
+        """StartNextPendingJobExecution: the head of the pending list, started; ``None`` if none."""
+        body: dict[str, Any] = {}
+        if status_details is not None:
+            body["statusDetails"] = status_details
+        if step_timeout_minutes is not None:
+            body["stepTimeoutInMinutes"] = step_timeout_minutes
+        payload = await self._call(self.topics.start_next, "StartNextPendingJobExecutionRequest", body, timeout)
+        return execution_from_payload("ExecutionResponse", payload)
+
+    async def describe(
+        self,
+        job_id: str = "$next",
+        *,
+        execution_number: int | None = None,
+        include_document: bool = True,
+        timeout: float | None = None,
+    ) -> JobExecution | None:
+        """DescribeJobExecution; ``$next`` (the default) is the head, ``None`` when nothing is pending."""
+        body: dict[str, Any] = {"includeJobDocument": include_document}
+        if execution_number is not None:
+            body["executionNumber"] = execution_number
+        payload = await self._call(self.topics.describe(job_id), "DescribeJobExecutionRequest", body, timeout)
+        return execution_from_payload("ExecutionResponse", payload)
+
+    async def update(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        status_details: dict[str, str] | None = None,
+        expected_version: int | None = None,
+        execution_number: int | None = None,
+        step_timeout_minutes: int | None = None,
+        include_state: bool = True,
+        include_document: bool = False,
+        timeout: float | None = None,
+    ) -> UpdateResult:
+        """UpdateJobExecution.
+
+        When the service rejects an update that an earlier copy of the same
+        request already applied (its reply was lost to a reconnect), the rejection's
+        ``executionState`` shows the requested status and details, and this returns
+        that state with ``reconciled=True`` instead of raising.
+        """
+        body: dict[str, Any] = {"status": status, "includeJobExecutionState": include_state}
+        if status_details is not None:
+            body["statusDetails"] = status_details
+        if expected_version is not None:
+            body["expectedVersion"] = expected_version
+        if execution_number is not None:
+            body["executionNumber"] = execution_number
+        if step_timeout_minutes is not None:
+            body["stepTimeoutInMinutes"] = step_timeout_minutes
+        if include_document:
+            body["includeJobDocument"] = True
+        topic = self.topics.update(job_id)
+        try:
+            payload = await self._call(topic, "UpdateJobExecutionRequest", body, timeout)
+        except RequestRejected as exc:
+            state = exc.execution_state
+            if state is not None and _already_applied(body, state.status, state.status_details, state.version_number):
+                _log.info("%s: %s was already %s; an earlier copy applied it", self.thing_name, job_id, status)
+                return UpdateResult(timestamp=int(time.time()), execution_state=state, reconciled=True)
+            raise
+        return UpdateResult.from_payload(payload)
+
+    # -- request plumbing ----------------------------------------------------
+
+    async def _call(self, topic: str, definition: str, body: dict[str, Any], timeout: float | None) -> Any:
+        """Send one request and return the accepted payload; raise on rejection or timeout."""
+        if self._closed:
+            raise ClientClosed(f"the jobs client of {self.thing_name} is closed")
+        try:
+            schemas.check("device_requests", definition, body)
+        except schemas.SchemaError as exc:
+            raise ValueError(f"{definition}: {exc}") from exc
+        limit = self.request_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        token = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        request = _Request(topic, {**body, "clientToken": token}, loop.create_future())
+        self._pending[token] = request
+        try:
+            while True:
+                self._send_soon(request)
+                kind, payload, reply_topic = await self._wait(request, deadline, limit)
+                if kind == "accepted":
+                    return payload
+                code, message, state = rejection_from_payload(payload)
+                error = RequestRejected(code, message, state, reply_topic)
+                if not error.retryable or time.monotonic() >= deadline:
+                    raise error
+                _log.debug("%s: %s on %s, retrying", self.thing_name, code, topic)
+                await asyncio.sleep(min(random.uniform(*_RETRY_PAUSE), max(0.0, deadline - time.monotonic())))
+                request.future = loop.create_future()
+                request.sent_on = 0
+        finally:
+            self._pending.pop(token, None)
+
+    async def _wait(self, request: _Request, deadline: float, limit: float) -> _Reply:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await asyncio.shield(request.future)
+        except TimeoutError:
+            raise RequestTimedOut(
+                f"no reply from the jobs service to {request.topic} within {limit:g}s"
+            ) from None
+
+    def _send_soon(self, request: _Request) -> None:
+        """Publish ``request`` on the current connection unless it already went out on it."""
+        mqtt = self._mqtt
+        if mqtt is None or not self._ready.is_set() or request.sent_on == self._generation:
+            return
+        request.sent_on = self._generation
+        request.sends += 1
+        self._spawn(self._publish(mqtt, request.topic, request.body))
+
+    async def _publish(self, mqtt: aiomqtt.Client, topic: str, body: dict[str, Any]) -> None:
+        try:
+            await mqtt.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
+        except aiomqtt.MqttError as exc:
+            # The connection went; the request is sent again once the next one is subscribed.
+            _log.debug("%s: publish to %s failed: %s", self.thing_name, topic, exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the connection ------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closed:
+            wait = self._offline_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                await self._connect_once()
+            except aiomqtt.MqttError as exc:
+                _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, self.options.endpoint, exc)
+            delay = self._backoff.next_delay()
+            _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self) -> None:
+        options = self.options
+        async with aiomqtt.Client(
+            options.endpoint.host,
+            options.endpoint.port,
+            identifier=options.client_id or options.thing_name,
+            username=options.username,
+            password=options.password,
+            tls_context=self._ssl_context,
+            keepalive=options.keepalive,
+            clean_session=True,
+            timeout=max(5.0, self.request_timeout),
+            logger=_log.getChild("mqtt"),
+        ) as mqtt:
+            granted = await mqtt.subscribe([(f, 1) for f in self.topics.subscriptions])
+            refused = [f for f, g in zip(self.topics.subscriptions, granted, strict=False) if _refused(g)]
+            if refused:
+                raise aiomqtt.MqttError(f"the broker refused the subscriptions {refused}")
+            self._generation += 1
+            self._mqtt = mqtt
+            self._ready.set()
+            self._backoff.reset()
+            _log.info("%s: connected to %s", self.thing_name, options.endpoint)
+            try:
+                for request in list(self._pending.values()):
+                    if not request.future.done():
+                        self._send_soon(request)
+                self._emit(self._listeners.connection, True)
+                self._spawn(self._resync())
+                async for message in mqtt.messages:
+                    payload = message.payload
+                    self._dispatch(str(message.topic), payload if isinstance(payload, bytes) else b"")
+            finally:
+                self._ready.clear()
+                self._mqtt = None
+                self._emit(self._listeners.connection, False)
+
+    async def _resync(self) -> None:
+        """Fetch the pending list after a (re)connect so nothing queued meanwhile is missed."""
+        try:
+            pending = await self.get_pending()
+        except (RequestTimedOut, RequestRejected, InvalidResponse) as exc:
+            _log.warning("%s: could not fetch pending jobs after connecting: %s", self.thing_name, exc)
+            return
+        except ClientClosed:
+            return
+        self._emit(self._listeners.resync, pending)
+
+    def _dispatch(self, topic: str, raw: bytes) -> None:
+        incoming = self.topics.classify(topic)
+        if incoming is None:
+            return
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            _log.warning("%s: ignoring a payload on %s that is not JSON", self.thing_name, topic)
+            return
+        if not isinstance(payload, dict):
+            _log.warning("%s: ignoring a payload on %s that is not a JSON object", self.thing_name, topic)
+            return
+        try:
+            if incoming.kind == "notify":
+                self._emit(self._listeners.jobs_changed, JobExecutionsChanged.from_payload(payload))
+            elif incoming.kind == "notify-next":
+                self._emit(self._listeners.next_changed, NextJobExecutionChanged.from_payload(payload))
+            else:
+                self._resolve(incoming.kind, incoming.request_topic, payload, topic)
+        except InvalidResponse as exc:
+            _log.warning("%s: ignoring a malformed message on %s: %s", self.thing_name, topic, exc)
+
+    def _resolve(
+        self, kind: Literal["accepted", "rejected"], request_topic: str, payload: dict[str, Any], topic: str
+    ) -> None:
+        token = payload.get("clientToken")
+        request = self._pending.get(token) if isinstance(token, str) else None
+        if request is None and token is None and kind == "rejected":
+            # InvalidJson replies cannot echo a token; match by topic when that is unambiguous.
+            waiting = [r for r in self._pending.values() if r.topic == request_topic and not r.future.done()]
+            request = waiting[0] if len(waiting) == 1 else None
+        if request is None or request.topic != request_topic or request.future.done():
+            return  # a reply to someone else, to an abandoned request, or a duplicate
+        request.future.set_result((kind, payload, topic))
+
+
+def _already_applied(body: dict[str, Any], status: str, details: dict[str, str], version: int) -> bool:
+    """Whether a rejected update's current state is exactly what that update asked for.
+
+    With ``expectedVersion`` the earlier copy must have been the very next version;
+    without it, only a terminal status can be rejected for being repeated.
+    """
+    if status != body["status"]:
+        return False
+    if "statusDetails" in body and details != body["statusDetails"]:
+        return False
+    expected = body.get("expectedVersion")
+    if expected is not None:
+        return version == int(expected) + 1
+    return True
+
+
+def _refused(granted: Any) -> bool:
+    """Whether a SUBACK entry (an int in MQTT 3.1.1, a reason code in 5) is a refusal."""
+    value = getattr(granted, "value", granted)
+    return isinstance(value, int) and value >= 0x80

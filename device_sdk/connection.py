@@ -1,0 +1,123 @@
+"""Where and how a device connects: endpoint URL, TLS material, reconnect backoff."""
+
+from __future__ import annotations
+
+import random
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["AWS_MQTT_ALPN", "Backoff", "ConnectOptions", "Endpoint", "TlsOptions"]
+
+# AWS IoT Core accepts MQTT with a client certificate on port 443 only with this ALPN id.
+AWS_MQTT_ALPN = "x-amzn-mqtt-ca"
+
+_DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A broker address: ``mqtt://HOST[:PORT]`` (plain) or ``mqtts://HOST[:PORT]`` (TLS)."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise ValueError(f"endpoint {url!r} must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError(f"endpoint {url!r} has no host")
+        if parts.path not in ("", "/") or parts.query or parts.username:
+            raise ValueError(f"endpoint {url!r} must be only a scheme, a host and a port")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError as exc:
+            raise ValueError(f"endpoint {url!r} has an invalid port") from exc
+        return cls(parts.hostname, port, tls=scheme in ("mqtts", "ssl"))
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS material: a CA bundle, an optional client certificate and key, and ALPN ids.
+
+    With a client certificate on port 443 and no ALPN given, ``x-amzn-mqtt-ca`` is
+    offered, which is what AWS IoT Core requires there.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    alpn: tuple[str, ...] = ()
+    verify_hostname: bool = True
+
+    def context(self, port: int) -> ssl.SSLContext:
+        """A client SSL context; raises ``ValueError`` naming a file that cannot be used."""
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs both --cert-file and --key-file")
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ca_file) if self.ca_file is not None else None
+            )
+            if self.cert_file is not None and self.key_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot load TLS files: {exc}") from exc
+        context.check_hostname = self.verify_hostname
+        alpn = self.alpn
+        if not alpn and port == 443 and self.cert_file is not None:
+            alpn = (AWS_MQTT_ALPN,)
+        if alpn:
+            context.set_alpn_protocols(list(alpn))
+        return context
+
+
+@dataclass
+class Backoff:
+    """Exponential reconnect delays with jitter, so a fleet does not reconnect in lockstep.
+
+    Each delay is drawn from the upper half of ``initial * 2**attempt`` (capped at
+    ``maximum``); :meth:`reset` after a connection that worked.
+    """
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    _attempt: int = field(default=0, repr=False)
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def next_delay(self) -> float:
+        cap = min(self.maximum, self.initial * (2 ** min(self._attempt, 32)))
+        self._attempt += 1
+        return self._random.uniform(cap / 2, cap)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Everything needed to open a device's MQTT connection.
+
+    ``client_id`` defaults to the thing name (AWS IoT and this project's broker
+    both expect that); ``username``/``password`` are sent when given.
+    """
+
+    thing_name: str
+    endpoint: Endpoint
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    tls: TlsOptions | None = None
+    keepalive: int = 60
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls is None and not self.endpoint.tls:
+            return None
+        return (self.tls or TlsOptions()).context(self.endpoint.port)
