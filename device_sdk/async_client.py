@@ -6,6 +6,9 @@ after every (re)connect it asks for the pending list again so nothing queued
 while the device was offline goes unnoticed. Requests are correlated with
 replies by ``clientToken``; a request still unanswered when the connection
 drops is sent again once the new connection is subscribed.
+
+Request methods take their own ``timeout``: it bounds the wait for the reply
+across reconnects and throttling retries, and ends in :class:`RequestTimedOut`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimed
 from .models import (
     JobExecution,
     JobExecutionsChanged,
+    JobExecutionState,
     NextJobExecutionChanged,
     PendingJobs,
     UpdateResult,
@@ -145,7 +149,7 @@ class AsyncJobsClient:
                 self._run(), name=f"jobs-client-{self.thing_name}"
             )
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
+    async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until the connection is up and subscribed; raises ``TimeoutError``."""
         async with asyncio.timeout(timeout):
             await self._ready.wait()
@@ -177,7 +181,7 @@ class AsyncJobsClient:
             return
         # aiomqtt has no public way to fail a connection; shutting the socket down
         # makes paho see the loss exactly as it would see a dead network.
-        sock = mqtt._client.socket()  # noqa: SLF001
+        sock = mqtt._client.socket()
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -214,7 +218,7 @@ class AsyncJobsClient:
 
     # -- the four requests ---------------------------------------------------
 
-    async def get_pending(self, *, timeout: float | None = None) -> PendingJobs:
+    async def get_pending(self, *, timeout: float | None = None) -> PendingJobs:  # noqa: ASYNC109
         """GetPendingJobExecutions: the IN_PROGRESS and QUEUED executions of this thing."""
         payload = await self._call(self.topics.get_pending, "GetPendingJobExecutionsRequest", {}, timeout)
         return PendingJobs.from_payload(payload)
@@ -224,7 +228,7 @@ class AsyncJobsClient:
         *,
         status_details: dict[str, str] | None = None,
         step_timeout_minutes: int | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> JobExecution | None:
         """StartNextPendingJobExecution: the head of the pending list, started; ``None`` if none."""
         body: dict[str, Any] = {}
@@ -232,7 +236,8 @@ class AsyncJobsClient:
             body["statusDetails"] = status_details
         if step_timeout_minutes is not None:
             body["stepTimeoutInMinutes"] = step_timeout_minutes
-        payload = await self._call(self.topics.start_next, "StartNextPendingJobExecutionRequest", body, timeout)
+        topic = self.topics.start_next
+        payload = await self._call(topic, "StartNextPendingJobExecutionRequest", body, timeout)
         return execution_from_payload("ExecutionResponse", payload)
 
     async def describe(
@@ -241,7 +246,7 @@ class AsyncJobsClient:
         *,
         execution_number: int | None = None,
         include_document: bool = True,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> JobExecution | None:
         """DescribeJobExecution; ``$next`` (the default) is the head, ``None`` when nothing is pending."""
         body: dict[str, Any] = {"includeJobDocument": include_document}
@@ -261,7 +266,7 @@ class AsyncJobsClient:
         step_timeout_minutes: int | None = None,
         include_state: bool = True,
         include_document: bool = False,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> UpdateResult:
         """UpdateJobExecution.
 
@@ -286,15 +291,21 @@ class AsyncJobsClient:
             payload = await self._call(topic, "UpdateJobExecutionRequest", body, timeout)
         except RequestRejected as exc:
             state = exc.execution_state
-            if state is not None and _already_applied(body, state.status, state.status_details, state.version_number):
-                _log.info("%s: %s was already %s; an earlier copy applied it", self.thing_name, job_id, status)
+            if state is not None and _already_applied(body, state):
+                _log.info("%s: %s already %s (an earlier copy applied it)", self.thing_name, job_id, status)
                 return UpdateResult(timestamp=int(time.time()), execution_state=state, reconciled=True)
             raise
         return UpdateResult.from_payload(payload)
 
     # -- request plumbing ----------------------------------------------------
 
-    async def _call(self, topic: str, definition: str, body: dict[str, Any], timeout: float | None) -> Any:
+    async def _call(
+        self,
+        topic: str,
+        definition: str,
+        body: dict[str, Any],
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> Any:
         """Send one request and return the accepted payload; raise on rejection or timeout."""
         if self._closed:
             raise ClientClosed(f"the jobs client of {self.thing_name} is closed")
@@ -365,7 +376,8 @@ class AsyncJobsClient:
             try:
                 await self._connect_once()
             except aiomqtt.MqttError as exc:
-                _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, self.options.endpoint, exc)
+                endpoint = self.options.endpoint
+                _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, endpoint, exc)
             delay = self._backoff.next_delay()
             _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
             await asyncio.sleep(delay)
@@ -454,19 +466,19 @@ class AsyncJobsClient:
         request.future.set_result((kind, payload, topic))
 
 
-def _already_applied(body: dict[str, Any], status: str, details: dict[str, str], version: int) -> bool:
+def _already_applied(body: dict[str, Any], state: JobExecutionState) -> bool:
     """Whether a rejected update's current state is exactly what that update asked for.
 
     With ``expectedVersion`` the earlier copy must have been the very next version;
     without it, only a terminal status can be rejected for being repeated.
     """
-    if status != body["status"]:
+    if state.status != body["status"]:
         return False
-    if "statusDetails" in body and details != body["statusDetails"]:
+    if "statusDetails" in body and state.status_details != body["statusDetails"]:
         return False
     expected = body.get("expectedVersion")
     if expected is not None:
-        return version == int(expected) + 1
+        return state.version_number == int(expected) + 1
     return True
 
 

@@ -189,7 +189,11 @@ class JobsClient:
             except Exception:
                 _log.exception("%s: a jobs listener failed on %r", self.thing_name, event)
 
-        return lambda event: None if self._closed else self._listeners.submit(call, event) and None
+        def submit(event: T) -> None:
+            if not self._closed:
+                self._listeners.submit(call, event)
+
+        return submit
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if threading.current_thread() is self._thread:

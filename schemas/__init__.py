@@ -44,13 +44,17 @@ def check(document: str, definition: str, payload: Any, *, allow_unknown_keys: b
     """
     errors = _validator(document, definition).iter_errors(payload)
     if allow_unknown_keys:
-        errors = (e for e in errors if not (e.validator == "additionalProperties" and e.validator_value is False))
+        errors = (e for e in errors if not _unknown_key(e))
     error = min(errors, key=_depth_first, default=None)
     if error is None:
         return
     where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
     subject = f"{where}: " if where else ""
     raise SchemaError(f"{subject}{_describe(error)}")
+
+
+def _unknown_key(error: Any) -> bool:
+    return error.validator == "additionalProperties" and error.validator_value is False
 
 
 def _depth_first(error: Any) -> tuple[int, str]:
