@@ -30,6 +30,9 @@ __all__ = ["Handler", "JobReport", "JobRunner"]
 
 _log = logging.getLogger("device_sdk.runner")
 
+# Rejections meaning the execution is over: the service ended it, or it is gone.
+_ENDED_CODES = frozenset({"InvalidStateTransition", "TerminalStateReached", "ResourceNotFound"})
+
 Handler = Callable[[Job], Awaitable[Outcome | None] | Outcome | None]
 
 
@@ -276,7 +279,12 @@ class JobRunner:
                     continue
                 if final and exc.retryable:
                     continue
-                self._ended_by_service(job, state.status if state is not None else exc.code, str(exc))
+                if exc.code in _ENDED_CODES or (state is not None and state.is_terminal):
+                    self._ended_by_service(job, _ended_status(exc), str(exc))
+                else:
+                    _log.error(
+                        "%s: job %s: the service refused %s: %s", job.thing_name, job.job_id, status, exc
+                    )
                 return False
             job.version_number = _next_version(result.execution_state, job.version_number)
             return True
@@ -315,10 +323,8 @@ class JobRunner:
                 job.job_id, execution_number=job.execution_number, include_document=False
             )
         except RequestRejected as exc:
-            if exc.code == "TerminalStateReached":
-                self._ended_by_service(job, "ENDED", str(exc))  # terminal, but the service does not say which
-            elif exc.code == "ResourceNotFound":
-                self._ended_by_service(job, "REMOVED", str(exc))
+            if exc.code in _ENDED_CODES:
+                self._ended_by_service(job, _ended_status(exc), str(exc))
             return
         except (RequestTimedOut, ClientClosed):
             return
@@ -338,6 +344,13 @@ class JobRunner:
         self._record(
             JobReport(job.job_id, job.execution_number, status, {"reason": head(why)}, reported=False)
         )
+
+
+def _ended_status(exc: RequestRejected) -> str:
+    """The status a rejection shows the execution in; ``ENDED`` when it says only "terminal"."""
+    if exc.execution_state is not None:
+        return exc.execution_state.status
+    return "REMOVED" if exc.code == "ResourceNotFound" else "ENDED"
 
 
 def _as_coroutine(handler: Handler) -> Callable[[Job], Awaitable[Any]]:
