@@ -65,6 +65,7 @@ class JobRunner:
     field) and may be ``async def`` or plain functions (run on a worker thread).
     Documents in the AWS IoT Device Client formats run with the built-in handler
     (executables from ``handlers_dir``, and ``runCommand`` unless switched off).
+    ``default_handler``, when given, takes every job no registered handler claims.
     Anything else is REJECTED as an unknown operation.
     """
 
@@ -77,6 +78,7 @@ class JobRunner:
         kill_grace: float = 5.0,
         recheck_interval: float = 60.0,
         on_report: Callable[[JobReport], None] | None = None,
+        default_handler: Handler | None = None,
     ) -> None:
         self.client = client
         self.documents = DocumentHandler(
@@ -87,6 +89,7 @@ class JobRunner:
         self.reports: deque[JobReport] = deque(maxlen=1000)
         self._on_report = on_report
         self._handlers: dict[str, _Registration] = {}
+        self._default = default_handler
         self._wake = asyncio.Event()
         self._stopping = False
         self._current: Job | None = None
@@ -214,6 +217,8 @@ class JobRunner:
         if isinstance(operation, str) and operation in self._handlers:
             registration = self._handlers[operation]
             return _as_coroutine(registration.handler), registration.step_timeout_minutes
+        if self._default is not None:
+            return _as_coroutine(self._default), None
         prepared = self.documents.prepare(document)
         if prepared is not None:
             return functools.partial(self.documents.run, prepared=prepared), None

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from device_sdk.cli import add_device_command, run_device
+
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
 from .limits import DeviceLimits
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         help="requests a thing may send at once above its rate (default 40)",
     )
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
+    add_device_command(commands)
     return parser
 
 
@@ -72,6 +75,8 @@ async def _serve(config: ServiceConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "device":
+        return run_device(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # amqtt logs every connection at INFO; keep the service's own lines readable.
     logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
