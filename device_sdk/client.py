@@ -8,6 +8,7 @@ the connection.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from .async_client import AsyncJobsClient
 from .connection import Backoff, Endpoint, TlsOptions
+from .errors import ClientClosed
 from .models import JobExecution, JobExecutionsChanged, NextJobExecutionChanged, PendingJobs, UpdateResult
 
 __all__ = ["JobsClient"]
@@ -93,13 +95,23 @@ class JobsClient:
     async def _start(self) -> None:
         self._async.start()
 
+    async def _shutdown(self) -> None:
+        await self._async.close()
+        # Let calls from other threads see their ClientClosed before the loop stops.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            _done, stuck = await asyncio.wait(others, timeout=5.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+
     def close(self) -> None:
         """Disconnect, stop the loop thread and the listener thread (idempotent)."""
         if self._closed:
             return
         self._closed = True
         if self._started:
-            self._run(self._async.close())
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
         self._loop.close()
@@ -196,7 +208,20 @@ class JobsClient:
         return submit
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise ClientClosed(f"the jobs client of {self.thing_name} is closed")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("JobsClient methods cannot be called from its own event loop thread")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        # Poll rather than block: a call that raced with close() would wait on a stopped loop forever.
+        while not future.done():
+            concurrent.futures.wait([future], timeout=0.5)
+            if not future.done() and not self._thread.is_alive():
+                future.cancel()
+                raise ClientClosed(f"the jobs client of {self.thing_name} closed")
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise ClientClosed(f"the jobs client of {self.thing_name} closed") from None

@@ -32,16 +32,19 @@ class Endpoint:
             raise ValueError(f"endpoint {url!r} must start with mqtt:// or mqtts://")
         if not parts.hostname:
             raise ValueError(f"endpoint {url!r} has no host")
-        if parts.path not in ("", "/") or parts.query or parts.username:
+        if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
             raise ValueError(f"endpoint {url!r} must be only a scheme, a host and a port")
         try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
+            port = parts.port
         except ValueError as exc:
             raise ValueError(f"endpoint {url!r} has an invalid port") from exc
-        return cls(parts.hostname, port, tls=scheme in ("mqtts", "ssl"))
+        if port == 0:
+            raise ValueError(f"endpoint {url!r} has an invalid port")
+        return cls(parts.hostname, port or _DEFAULT_PORTS[scheme], tls=scheme in ("mqtts", "ssl"))
 
     def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 def _count(value: Any, where: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .status_details import MAX_VALUE_CHARS
 
@@ -16,6 +17,8 @@ __all__ = ["ProcessResult", "run_process"]
 
 # Bytes kept per stream: enough for the last 1,024 characters even if each takes 4 bytes.
 _KEEP_BYTES = MAX_VALUE_CHARS * 4
+# How long a killed process's pipes may stay open (held by escaped children) before we stop reading.
+_PIPE_CLOSE_LIMIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,14 @@ async def run_process(
     )
     out, err = _Tail(), _Tail()
     assert process.stdout is not None and process.stderr is not None
+    # The pipes are read by their own task, which a cancel does not stop: a process
+    # that floods its output while being killed must not fill a pipe nobody reads.
+    drained = asyncio.ensure_future(asyncio.gather(_drain(process.stdout, out), _drain(process.stderr, err)))
     try:
-        await asyncio.gather(_drain(process.stdout, out), _drain(process.stderr, err))
+        await asyncio.shield(drained)
         exit_code = await process.wait()
     except asyncio.CancelledError:
-        await _kill(process, kill_grace)
+        await _kill(process, drained, kill_grace)
         raise
     return ProcessResult(exit_code, out.text(), err.text(), err.line_count)
 
@@ -86,7 +92,7 @@ async def _drain(stream: asyncio.StreamReader, tail: _Tail) -> None:
         tail.add(chunk)
 
 
-async def _kill(process: asyncio.subprocess.Process, grace: float) -> None:
+async def _kill(process: asyncio.subprocess.Process, drained: asyncio.Future[Any], grace: float) -> None:
     """SIGTERM the process group; SIGKILL whatever of it is left after ``grace`` seconds."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
@@ -95,4 +101,9 @@ async def _kill(process: asyncio.subprocess.Process, grace: float) -> None:
     # Also reaps children that outlived a leader which obeyed SIGTERM.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    try:
+        # A child that left the group could keep the pipes open; do not wait on it forever.
+        await asyncio.wait_for(asyncio.shield(drained), _PIPE_CLOSE_LIMIT)
+    except TimeoutError:
+        drained.cancel()
     await process.wait()

@@ -47,6 +47,8 @@ class ThingTopics:
         return f"{self.prefix}/{self._job_id(job_id)}/get"
 
     def update(self, job_id: str) -> str:
+        if job_id == "$next":
+            raise ValueError("an update names its job; $next is only for describe")
         return f"{self.prefix}/{self._job_id(job_id)}/update"
 
     @property

@@ -7,8 +7,8 @@ import ssl
 import pytest
 
 from device_sdk import AsyncJobsClient, JobRunner, RequestTimedOut, TlsOptions
+from tests.certs import TestCA
 
-from ..certs import TestCA
 from .helpers import create_job, execution, make_thing, wait_until_async
 
 pytestmark = pytest.mark.integration

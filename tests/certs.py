@@ -48,11 +48,7 @@ class TestCA:
         cert = builder.sign(self._key, hashes.SHA256())
         issued = Issued(self.directory / f"{common_name}.crt", self.directory / f"{common_name}.key")
         issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        issued.key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        _write_key(issued.key, key)
         return issued
 
     def _builder(self, subject: x509.Name, public_key) -> x509.CertificateBuilder:
@@ -67,3 +63,34 @@ class TestCA:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
         )
+
+
+def self_signed(directory: Path, common_name: str = "localhost") -> Issued:
+    """A self-signed certificate for localhost and 127.0.0.1 (its own CA), with its key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    issued = Issued(directory / f"{common_name}.pem", directory / f"{common_name}.key")
+    issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(issued.key, key)
+    return issued
+
+
+def _write_key(path: Path, key) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
