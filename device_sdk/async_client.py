@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import random
@@ -43,7 +44,7 @@ from .models import (
 )
 from .topics import ThingTopics
 
-__all__ = ["AsyncJobsClient"]
+__all__ = ["AsyncJobsClient", "ignore_stale_socket_callbacks"]
 
 _log = logging.getLogger("device_sdk.client")
 
@@ -486,3 +487,29 @@ def _refused(granted: Any) -> bool:
     """Whether a SUBACK entry (an int in MQTT 3.1.1, a reason code in 5) is a refusal."""
     value = getattr(granted, "value", granted)
     return isinstance(value, int) and value >= 0x80
+
+
+def ignore_stale_socket_callbacks(loop: asyncio.AbstractEventLoop) -> None:
+    """Silence one harmless error of aiomqtt on ``loop``: a write callback for a closed socket.
+
+    aiomqtt schedules ``add_writer`` from paho's connect thread; when the attempt
+    fails or the connection is dropped at once, the socket is closed before the
+    callback runs, and asyncio logs "Bad file descriptor". Programs that run many
+    clients (the simulator, ``iotjobs device``) install this; other errors pass through.
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        if (
+            isinstance(error, OSError)
+            and error.errno == errno.EBADF
+            and "add_writer" in repr(context.get("handle"))
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

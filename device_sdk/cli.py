@@ -9,7 +9,7 @@ import os
 import signal
 from pathlib import Path
 
-from .async_client import AsyncJobsClient
+from .async_client import AsyncJobsClient, ignore_stale_socket_callbacks
 from .connection import Endpoint, TlsOptions
 from .runner import JobRunner
 
@@ -100,6 +100,7 @@ def _client(args: argparse.Namespace, tls: TlsOptions | None, password: str | No
 async def _run(client: AsyncJobsClient, args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    ignore_stale_socket_callbacks(loop)
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     runner = JobRunner(

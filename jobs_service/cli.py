@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from device_sdk.cli import add_device_command, run_device
+from simulator.cli import add_simulate_command, run_simulate
 
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
     add_device_command(commands)
+    add_simulate_command(commands)
     return parser
 
 
@@ -77,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "device":
         return run_device(args)
+    if args.command == "simulate":
+        return run_simulate(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # amqtt logs every connection at INFO; keep the service's own lines readable.
     logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -1,0 +1,94 @@
+"""``iotjobs simulate``: put a virtual fleet on the broker, run a job to it, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .profiles import PROFILES, Behaviour, parse_mix
+from .run import Progress, SimulationConfig, SimulationError, simulate
+
+__all__ = ["add_simulate_command", "run_simulate"]
+
+
+def add_simulate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``simulate`` subcommand to an ``iotjobs`` parser."""
+    kinds = "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
+    sim = commands.add_parser(
+        "simulate",
+        help="simulate a fleet of devices running a job, and report",
+        description="Registers N things, connects N virtual devices, runs a job to them and reports. "
+        "Admin credentials come from IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY.",
+        epilog=f"Profiles: {kinds}.",
+    )
+    sim.add_argument("--mqtt", required=True, help="broker URL, mqtt://HOST:PORT")
+    sim.add_argument("--http", required=True, help="control plane URL, http://HOST:PORT")
+    sim.add_argument("--things", type=int, required=True, help="how many virtual devices")
+    sim.add_argument("--group", default="simulated-fleet", help="thing group the job targets")
+    sim.add_argument("--prefix", default="sim", help="thing names are PREFIX-00000, PREFIX-00001, ...")
+    sim.add_argument(
+        "--profile",
+        default="succeed=100",
+        help="shares in percent, e.g. succeed=80,fail=5,reject=5,timeout=5,reboot=5 (default succeed=100)",
+    )
+    sim.add_argument(
+        "--connect-rate", type=float, help="connections per second (default: as fast as possible)"
+    )
+    sim.add_argument("--workers", type=int, default=0, help="device processes (default: one per CPU)")
+    sim.add_argument(
+        "--no-job", action="store_true", help="do not create a job; run the jobs an operator creates"
+    )
+    sim.add_argument("--job-id", help="id of the job to create (default: PREFIX-job-<millis>)")
+    sim.add_argument("--document", type=Path, help="JSON file with the job document")
+    sim.add_argument(
+        "--timeout-minutes", type=int, default=1, help="in-progress timeout when timeout devices take part"
+    )
+    sim.add_argument("--slow-median", type=float, default=2.0, help="median seconds of work of slow devices")
+    sim.add_argument("--offline-for", type=float, default=3.0, help="seconds offline/disconnect/reboot last")
+    sim.add_argument("--deadline", type=float, default=600.0, help="give up after this many seconds")
+    sim.add_argument("--seed", type=int, default=0, help="seed for profile assignment and timings")
+    sim.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run the simulation; 0 when every thing ended as its profile predicts, 1 otherwise, 2 on bad input."""
+    try:
+        document = json.loads(args.document.read_text()) if args.document else {"operation": "simulate"}
+        config = SimulationConfig(
+            mqtt=args.mqtt,
+            http=args.http,
+            things=args.things,
+            profiles=parse_mix(args.profile),
+            group=args.group,
+            prefix=args.prefix,
+            connect_rate=args.connect_rate,
+            workers=args.workers,
+            create_job=not args.no_job,
+            job_id=args.job_id,
+            document=document,
+            timeout_minutes=args.timeout_minutes,
+            deadline=args.deadline,
+            behaviour=Behaviour(slow_median=args.slow_median, offline_for=args.offline_for),
+            seed=args.seed,
+        )
+        show = _progress_bar if sys.stderr.isatty() and not args.json else None
+        report = simulate(config, show)
+    except (ValueError, OSError, SimulationError) as exc:
+        print(f"iotjobs simulate: {exc}", file=sys.stderr)
+        return 2
+    if show is not None:
+        print(file=sys.stderr)
+    print(report.to_json() if args.json else report.to_text())
+    return 0 if report.ok else 1
+
+
+def _progress_bar(progress: Progress) -> None:
+    width = 30
+    filled = int(width * progress.done / progress.total) if progress.total else width
+    rate = progress.done / progress.elapsed if progress.elapsed > 0 else 0.0
+    bar = "#" * filled + "." * (width - filled)
+    counts = f"{progress.done}/{progress.total}"
+    line = f"\r{progress.phase:<10} [{bar}] {counts}  {rate:,.0f}/s  {progress.elapsed:5.1f} s"
+    print(line, end="", file=sys.stderr, flush=True)

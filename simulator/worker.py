@@ -1,0 +1,148 @@
+"""One simulator process: a slice of the fleet as FakeDevices on one asyncio loop.
+
+It talks to the controller through two multiprocessing queues: commands in
+(``go``, ``stop``) and events out (``connected``, ``done``, ``closed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from typing import Any
+
+from device_sdk.async_client import ignore_stale_socket_callbacks
+from device_sdk.connection import Backoff
+from device_sdk.job import Job
+from device_sdk.runner import JobReport
+from device_sdk.testing import FakeDevice, Step
+
+from .profiles import PROFILES, Behaviour
+
+__all__ = ["DeviceResult", "WorkerSpec", "run_worker"]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker runs: its things (name, profile), where, and how fast to connect."""
+
+    index: int
+    endpoint: str
+    things: list[tuple[str, str]]
+    connect_rate: float | None  # connections per second for this worker; None: as fast as it can
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    seed: int = 0
+    request_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    """How a job ended on one device, as that device saw it (times are ``time.time()``)."""
+
+    thing: str
+    profile: str
+    job_id: str
+    status: str
+    reported: bool
+    first_seen: float | None
+    started: float | None
+    ended: float
+    runs: int
+
+
+def run_worker(spec: WorkerSpec, commands: Queue[Any], events: Queue[Any]) -> None:
+    """Process entry point."""
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(_Worker(spec, commands, events).run())
+
+
+class _Worker:
+    def __init__(self, spec: WorkerSpec, commands: Queue[Any], events: Queue[Any]) -> None:
+        self.spec = spec
+        self.commands = commands
+        self.events = events
+        self.devices: list[FakeDevice] = []
+        self.profiles: dict[str, str] = {}
+        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        ignore_stale_socket_callbacks(loop)
+        threading.Thread(target=self._read_commands, args=(loop,), daemon=True).start()
+        rng = random.Random(self.spec.seed * 1_000_003 + self.spec.index)
+        for name, profile in self.spec.things:
+            self.profiles[name] = profile
+            self.devices.append(self._device(name, profile, random.Random(rng.random())))
+        online = [d for d in self.devices if not PROFILES[self.profiles[d.thing_name]].starts_offline]
+        offline = [d for d in self.devices if PROFILES[self.profiles[d.thing_name]].starts_offline]
+        reporter = asyncio.ensure_future(self._report_connections(online))
+        await self._start_paced(online)
+        command = await self.inbox.get()
+        reporter.cancel()
+        if command[0] == "go":
+            await asyncio.sleep(self.spec.behaviour.offline_for)
+            await self._start_paced(offline)
+            command = await self.inbox.get()
+        await asyncio.gather(*(device.close() for device in self.devices), return_exceptions=True)
+        self.events.put(("closed", self.spec.index))
+
+    def _device(self, name: str, profile: str, rng: random.Random) -> FakeDevice:
+        behaviour = self.spec.behaviour
+
+        def script(job: Job) -> list[Step]:
+            return list(PROFILES[profile].script(job, behaviour, rng))
+
+        return FakeDevice(
+            name,
+            self.spec.endpoint,
+            script,
+            request_timeout=self.spec.request_timeout,
+            backoff=Backoff(0.5, 10.0),
+            recheck_interval=30.0,
+            on_report=self._on_report,
+        )
+
+    async def _start_paced(self, devices: list[FakeDevice]) -> None:
+        interval = 1.0 / self.spec.connect_rate if self.spec.connect_rate else 0.0
+        began = time.monotonic()
+        for n, device in enumerate(devices):
+            await device.start()
+            if interval:
+                await asyncio.sleep(max(0.0, began + (n + 1) * interval - time.monotonic()))
+            elif n % 50 == 49:
+                await asyncio.sleep(0)  # let connections progress while more are started
+
+    async def _report_connections(self, devices: list[FakeDevice]) -> None:
+        last = -1
+        while True:
+            connected = sum(1 for d in devices if d.client.connected)
+            if connected != last:
+                self.events.put(("connected", self.spec.index, connected, time.time()))
+                last = connected
+            await asyncio.sleep(0.2)
+
+    def _on_report(self, device: FakeDevice, report: JobReport) -> None:
+        job_id = report.job_id
+        result = DeviceResult(
+            thing=device.thing_name,
+            profile=self.profiles[device.thing_name],
+            job_id=job_id,
+            status=report.status,
+            reported=report.reported,
+            first_seen=device.first_seen.get(job_id),
+            started=device.started.get(job_id),
+            ended=time.time(),
+            runs=device.runs[job_id],
+        )
+        self.events.put(("done", self.spec.index, result))
+
+    def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            command = self.commands.get()
+            loop.call_soon_threadsafe(self.inbox.put_nowait, command)
+            if command[0] == "stop":
+                return
