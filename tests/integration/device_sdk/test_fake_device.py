@@ -6,7 +6,18 @@ import threading
 import pytest
 
 from device_sdk import JobReport
-from device_sdk.testing import Disconnect, Fail, FakeDevice, Hang, Progress, Reject, Sleep, Succeed
+from device_sdk.testing import (
+    Disconnect,
+    Fail,
+    FakeDevice,
+    Hang,
+    Progress,
+    Reboot,
+    Reject,
+    Sleep,
+    StaleVersion,
+    Succeed,
+)
 
 from ..clients import Inbox
 from .helpers import create_job, details, endpoint, execution, make_thing, status_is, wait_until_async
@@ -178,3 +189,36 @@ def test_queued_jobs_run_one_at_a_time_in_creation_order(server, iot, thing, uni
     assert order == job_ids
     for job_id in job_ids:
         assert execution(iot, job_id, name)["status"] == "SUCCEEDED"
+
+
+def test_reboot_mid_job_runs_the_job_again_and_reports_it_once(server, iot, thing, unique):
+    name, arn = thing
+    job_id = create_job(iot, f"{unique}-job", arn)
+    script = [Progress({"phase": "installing"}), Reboot(offline_for=0.5), Succeed({"after": "reboot"})]
+
+    async def scenario():
+        async with FakeDevice(name, endpoint(server), script) as device:
+            reports = await device.wait_for_reports(1, timeout=15)
+            return reports, device.runs[job_id]
+
+    reports, runs = asyncio.run(scenario())
+    assert runs == 2, "the IN_PROGRESS job is run again after the reboot"
+    assert [(r.job_id, r.status, r.reported) for r in reports] == [(job_id, "SUCCEEDED", True)]
+    record = execution(iot, job_id, name)
+    assert record["status"] == "SUCCEEDED" and details(record) == {"after": "reboot"}
+
+
+def test_a_stale_expected_version_is_recovered_from(server, iot, thing, unique):
+    name, arn = thing
+    job_id = create_job(iot, f"{unique}-job", arn)
+    script = [Progress({"phase": "verifying"}), Sleep(0.3), StaleVersion(), Succeed({"verified": "yes"})]
+
+    async def scenario():
+        async with FakeDevice(name, endpoint(server), script) as device:
+            return await device.wait_for_reports(1, timeout=15)
+
+    reports = asyncio.run(scenario())
+    assert [(r.status, r.reported) for r in reports] == [("SUCCEEDED", True)]
+    record = execution(iot, job_id, name)
+    assert record["status"] == "SUCCEEDED"
+    assert record["versionNumber"] == 4, "queued, started, progress, succeeded: no repeat"
