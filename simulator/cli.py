@@ -41,6 +41,9 @@ def add_simulate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--no-job", action="store_true", help="do not create a job; run the jobs an operator creates"
     )
     sim.add_argument("--job-id", help="id of the job to create (default: PREFIX-job-<millis>)")
+    sim.add_argument(
+        "--jobs", type=int, default=1, help="jobs to create at once; each device runs them in turn"
+    )
     sim.add_argument("--document", type=Path, help="JSON file with the job document")
     sim.add_argument(
         "--timeout-minutes", type=int, default=1, help="in-progress timeout when timeout devices take part"
@@ -67,6 +70,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             workers=args.workers,
             create_job=not args.no_job,
             job_id=args.job_id,
+            jobs=args.jobs,
             document=document,
             timeout_minutes=args.timeout_minutes,
             deadline=args.deadline,

@@ -41,6 +41,7 @@ class Report:
 
     things: int
     job_id: str | None
+    jobs: int
     connect_seconds: float
     connections_per_second: float
     seconds: float
@@ -73,7 +74,8 @@ class Report:
     def to_text(self) -> str:
         lines = [
             f"things            {self.things} ({_mix(self.profiles)})",
-            f"job               {self.job_id or '-'}",
+            f"jobs              {self.jobs} ({self.job_id or 'created by an operator'}"
+            + (" and more)" if self.jobs > 1 else ")"),
             f"connected         {self.connect_seconds:.2f} s ({self.connections_per_second:.0f}/s)",
             f"create → last end {self.seconds:.2f} s ({self.executions_per_second:.1f} executions/s)",
             f"notify → start    {_latency(self.notify_to_start)}",

@@ -48,6 +48,7 @@ class SimulationConfig:
     workers: int = 0  # 0: one per CPU
     create_job: bool = True
     job_id: str | None = None
+    jobs: int = 1  # jobs created at once to the whole fleet (each device runs them in turn)
     document: dict[str, Any] = field(default_factory=lambda: {"operation": "simulate"})
     timeout_minutes: int = 1
     deadline: float = 600.0
@@ -80,18 +81,31 @@ def simulate(config: SimulationConfig, on_progress: Callable[[Progress], None] |
         began = time.time()
         workers.wait_connected(online, began, config.deadline, on_progress)
         connect_seconds = time.time() - began
-        job_id, created = None, time.time()
+        created = time.time()
+        job_ids: list[str] = []
         if config.create_job:
-            job_id = config.job_id or f"{config.prefix}-job-{int(created * 1000)}"
-            _create_job(iot, job_id, group_arn, config, profiles)
-            created = time.time()
+            base = config.job_id or f"{config.prefix}-job-{int(created * 1000)}"
+            job_ids = [base] if config.jobs == 1 else [f"{base}-{k}" for k in range(config.jobs)]
+            for job_id in job_ids:
+                _create_job(iot, job_id, group_arn, config, profiles)
         workers.go()
-        job_over = (lambda: _job_over(iot, job_id)) if job_id else (lambda: False)
-        results = workers.collect(config.things, created, config.deadline, on_progress, job_over)
+        expected = config.things * max(1, len(job_ids))
+        results = workers.collect(
+            expected,
+            created,
+            config.deadline,
+            on_progress,
+            lambda: bool(job_ids) and _jobs_over(iot, job_ids),
+        )
     finally:
         workers.stop()
-    truth = _final_statuses(iot, job_id, names) if job_id else {r.thing: r.status for r in _last(results)}
-    return _report(config, profiles, job_id, connect_seconds, online, created, results, truth)
+    if job_ids:
+        truth = {
+            key: status for job_id in job_ids for key, status in _final_statuses(iot, job_id, names).items()
+        }
+    else:
+        truth = {(r.thing, r.job_id): r.status for r in results}
+    return _report(config, profiles, job_ids, connect_seconds, online, created, results, truth)
 
 
 def _control_plane(config: SimulationConfig) -> Any:
@@ -139,60 +153,60 @@ def _create_job(
     iot.create_job(jobId=job_id, targets=[group_arn], document=json.dumps(config.document), **extra)
 
 
-def _job_over(iot: Any, job_id: str) -> bool:
-    """Whether every execution of the job has ended (a device may never hear that its job did)."""
-    status: str = iot.describe_job(jobId=job_id)["job"]["status"]
-    return status in ("COMPLETED", "CANCELED")
+def _jobs_over(iot: Any, job_ids: list[str]) -> bool:
+    """Whether every execution of the jobs has ended (a device may never hear that its job did)."""
+    return all(
+        iot.describe_job(jobId=job_id)["job"]["status"] in ("COMPLETED", "CANCELED") for job_id in job_ids
+    )
 
 
-def _final_statuses(iot: Any, job_id: str, names: list[str]) -> dict[str, str]:
-    """The service's own word on each thing's execution (the latest one per thing)."""
+def _final_statuses(iot: Any, job_id: str, names: list[str]) -> dict[tuple[str, str], str]:
+    """The service's own word on each thing's execution of ``job_id``."""
     statuses: dict[str, str] = {}
     for page in iot.get_paginator("list_job_executions_for_job").paginate(jobId=job_id):
         for summary in page["executionSummaries"]:
             thing = summary["thingArn"].rsplit("/", 1)[-1]
             statuses[thing] = summary["jobExecutionSummary"]["status"]
-    return {name: statuses.get(name, "MISSING") for name in names}
-
-
-def _last(results: list[DeviceResult]) -> list[DeviceResult]:
-    latest: dict[str, DeviceResult] = {}
-    for result in results:
-        latest[result.thing] = result
-    return list(latest.values())
+    return {(name, job_id): statuses.get(name, "MISSING") for name in names}
 
 
 def _report(
     config: SimulationConfig,
     profiles: dict[str, str],
-    job_id: str | None,
+    job_ids: list[str],
     connect_seconds: float,
     online: int,
     created: float,
     results: list[DeviceResult],
-    truth: dict[str, str],
+    truth: dict[tuple[str, str], str],
 ) -> Report:
-    mine = [r for r in results if job_id is None or r.job_id == job_id]
-    reports_per_thing = Counter(r.thing for r in mine if r.reported)
-    runs = {r.thing: r.runs for r in mine}
+    """Compare what devices saw and what the service says with what the profiles predict."""
+    mine = [r for r in results if not job_ids or r.job_id in job_ids]
+    reports = Counter((r.thing, r.job_id) for r in mine if r.reported)
+    runs = {(r.thing, r.job_id): r.runs for r in mine}
+
+    def label(key: tuple[str, str]) -> str:
+        return key[0] if len(job_ids) <= 1 else f"{key[0]}:{key[1]}"
+
     duplicated = sorted(
-        thing
-        for thing, profile in profiles.items()
-        if reports_per_thing[thing] > 1 or runs.get(thing, 0) > PROFILES[profile].expected_runs
+        label(key)
+        for key in truth
+        if reports[key] > 1 or runs.get(key, 0) > PROFILES[profiles[key[0]]].expected_runs
     )
-    lost = sorted(thing for thing, status in truth.items() if status not in _TERMINAL)
+    lost = sorted(label(key) for key, status in truth.items() if status not in _TERMINAL)
     mismatched = sorted(
-        thing
-        for thing, status in truth.items()
-        if status in _TERMINAL and status != PROFILES[profiles[thing]].expected_status
+        label(key)
+        for key, status in truth.items()
+        if status in _TERMINAL and status != PROFILES[profiles[key[0]]].expected_status
     )
-    ends = [r.ended for r in mine]
-    start = created if job_id else min((r.first_seen or r.ended for r in mine), default=created)
-    seconds = max(ends, default=start) - start
-    finished = len({r.thing for r in mine})
+    start = created if job_ids else min((r.first_seen or r.ended for r in mine), default=created)
+    seconds = max((r.ended for r in mine), default=start) - start
+    finished = len({(r.thing, r.job_id) for r in mine})
+    per_thing = max(1, len(job_ids))
     return Report(
         things=config.things,
-        job_id=job_id,
+        job_id=job_ids[0] if job_ids else None,
+        jobs=len(job_ids),
         connect_seconds=round(connect_seconds, 3),
         connections_per_second=round(online / connect_seconds, 1) if connect_seconds > 0 else 0.0,
         seconds=round(seconds, 3),
@@ -202,7 +216,10 @@ def _report(
         ),
         start_to_terminal=Latency.of([r.ended - r.started for r in mine if r.started is not None]),
         statuses=dict(Counter(truth.values())),
-        expected_statuses=dict(Counter(PROFILES[p].expected_status for p in profiles.values())),
+        expected_statuses={
+            status: n * per_thing
+            for status, n in Counter(PROFILES[p].expected_status for p in profiles.values()).items()
+        },
         mismatched=mismatched,
         lost=lost,
         duplicated=duplicated,
@@ -268,7 +285,7 @@ class _Workers:
     ) -> list[DeviceResult]:
         """Device results until every device reported, the job is over, or the deadline passed."""
         results: list[DeviceResult] = []
-        finished: set[str] = set()
+        finished: set[tuple[str, str]] = set()
         until = began + deadline
         next_check = time.time() + 1.0
         while len(finished) < total:
@@ -285,7 +302,7 @@ class _Workers:
             if event[0] == "done":
                 result: DeviceResult = event[2]
                 results.append(result)
-                finished.add(result.thing)
+                finished.add((result.thing, result.job_id))
                 if on_progress is not None:
                     on_progress(Progress("running", len(finished), total, time.time() - began))
         return results

@@ -20,6 +20,7 @@ def _report(**changes):
     base = dict(
         things=4,
         job_id="j",
+        jobs=1,
         connect_seconds=1.0,
         connections_per_second=4.0,
         seconds=2.0,
