@@ -39,13 +39,18 @@ def pending_changes(
     now: float,
     document_of: Callable[[str], str],
     notify_cap: int = NOTIFY_CAP,
+    membership_changed: bool | None = None,
 ) -> list[Message]:
     """notify and notify-next messages owed for a change from ``before`` to ``after``.
 
-    Both lists are in "next" order (see ``states.pending_order``).
+    Both lists are in "next" order (see ``states.pending_order``). They may be
+    only the first ``notify_cap`` entries when ``membership_changed`` says
+    whether the whole pending set changed; otherwise the lists are compared.
     """
     messages: list[Message] = []
-    if {_identity(e) for e in before} != {_identity(e) for e in after}:
+    if membership_changed is None:
+        membership_changed = {_identity(e) for e in before} != {_identity(e) for e in after}
+    if membership_changed:
         messages.append(Message(topics.notify(thing_name), notify_payload(after, now, notify_cap)))
     head_before = _identity(before[0]) if before else None
     head_after = after[0] if after else None

@@ -80,11 +80,16 @@ class EngineBase:
 
         with self.store.atomic():
             self._take_events()  # anything left by a change that failed
-            before: dict[str, list[JobExecution]] = {}
+            # Only the head of each pending list and what a notify shows are read,
+            # plus a signature that tells whether membership changed: a thing with
+            # thousands of pending executions costs no more than one with ten.
+            cap = self.limits.notify_entries
+            before: dict[str, tuple[tuple[int, int], list[JobExecution]]] = {}
 
             def touch(name: str) -> None:
                 if name not in before:
-                    before[name] = self.store.pending_executions(name)
+                    store = self.store
+                    before[name] = (store.pending_signature(name), store.pending_executions(name, cap))
 
             for name in dict.fromkeys(things() if callable(things) else things):
                 touch(name)
@@ -99,14 +104,15 @@ class EngineBase:
             # concurrent change (e.g. a deletion finishing) cannot make them fail
             # after this change is committed. They are sent after the commit.
             messages: list[Message] = []
-            for name, old in before.items():
+            for name, (signature, old) in before.items():
                 messages += pending_changes(
                     name,
                     old,
-                    self.store.pending_executions(name),
+                    self.store.pending_executions(name, cap),
                     now=now,
                     document_of=document_of,
-                    notify_cap=self.limits.notify_entries,
+                    notify_cap=cap,
+                    membership_changed=signature != self.store.pending_signature(name),
                 )
             messages += self._take_events()
         return Outcome(value, messages)

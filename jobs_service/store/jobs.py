@@ -276,14 +276,28 @@ class JobsStore(StoreBase):
             )
         return _execution(row) if row else None
 
-    def pending_executions(self, thing_name: str) -> list[JobExecution]:
-        """The thing's QUEUED and IN_PROGRESS executions in "next" order."""
+    def pending_executions(self, thing_name: str, limit: int | None = None) -> list[JobExecution]:
+        """The thing's QUEUED and IN_PROGRESS executions in "next" order (the first ``limit``)."""
         rows = self._rows(
             "SELECT * FROM job_executions WHERE thing_name = ? AND status IN (?, ?)"
-            " ORDER BY status = 'QUEUED', queued_at, seq",
-            (thing_name, *_PENDING),
+            " ORDER BY status = 'QUEUED', queued_at, seq LIMIT ?",
+            (thing_name, *_PENDING, -1 if limit is None else limit),
         )
         return [_execution(row) for row in rows]
+
+    def pending_signature(self, thing_name: str) -> tuple[int, int]:
+        """(count, sum of creation numbers) of the thing's pending executions.
+
+        It changes whenever an execution joins or leaves the pending set (a new
+        execution always has a higher number than any before it), and not when
+        one only changes status within it; it costs no rows.
+        """
+        row = self._row(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(seq), 0) AS total FROM job_executions"
+            " WHERE thing_name = ? AND status IN (?, ?)",
+            (thing_name, *_PENDING),
+        )
+        return (int(row["n"]), int(row["total"])) if row else (0, 0)
 
     def count_open_executions(self, job_id: str) -> int:
         row = self._row(

@@ -209,3 +209,31 @@ def test_document_is_returned_verbatim(engine, arns, fleet):
     document = json.dumps({"x": "y" * 100})
     _create(engine, arns, document=document)
     assert engine.document("j1") == document
+
+
+def test_membership_changes_beyond_what_notify_shows_still_notify(engine, arns, fleet, clock):
+    # The engine reads only the first notify_entries of a pending list, plus a
+    # signature of the whole set: a change past that point must still notify.
+    cap = engine.limits.notify_entries
+    for n in range(cap + 5):
+        clock.advance(1)
+        _create(engine, arns, f"j{n}")
+    outcome = engine.cancel_execution(
+        f"j{cap + 3}", "t1", force=False, expected_version=None, status_details=None
+    )
+    device_topics = [t for t in _topics(outcome.messages) if t.startswith("$aws/things/")]
+    assert device_topics == ["$aws/things/t1/jobs/notify"]
+    shown = outcome.messages[_topics(outcome.messages).index(device_topics[0])].payload["jobs"]["QUEUED"]
+    assert [entry["jobId"] for entry in shown] == [f"j{n}" for n in range(cap)]
+    clock.advance(1)
+    outcome = _create(engine, arns, "late")
+    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify"]
+
+
+def test_a_start_beyond_what_notify_shows_moves_the_head_without_a_notify(engine, arns, fleet, clock):
+    cap = engine.limits.notify_entries
+    for n in range(cap + 2):
+        clock.advance(1)
+        _create(engine, arns, f"j{n}")
+    outcome = _update(engine, "t1", f"j{cap + 1}", ExecutionStatus.IN_PROGRESS)
+    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify-next"]
