@@ -28,6 +28,21 @@ class Server:
     mqtt_host: str
     mqtt_port: int
     http_url: str
+    pid: int = 0
+
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (VmHWM), in MiB."""
+        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used."""
+        with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def iot(self):
         return boto3.client(
@@ -90,7 +105,7 @@ def running_server(*, time_scale: float = 1.0, extra_args: tuple[str, ...] = ())
             else:
                 raise RuntimeError("the server did not start")
             threading.Thread(target=process.stdout.read, daemon=True).start()
-            yield Server(match["mqtt"], int(match["mqtt_port"]), f"http://{match['http']}")
+            yield Server(match["mqtt"], int(match["mqtt_port"]), f"http://{match['http']}", process.pid)
         finally:
             process.send_signal(signal.SIGINT)
             try:
