@@ -117,14 +117,16 @@ class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informati
         await self._publish_session_retained_messages(client_session)
         await self._client_message_loop(client_session, handler)
 
-    async def _add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
-        granted: int = await super()._add_subscription(subscription, session)
+    async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
+        granted: int = await super().add_subscription(subscription, session)
         if granted != 0x80:
             self._filters_of.setdefault(session.client_id, set()).add(subscription[0])
         return granted
 
     def _del_subscription(self, a_filter: str, session: Any) -> int:
         deleted: int = super()._del_subscription(a_filter, session)
+        if a_filter in self._subscriptions and not self._subscriptions[a_filter]:
+            del self._subscriptions[a_filter]  # stock amqtt keeps unsubscribed filters forever
         filters = self._filters_of.get(session.client_id)
         if filters is not None:
             filters.discard(a_filter)
