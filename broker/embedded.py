@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from types import TracebackType
@@ -13,15 +14,17 @@ from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import BrokerError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
-from transitions import MachineError
 
 from broker.auth import Authenticator
+from broker.connections import ConnectionLifecycle, abort_connection
 from broker.plugins import JobsAuthPlugin, JobsTopicPlugin
 from broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker"]
 
 # amqtt requires a listener named "default" (other listeners inherit its settings).
+# A client that lets more than this wait in its socket buffer is disconnected.
+MAX_OUTGOING_BYTES = 8 * 1024 * 1024
 _LISTENER = "default"
 
 
@@ -29,7 +32,7 @@ class BrokerStartError(Exception):
     """The embedded broker could not start, e.g. its port is already in use."""
 
 
-class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt ships no type information
     """amqtt's `Broker`, except that clients may publish to `$` topics.
 
     Stock amqtt 0.12.1 refuses every client PUBLISH whose topic starts with `$`
@@ -50,7 +53,14 @@ class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informati
         # 0.12.1 without the `$` refusal. Re-check this on any amqtt upgrade.
         app_message = wait_deliver.result()
         topic = getattr(app_message, "topic", None)
-        if not topic or not topic.startswith("$") or "#" in topic or "+" in topic:
+        if not topic or "#" in topic or "+" in topic:
+            # [MQTT-3.3.2-2] a PUBLISH topic has no wildcards (and is never empty): a
+            # protocol violation closes the connection. Stock amqtt answered with
+            # nothing and stopped routing the client's later messages.
+            self.logger.warning("closing %s: it published to %r", client_session.client_id, topic)
+            abort_connection(handler.writer)
+            return True
+        if not topic.startswith("$"):
             stock: bool = await super()._handle_message_delivery(client_session, handler, wait_deliver)
             return stock
 
@@ -75,47 +85,9 @@ class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informati
         # when it goes, instead of scanning the fleet's.
         self._subscriptions = SubscriptionIndex()
         self._filters_of: dict[str, set[str]] = {}
-
-    async def _handle_client_session(
-        self, reader: Any, writer: Any, client_session: Any, handler: Any, server: Any, listener_name: str
-    ) -> None:
-        # Stock amqtt 0.12.1, except one loop: after every CONNECT it offered the
-        # new client the retained messages of every filter of every client (an
-        # await per filter in the whole broker, and messages the client never
-        # subscribed to). Retained messages still go out on SUBSCRIBE. Re-check
-        # on any amqtt upgrade.
-        authenticated = await self._authenticate(client_session, self.listeners_config[listener_name])
-        if client_session.client_id is None:
-            raise BrokerError("Client ID was not correctly created/set.")
-        while True:
-            try:
-                client_session.transitions.connect()
-                break
-            except (MachineError, ValueError):
-                if client_session.transitions.is_connected():
-                    self.logger.warning(
-                        f"Client {client_session.client_id} is already connected, taking over."
-                    )
-                    old_session = self._sessions[client_session.client_id]
-                    await old_session[1].handle_connection_closed()
-                    await old_session[1].stop()
-                    break
-                self.logger.warning(
-                    f"Client {client_session.client_id} is reconnecting too quickly, make it wait"
-                )
-                await asyncio.sleep(1)
-        handler.attach(client_session, reader, writer)
-        self._sessions[client_session.client_id] = (client_session, handler)
-        await handler.mqtt_connack_authorize(authenticated)
-        if not authenticated:
-            await writer.close()
-            return
-        await self.plugins_manager.fire_event(
-            BrokerEvents.CLIENT_CONNECTED, client_id=client_session.client_id, client_session=client_session
-        )
-        await handler.start()
-        await self._publish_session_retained_messages(client_session)
-        await self._client_message_loop(client_session, handler)
+        self._ends = {}
+        # Bytes handed to each client's connection and not yet written out.
+        self._outgoing: dict[Any, int] = {}
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         granted: int = await super().add_subscription(subscription, session)
@@ -171,10 +143,28 @@ class JobsBroker(Broker):  # type: ignore[misc]  # amqtt ships no type informati
             if not connected:
                 continue
             handler = self._get_handler(target_session)
-            if handler:
-                running_tasks.append(
-                    asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+            if not handler:
+                continue
+            size = len(broadcast["data"] or b"")
+            waiting = self._outgoing.get(handler, 0) + size
+            if waiting > MAX_OUTGOING_BYTES:
+                # A subscriber that does not read would make the broker hold its messages without bound.
+                self.logger.warning(
+                    "closing %s: %d bytes wait to be sent to it", target_session.client_id, waiting
                 )
+                abort_connection(handler.writer)
+                continue
+            self._outgoing[handler] = waiting
+            task = asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+            task.add_done_callback(functools.partial(self._sent, handler, size))
+            running_tasks.append(task)
+
+    def _sent(self, handler: Any, size: int, _task: asyncio.Task[Any]) -> None:
+        left = self._outgoing.get(handler, 0) - size
+        if left > 0:
+            self._outgoing[handler] = left
+        else:
+            self._outgoing.pop(handler, None)
 
 
 class EmbeddedBroker:
