@@ -80,18 +80,22 @@ class JobsTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no 
     async def topic_filtering(
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool:
-        client_id = getattr(session, "client_id", None)
-        try:
-            principal = session_principal(session)
-            rule = _RULES.get(action) if action is not None else None
-            allowed = (
-                principal is not None and rule is not None and topic is not None and rule(principal, topic)
-            )
-        except Exception:
-            logger.exception(
-                "topic check error, refused %s: client id %r, topic %r", action, client_id, topic
-            )
-            return False
-        if not allowed:
-            logger.info("refused %s: client id %r, topic %r", action, client_id, topic)
-        return allowed
+        return check_topic(session, topic, action)
+
+
+def check_topic(session: Session | None, topic: str | None, action: Action | None) -> bool:
+    """`broker.acl` for one publish, subscribe or receive; fails closed and logs every refusal.
+
+    The broker calls this directly on its hot path (see `JobsBroker._topic_filtering`).
+    """
+    client_id = getattr(session, "client_id", None)
+    try:
+        principal = session_principal(session)
+        rule = _RULES.get(action) if action is not None else None
+        allowed = principal is not None and rule is not None and topic is not None and rule(principal, topic)
+    except Exception:
+        logger.exception("topic check error, refused %s: client id %r, topic %r", action, client_id, topic)
+        return False
+    if not allowed:
+        logger.info("refused %s: client id %r, topic %r", action, client_id, topic)
+    return allowed
