@@ -10,6 +10,9 @@ with their order fixed for fleets; each change is marked where it is made:
   new session is set up, so the new connection gets every message;
 * a connection silent for one and a half times its keepalive is closed (stock amqtt waits
   for it forever), which fires its will;
+* every packet is read whole before amqtt parses it, so a PUBLISH to a
+  wildcard, empty or invalid UTF-8 topic closes the connection
+  (`broker.framing`) instead of desynchronising the stream;
 * the new client is not offered the retained messages of every filter of
   every client (an await per filter in the broker); retained messages go out
   on SUBSCRIBE, as MQTT 3.1.1 says.
@@ -31,7 +34,9 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
-__all__ = ["ConnectionLifecycle", "abort_connection"]
+from broker.framing import CheckedReader, abort_connection
+
+__all__ = ["ConnectionLifecycle", "FleetProtocolHandler"]
 
 _log = logging.getLogger("broker.connections")
 
@@ -39,14 +44,6 @@ _log = logging.getLogger("broker.connections")
 KEEPALIVE_GRACE = 1.5
 # How long a take-over waits for the old connection's end to be handled.
 _TAKE_OVER_WAIT = 5.0
-
-
-def abort_connection(writer: Any) -> None:
-    """Close a client's socket at once, without flushing (it may be dead or stuck)."""
-    stream = getattr(writer, "_writer", None)
-    transport = getattr(stream, "transport", None)
-    if transport is not None:
-        transport.abort()
 
 
 class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no types
@@ -89,6 +86,8 @@ class ConnectionLifecycle:
             if writer.get_peer_info() is None:
                 await writer.close()
                 return
+            # Changed: packets are read whole, so a malformed PUBLISH closes the connection.
+            reader = CheckedReader(reader, writer)
             try:
                 handler, session = await FleetProtocolHandler.init_from_connect(
                     reader, writer, self.plugins_manager
@@ -100,6 +99,7 @@ class ConnectionLifecycle:
                 return
             if session.clean_session and not session.client_id:
                 session.client_id = gen_client_id()
+            reader.client_id = session.client_id
             # Changed: authenticate first; a refusal touches no existing session.
             if not await self._authenticate(session, self.listeners_config[listener_name]):
                 handler.attach(session, reader, writer)

@@ -16,7 +16,8 @@ from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
 
 from broker.auth import Authenticator
-from broker.connections import ConnectionLifecycle, abort_connection
+from broker.connections import ConnectionLifecycle
+from broker.framing import abort_connection
 from broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic
 from broker.routing import SubscriptionIndex
 

@@ -67,8 +67,8 @@ async def test_a_connection_that_pings_stays_open(connect, admin):
     assert await device.next_message() == (NOTIFY, b"still here")
 
 
-async def test_a_publish_to_an_empty_topic_closes_the_connection(admin, mqtt_broker):
-    topic = b""
+@pytest.mark.parametrize("topic", [b"$aws/things/t1/jobs/+", b"a/#", b"", b"bad/\xff\xfe", b"nul/\x00"])
+async def test_a_publish_to_a_malformed_topic_closes_the_connection(topic, admin, mqtt_broker):
     host, port = mqtt_broker.address
     sock = await asyncio.to_thread(raw_mqtt.open_connection, host, port, raw_mqtt.connect("t1"))
     try:
