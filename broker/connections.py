@@ -13,6 +13,8 @@ with their order fixed for fleets; each change is marked where it is made:
 * every packet is read whole before amqtt parses it, so a PUBLISH to a
   wildcard, empty or invalid UTF-8 topic closes the connection
   (`broker.framing`) instead of desynchronising the stream;
+* an outgoing QoS 1 message waits for its PUBACK as long as the connection
+  lives and is sent again, with DUP, when a persistent session reconnects;
 * the new client is not offered the retained messages of every filter of
   every client (an await per filter in the broker); retained messages go out
   on SUBSCRIBE, as MQTT 3.1.1 says.
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.session import OUTGOING
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
@@ -53,6 +56,28 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
     the client's by `ConnectionLifecycle`) but then does nothing; here the
     timeout closes the connection.
     """
+
+    async def _handle_qos1_message_flow(self, app_message: Any) -> None:
+        # Stock amqtt drops an outgoing QoS 1 message after 5 s without PUBACK, and
+        # forgets it when the connection ends, so a persistent session never gets it
+        # again. Here it waits for the PUBACK as long as the connection lives and
+        # stays in the session's in-flight messages until acknowledged; amqtt's
+        # `_retry_deliveries` sends it again, with DUP, when the session reconnects.
+        if app_message.direction != OUTGOING or self.session is None or app_message.packet_id is None:
+            await super()._handle_qos1_message_flow(app_message)
+            return
+        packet_id = app_message.packet_id
+        self.session.inflight_out.setdefault(packet_id, app_message)
+        packet = app_message.build_publish_packet(dup=app_message.publish_packet is not None)
+        await self._send_packet(packet)
+        app_message.publish_packet = packet
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._puback_waiters[packet_id] = waiter
+        try:
+            app_message.puback_packet = await waiter  # cancelled when the connection stops
+        finally:
+            self._puback_waiters.pop(packet_id, None)
+        self.session.inflight_out.pop(packet_id, None)
 
     def handle_read_timeout(self) -> None:
         session = self.session

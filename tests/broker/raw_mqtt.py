@@ -28,8 +28,9 @@ def connect(
     username: str | None = None,
     password: str | None = None,
     will: tuple[str, bytes] | None = None,
+    clean_session: bool = True,
 ) -> bytes:
-    flags = 0x02  # clean session
+    flags = 0x02 if clean_session else 0x00
     payload = _text(client_id.encode())
     if will is not None:
         flags |= 0x04 | 0x08  # will, QoS 1
@@ -91,3 +92,20 @@ def closed_by_peer(sock: socket.socket, within: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def read_packet(sock: socket.socket) -> tuple[int, bytes]:
+    """The next packet: (first byte, body)."""
+    first = _read_exactly(sock, 1)[0]
+    length, shift = 0, 0
+    while True:
+        byte = _read_exactly(sock, 1)[0]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return first, _read_exactly(sock, length)
+
+
+def puback(packet_id: int) -> bytes:
+    return packet(0x40, struct.pack("!H", packet_id))

@@ -108,3 +108,40 @@ async def test_a_subscriber_that_never_reads_is_disconnected_not_buffered_foreve
     assert await admin.subscribe("flood/check") == 1
     await admin.publish("flood/check", b"alive")
     assert await admin.next_message() == ("flood/check", b"alive")
+
+
+async def test_an_unacknowledged_qos1_message_is_sent_again_with_dup_after_a_persistent_reconnect(
+    admin, mqtt_broker, creds
+):
+    host, port = mqtt_broker.address
+    hello = raw_mqtt.connect("t1", clean_session=False)
+    topic = "$aws/things/t1/jobs/notify"
+
+    def first_connection():
+        sock = raw_mqtt.open_connection(host, port, hello)
+        assert raw_mqtt.read_connack(sock) == 0
+        sock.sendall(raw_mqtt.subscribe(1, topic, qos=1))
+        assert raw_mqtt.read_packet(sock)[0] == 0x90  # SUBACK
+        return sock
+
+    sock = await asyncio.to_thread(first_connection)
+    try:
+        await admin.publish(topic, b"must arrive")
+        first, body = await asyncio.to_thread(raw_mqtt.read_packet, sock)
+        assert first == 0x32 and body.endswith(b"must arrive")  # PUBLISH, QoS 1, not DUP
+        await asyncio.sleep(6)  # longer than stock amqtt's 5 s PUBACK timeout; no PUBACK sent
+    finally:
+        sock.close()
+
+    def second_connection():
+        again = raw_mqtt.open_connection(host, port, hello)
+        assert raw_mqtt.read_connack(again) == 0
+        packet = raw_mqtt.read_packet(again)
+        packet_id = int.from_bytes(packet[1][2 + len(topic) : 4 + len(topic)], "big")
+        again.sendall(raw_mqtt.puback(packet_id))
+        return again, packet
+
+    again, (first, body) = await asyncio.to_thread(second_connection)
+    again.close()
+    assert first == 0x3A, hex(first)  # PUBLISH, QoS 1, DUP
+    assert body.endswith(b"must arrive")
