@@ -50,6 +50,11 @@ class ServiceConfig:
     # Publish $aws/events/... (AWS publishes them once UpdateEventConfigurations enables them).
     events: bool = True
     limits: DeviceLimits = field(default_factory=DeviceLimits)
+    # An MQTT broker to use instead of the embedded one, as (host, port); devices
+    # then connect to it, and it must keep each of them to its own topics.
+    external_broker: tuple[str, int] | None = None
+    external_username: str | None = None
+    external_password: str | None = None
 
 
 class _QuietServer(uvicorn.Server):
@@ -84,6 +89,8 @@ class JobsService:
 
     @property
     def mqtt_address(self) -> tuple[str, int]:
+        if self.config.external_broker is not None:
+            return self.config.external_broker
         assert self.broker is not None, "the service is not started"
         return self.broker.address
 
@@ -103,21 +110,25 @@ class JobsService:
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key
-        self.broker = EmbeddedBroker(
-            CredentialAuthenticator(
-                key.access_key_id, key.secret_access_key, self.store.thing_exists, SERVICE_CLIENT_ID
-            ),
-            host=self.config.host,
-            port=self.config.mqtt_port,
-        )
-        await self.broker.start()
-
-        broker_host, broker_port = self.broker.address
+        username: str | None = key.access_key_id
+        password: str | None = key.secret_access_key
+        if self.config.external_broker is None:
+            self.broker = EmbeddedBroker(
+                CredentialAuthenticator(
+                    key.access_key_id, key.secret_access_key, self.store.thing_exists, SERVICE_CLIENT_ID
+                ),
+                host=self.config.host,
+                port=self.config.mqtt_port,
+            )
+            await self.broker.start()
+        else:
+            username, password = self.config.external_username, self.config.external_password
+        broker_host, broker_port = self.mqtt_address
         self.bridge = MqttBridge(
             broker_host,
             broker_port,
-            username=key.access_key_id,
-            password=key.secret_access_key,
+            username=username,
+            password=password,
             handle=DeviceApi(engine).handle,
         )
         await self.bridge.start()

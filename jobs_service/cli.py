@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from device_sdk.cli import add_device_command, run_device
+from device_sdk.connection import Endpoint
 from simulator.cli import add_simulate_command, run_simulate
 
 from .app import JobsService, ServiceConfig
@@ -51,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         help="requests a thing may send at once above its rate (default 40)",
     )
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
+    serve.add_argument(
+        "--broker",
+        metavar="mqtt://HOST:PORT",
+        help="use this MQTT broker instead of the embedded one (it must keep devices to their own topics)",
+    )
+    serve.add_argument("--broker-username", help="username for --broker")
+    serve.add_argument(
+        "--broker-password-env", metavar="VAR", help="environment variable holding the password for --broker"
+    )
     add_device_command(commands)
     add_simulate_command(commands)
     return parser
@@ -75,6 +87,25 @@ async def _serve(config: ServiceConfig) -> None:
         print("iotjobs stopping", flush=True)
 
 
+def _external_broker(args: argparse.Namespace) -> dict[str, Any]:
+    """ServiceConfig fields for ``--broker``; raises ValueError for a bad URL or a missing password."""
+    if args.broker is None:
+        return {}
+    endpoint = Endpoint.parse(args.broker)
+    if endpoint.tls:
+        raise ValueError("--broker supports mqtt:// (plain TCP) for now")
+    password = None
+    if args.broker_password_env:
+        password = os.environ.get(args.broker_password_env)
+        if password is None:
+            raise ValueError(f"environment variable {args.broker_password_env} is not set")
+    return {
+        "external_broker": (endpoint.host, endpoint.port),
+        "external_username": args.broker_username,
+        "external_password": password,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "device":
@@ -95,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             time_scale=time_scale_from_env(),
             events=not args.no_events,
             limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
+            **_external_broker(args),
         )
         asyncio.run(_serve(config))
     except (ValueError, OSError) as exc:

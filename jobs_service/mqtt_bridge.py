@@ -42,15 +42,16 @@ class MqttBridge:
         host: str,
         port: int,
         *,
-        username: str,
-        password: str,
+        username: str | None,
+        password: str | None,
         handle: Handler,
         client_id: str = SERVICE_CLIENT_ID,
     ) -> None:
         self._address = (host, port)
         self._handle = handle
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        self._client.username_pw_set(username, password)
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.max_inflight_messages_set(256)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
