@@ -9,7 +9,7 @@ MQTT_PORT ?= 1883
 HTTP_PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+system-deps:
+	./scripts/system-deps.sh
+
+test: lint typecheck system-deps
 	$(BIN)/python -m pytest
 
 clean:
