@@ -48,6 +48,7 @@ class Report:
     executions_per_second: float
     notify_to_start: Latency
     start_to_terminal: Latency
+    notify_to_terminal: Latency
     statuses: dict[str, int]
     expected_statuses: dict[str, int]
     mismatched: list[str] = field(default_factory=list)
@@ -80,6 +81,7 @@ class Report:
             f"create → last end {self.seconds:.2f} s ({self.executions_per_second:.1f} executions/s)",
             f"notify → start    {_latency(self.notify_to_start)}",
             f"start → terminal  {_latency(self.start_to_terminal)}",
+            f"notify → terminal {_latency(self.notify_to_terminal)}",
             f"statuses          {_counts(self.statuses)}",
             f"expected          {_counts(self.expected_statuses)}",
             f"lost              {len(self.lost)}{_some(self.lost)}",

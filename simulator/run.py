@@ -215,6 +215,7 @@ def _report(
             [r.started - r.first_seen for r in mine if r.started is not None and r.first_seen is not None]
         ),
         start_to_terminal=Latency.of([r.ended - r.started for r in mine if r.started is not None]),
+        notify_to_terminal=Latency.of([r.ended - r.first_seen for r in mine if r.first_seen is not None]),
         statuses=dict(Counter(truth.values())),
         expected_statuses={
             status: n * per_thing

@@ -27,6 +27,7 @@ def _report(**changes):
         executions_per_second=2.0,
         notify_to_start=Latency.of([0.1, 0.2]),
         start_to_terminal=Latency.of([0.3]),
+        notify_to_terminal=Latency.of([0.4, 0.5]),
         statuses={"SUCCEEDED": 3, "FAILED": 1},
         expected_statuses={"SUCCEEDED": 3, "FAILED": 1},
         profiles={"succeed": 3, "fail": 1},
