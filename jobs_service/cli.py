@@ -18,6 +18,7 @@ from simulator.cli import add_simulate_command, run_simulate
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
 from .limits import DeviceLimits
+from .quick_run import add_run_command, run_quick_job
 
 __all__ = ["main"]
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_device_command(commands)
     add_simulate_command(commands)
+    add_run_command(commands)
     return parser
 
 
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_device(args)
     if args.command == "simulate":
         return run_simulate(args)
+    if args.command == "run":
+        return run_quick_job(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # amqtt logs every connection at INFO; keep the service's own lines readable.
     logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CREDENTIALS_FILE", "AdminKey", "load_admin_key"]
+__all__ = ["CREDENTIALS_FILE", "AdminKey", "load_admin_key", "read_admin_key"]
 
 CREDENTIALS_FILE = "admin-credentials.json"
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -30,22 +30,34 @@ class AdminKey:
         return f"AdminKey(access_key_id={self.access_key_id!r}, source={self.source!r})"
 
 
+def read_admin_key(data_dir: Path, environ: dict[str, str] | None = None) -> AdminKey | None:
+    """The admin key from the environment or the data dir, or ``None`` if there is none yet.
+
+    Command-line clients (``iotjobs run``) use this: they never make a key.
+    """
+    env = dict(os.environ) if environ is None else environ
+    key_id, secret = env.get("IOTJOBS_ACCESS_KEY_ID"), env.get("IOTJOBS_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return AdminKey(key_id, secret, "environment")
+    if key_id or secret:
+        raise ValueError("Set both IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY, or neither")
+    path = data_dir / CREDENTIALS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return AdminKey(stored["accessKeyId"], stored["secretAccessKey"], str(path))
+    return None
+
+
 def load_admin_key(data_dir: Path, environ: dict[str, str] | None = None) -> tuple[AdminKey, bool]:
     """The admin key, and whether it was generated just now.
 
     ``IOTJOBS_ACCESS_KEY_ID`` and ``IOTJOBS_SECRET_ACCESS_KEY`` win when both are
     set; otherwise the key stored in the data dir is used, made on first start.
     """
-    env = dict(os.environ) if environ is None else environ
-    key_id, secret = env.get("IOTJOBS_ACCESS_KEY_ID"), env.get("IOTJOBS_SECRET_ACCESS_KEY")
-    if key_id and secret:
-        return AdminKey(key_id, secret, "environment"), False
-    if key_id or secret:
-        raise ValueError("Set both IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY, or neither")
+    existing = read_admin_key(data_dir, environ)
+    if existing is not None:
+        return existing, False
     path = data_dir / CREDENTIALS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        return AdminKey(stored["accessKeyId"], stored["secretAccessKey"], str(path)), False
     key = AdminKey(
         "AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
         secrets.token_urlsafe(30)[:40],

@@ -1,0 +1,69 @@
+"""`iotjobs run`: one command on one device, its output and its exit code."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ACCESS_KEY_ID, SECRET
+from .device_sdk.helpers import DeviceProcess, endpoint, make_thing
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def device(server, iot, unique):
+    name = f"{unique}-dev"
+    make_thing(iot, name)
+    process = DeviceProcess("--thing", name, "--endpoint", endpoint(server))
+    yield name
+    process.close()
+
+
+def run(server, *args, credentials=True, timeout=60):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
+    if credentials:
+        env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+    command = [sys.executable, "-m", "jobs_service.cli", "run", "--endpoint", server.http_url, *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_output_and_exit_code_come_back(server, device):
+    result = run(server, "--thing", device, "--", "sh", "-c", "echo out, with a comma; echo err >&2; exit 0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "out, with a comma\n"
+    assert "err\n" in result.stderr
+    assert "succeeded" in result.stderr
+
+
+def test_a_failing_command_exits_with_the_devices_exit_code(server, device):
+    result = run(server, "--thing", device, "--", "sh", "-c", "echo broken >&2; exit 3")
+    assert result.returncode == 3
+    assert "broken" in result.stderr
+    assert "iotjobs run: FAILED: run exited with code 3" in result.stderr
+
+
+def test_a_command_the_device_does_not_have_is_rejected(server, device):
+    result = run(server, "--thing", device, "--", "no-such-command-anywhere")
+    assert result.returncode == 125
+    assert "REJECTED" in result.stderr and "no-such-command-anywhere" in result.stderr
+
+
+def test_no_answer_in_time_cancels_the_job(server, iot, unique):
+    name = f"{unique}-offline"
+    make_thing(iot, name)  # no device runs for it
+    result = run(server, "--thing", name, "--timeout", "1", "--", "true")
+    assert result.returncode == 124
+    assert "no result within 1s" in result.stderr
+    job_id = next(line.split()[1] for line in result.stderr.splitlines() if line.startswith("job "))
+    assert iot.describe_job(jobId=job_id)["job"]["status"] == "CANCELED"
+
+
+def test_unknown_things_and_missing_credentials_are_clear_errors(server, tmp_path):
+    result = run(server, "--thing", "nobody-here", "--", "true")
+    assert result.returncode == 2 and "nobody-here" in result.stderr
+    result = run(server, "--thing", "x", "--data-dir", str(tmp_path), "--", "true", credentials=False)
+    assert result.returncode == 2 and "no admin key" in result.stderr
+    result = run(server, "--thing", "x")
+    assert result.returncode == 2 and "give the command after --" in result.stderr
