@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from .jobs import JobsStore
 from .registry import RegistryStore
+from .schedules import Fire, Schedule, SchedulesStore
 from .templates import TemplatesStore
 
-__all__ = ["Store"]
+__all__ = ["Fire", "Schedule", "Store"]
 
 
-class Store(JobsStore, RegistryStore, TemplatesStore):
-    """Things, groups, jobs, executions and job templates in one SQLite database (WAL)."""
+class Store(JobsStore, RegistryStore, TemplatesStore, SchedulesStore):
+    """Things, groups, jobs, executions, job templates and schedules in one SQLite database (WAL)."""

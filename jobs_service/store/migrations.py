@@ -131,11 +131,41 @@ def _v4_rollout(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v5_schedules(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            misfire TEXT NOT NULL,
+            overlap TEXT NOT NULL,
+            enabled INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            handled_until REAL NOT NULL,
+            next_fire_at REAL
+        );
+        CREATE INDEX schedules_next ON schedules(enabled, next_fire_at);
+        CREATE TABLE schedule_fires (
+            schedule TEXT NOT NULL,
+            fire_at REAL NOT NULL,
+            job_id TEXT,
+            outcome TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (schedule, fire_at)
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
     _v3_step_timers,
     _v4_rollout,
+    _v5_schedules,
 ]
 
 
