@@ -28,6 +28,7 @@ from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
 from .registry import Registry
 from .scheduler import Scheduler
+from .schedules import Schedules
 from .store import Store
 from .templates import Templates
 
@@ -83,6 +84,7 @@ class JobsService:
         self.broker: EmbeddedBroker | None = None
         self.bridge: MqttBridge | None = None
         self.scheduler: Scheduler | None = None
+        self.schedules: Schedules | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_address: tuple[str, int] | None = None
@@ -134,7 +136,9 @@ class JobsService:
         await self.bridge.start()
 
         bridge = self.bridge
-        self.scheduler = Scheduler(engine, self.clock, bridge.publish)
+        templates = Templates(self.store, self.clock, self.arns)
+        self.schedules = Schedules(self.store, engine, templates, self.clock, self.arns)
+        self.scheduler = Scheduler(engine, self.clock, bridge.publish, self.schedules)
 
         def finish_deletions() -> None:
             bridge.publish(engine.finish_deletions().messages)
@@ -156,7 +160,7 @@ class JobsService:
         control = ControlPlane(
             engine,
             registry,
-            Templates(self.store, self.clock, self.arns),
+            templates,
             self.arns,
             publish_and_wake,
             after_delete,

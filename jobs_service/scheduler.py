@@ -16,6 +16,7 @@ from collections.abc import Callable
 from .clock import Clock
 from .engine import JobsEngine
 from .notifications import Message
+from .schedules import Schedules
 
 __all__ = ["Scheduler"]
 
@@ -26,8 +27,15 @@ IDLE_RECHECK = 60.0
 
 
 class Scheduler:
-    def __init__(self, engine: JobsEngine, clock: Clock, publish: Callable[[list[Message]], None]) -> None:
+    def __init__(
+        self,
+        engine: JobsEngine,
+        clock: Clock,
+        publish: Callable[[list[Message]], None],
+        schedules: Schedules | None = None,
+    ) -> None:
         self._engine = engine
+        self._schedules = schedules
         self._clock = clock
         self._publish = publish
         self._wake = asyncio.Event()
@@ -57,6 +65,10 @@ class Scheduler:
                 outcome = self._engine.tick()
                 self._publish(outcome.messages)
                 due = self._engine.next_due()
+                if self._schedules is not None:
+                    self._publish(self._schedules.fire_due())
+                    fire = self._schedules.next_due()
+                    due = fire if due is None else due if fire is None else min(due, fire)
             except Exception:
                 # A bug must not stop every timer: log it and look again shortly.
                 log.exception("The scheduler's tick failed")
