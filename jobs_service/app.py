@@ -23,6 +23,7 @@ from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
+from .http_api.schedules_api import SchedulesApi
 from .limits import DeviceLimits
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
@@ -166,7 +167,11 @@ class JobsService:
             after_delete,
         )
         scheduler.start()
-        app = build_app(control.handlers(), {key.access_key_id: key.secret_access_key})
+        app = build_app(
+            control.handlers(),
+            {key.access_key_id: key.secret_access_key},
+            extra=SchedulesApi(self.schedules),
+        )
         await self._start_http(app)
 
     async def _start_http(self, app: Starlette) -> None:

@@ -19,6 +19,7 @@ from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
 from .limits import DeviceLimits
 from .quick_run import add_run_command, run_quick_job
+from .schedule_cli import add_schedule_command, run_schedule_command
 
 __all__ = ["main"]
 
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     add_device_command(commands)
     add_simulate_command(commands)
     add_run_command(commands)
+    add_schedule_command(commands)
     return parser
 
 
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_simulate(args)
     if args.command == "run":
         return run_quick_job(args)
+    if args.command == "schedule":
+        return run_schedule_command(args)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # amqtt logs every connection at INFO; keep the service's own lines readable.
     logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))

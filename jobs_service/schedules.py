@@ -66,24 +66,7 @@ class Schedules:
     def create(self, new: NewSchedule) -> Schedule:
         cron = self._validate(new)
         now = self.clock.now()
-        schedule = Schedule(
-            name=new.name,
-            cron=cron.expression,
-            timezone=cron.timezone,
-            spec={
-                "targets": list(new.targets),
-                "document": new.document,
-                "jobTemplateArn": new.template_arn,
-                "documentParameters": dict(new.parameters),
-                "settings": dict(new.settings),
-            },
-            misfire=new.misfire,
-            overlap=new.overlap,
-            enabled=new.enabled,
-            created_at=now,
-            handled_until=now,
-            next_fire_at=cron.next_after(now),
-        )
+        schedule = self._from_new(new, cron, created_at=now, now=now)
         with self.store.atomic():
             if self.store.get_schedule(new.name) is not None:
                 raise ResourceAlreadyExists(f"Schedule {new.name} already exists")
@@ -98,6 +81,24 @@ class Schedules:
 
     def list_schedules(self, *, after: str | None = None, limit: int = 100) -> list[Schedule]:
         return self.store.list_schedules(after=after, limit=limit)
+
+    def update(self, name: str, changes: dict[str, Any]) -> Schedule:
+        """Change any of a schedule's settings; a new cron or time zone counts from now."""
+        now = self.clock.now()
+        with self.store.atomic():
+            current = self.describe(name)
+            merged = {**self._as_new(current).__dict__, **changes, "name": name}
+            new = NewSchedule(**merged)
+            cron = self._validate(new)
+            timing_changed = (cron.expression, cron.timezone) != (current.cron, current.timezone)
+            enabling = new.enabled and not current.enabled
+            changed = replace(
+                self._from_new(new, cron, created_at=current.created_at, now=now),
+                handled_until=now if timing_changed or enabling else current.handled_until,
+                next_fire_at=cron.next_after(now if timing_changed or enabling else current.handled_until),
+            )
+            self.store.put_schedule(changed)
+        return changed
 
     def set_enabled(self, name: str, enabled: bool) -> Schedule:
         """Enable or disable; enabling starts from now (fires missed while disabled are not run)."""
@@ -190,7 +191,45 @@ class Schedules:
                 return job is not None and job.status in (JobStatus.IN_PROGRESS, JobStatus.SCHEDULED)
         return False
 
-    # -- validation ----------------------------------------------------------
+    # -- conversions and validation ------------------------------------------
+
+    @staticmethod
+    def _from_new(new: NewSchedule, cron: Cron, *, created_at: float, now: float) -> Schedule:
+        return Schedule(
+            name=new.name,
+            cron=cron.expression,
+            timezone=cron.timezone,
+            spec={
+                "targets": list(new.targets),
+                "document": new.document,
+                "jobTemplateArn": new.template_arn,
+                "documentParameters": dict(new.parameters),
+                "settings": dict(new.settings),
+            },
+            misfire=new.misfire,
+            overlap=new.overlap,
+            enabled=new.enabled,
+            created_at=created_at,
+            handled_until=now,
+            next_fire_at=cron.next_after(now),
+        )
+
+    @staticmethod
+    def _as_new(schedule: Schedule) -> NewSchedule:
+        spec = schedule.spec
+        return NewSchedule(
+            name=schedule.name,
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            targets=list(spec.get("targets") or []),
+            document=spec.get("document"),
+            template_arn=spec.get("jobTemplateArn"),
+            parameters=dict(spec.get("documentParameters") or {}),
+            settings=dict(spec.get("settings") or {}),
+            misfire=schedule.misfire,
+            overlap=schedule.overlap,
+            enabled=schedule.enabled,
+        )
 
     def _validate(self, new: NewSchedule) -> Cron:
         if _NAME.fullmatch(new.name) is None:

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
@@ -22,9 +23,18 @@ from jobs_service.http_api.responses import error_response, internal_error_respo
 from jobs_service.http_api.service import Handler, ServiceApi
 from jobs_service.http_api.sigv4 import verify_request
 
-__all__ = ["MAX_BODY_BYTES", "build_app", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "ExtraApi", "build_app", "create_app"]
 
 logger = logging.getLogger("jobs_service.http_api")
+
+
+class ExtraApi(Protocol):
+    """Routes beyond the botocore model (``/schedules``), signed like the rest."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def __call__(self, method: str, path: str, body: bytes) -> Mapping[str, Any]: ...
+
 
 #: Largest request body accepted (a job document is at most 32 KB).
 MAX_BODY_BYTES = 1024 * 1024
@@ -36,6 +46,7 @@ def build_app(
     *,
     service_name: str = "iot",
     wall_clock: Callable[[], float] = time.time,
+    extra: ExtraApi | None = None,
 ) -> Starlette:
     """Serve the botocore service ``service_name`` with ``handlers``.
 
@@ -48,7 +59,8 @@ def build_app(
     ``wall_clock`` (epoch seconds) bounds signature age; it is real time, never
     scaled, because clients sign with real time.
     """
-    return create_app([ServiceApi.for_service(service_name, handlers)], credentials, wall_clock=wall_clock)
+    apis = [ServiceApi.for_service(service_name, handlers)]
+    return create_app(apis, credentials, wall_clock=wall_clock, extra=extra)
 
 
 def create_app(
@@ -56,6 +68,7 @@ def create_app(
     credentials: Mapping[str, str],
     *,
     wall_clock: Callable[[], float] = time.time,
+    extra: ExtraApi | None = None,
 ) -> Starlette:
     """Serve several services on one listener, chosen by the SigV4 scope's service.
 
@@ -66,7 +79,7 @@ def create_app(
     by_signing_name = {api.signing_name: api for api in apis}
     if len(by_signing_name) != len(apis):
         raise ValueError("Two services share a signing name")
-    gateway = _Gateway(by_signing_name, credentials, wall_clock)
+    gateway = _Gateway(by_signing_name, credentials, wall_clock, extra)
     return Starlette(routes=[Route("/{path:path}", gateway)])
 
 
@@ -74,8 +87,13 @@ class _Gateway:
     """A single ASGI endpoint for every method and path (routing is model-driven)."""
 
     def __init__(
-        self, apis: Mapping[str, ServiceApi], credentials: Mapping[str, str], wall_clock: Callable[[], float]
+        self,
+        apis: Mapping[str, ServiceApi],
+        credentials: Mapping[str, str],
+        wall_clock: Callable[[], float],
+        extra: ExtraApi | None = None,
     ) -> None:
+        self._extra = extra
         self._apis = apis
         self._credentials = credentials
         self._wall_clock = wall_clock
@@ -111,6 +129,9 @@ class _Gateway:
         if api is None:
             expected = " or ".join(f"'{name}'" for name in sorted(self._apis))
             raise InvalidSignature(f"Credential should be scoped to correct service: {expected}.")
+        if self._extra is not None and signed.service == "iot" and self._extra.handles(request.url.path):
+            content = await run_in_threadpool(self._extra, request.method, request.url.path, body)
+            return json_response(content, request_id=request_id)
         try:
             query = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
         except UnicodeDecodeError as exc:

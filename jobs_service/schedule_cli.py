@@ -1,0 +1,155 @@
+"""``iotjobs schedule ...``: manage recurring schedules through the HTTP control plane."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from .credentials import read_admin_key
+
+__all__ = ["add_schedule_command", "run_schedule_command"]
+
+
+def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    schedule = commands.add_parser("schedule", help="create and manage recurring (cron) schedules")
+    actions = schedule.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a schedule")
+    create.add_argument("name")
+    create.add_argument("--cron", required=True, help="5 fields, or 6 with seconds first")
+    create.add_argument("--timezone", default="UTC", help="IANA time zone, e.g. Europe/Berlin (default UTC)")
+    create.add_argument(
+        "--targets", nargs="+", required=True, metavar="ARN", help="thing or thing group ARNs"
+    )
+    source = create.add_mutually_exclusive_group(required=True)
+    source.add_argument("--document", help="the job document, as JSON")
+    source.add_argument("--template", help="a job template id or ARN")
+    create.add_argument("--param", action="append", default=[], metavar="K=V", help="documentParameters")
+    create.add_argument("--misfire", choices=["skip", "run-once"], default="skip")
+    create.add_argument("--overlap", choices=["skip", "allow"], default="skip")
+    create.add_argument("--settings", help="job settings as JSON (rollout, abort, timeout, retry)")
+    actions.add_parser("list", help="list schedules")
+    for name, text in (
+        ("describe", "show one schedule"),
+        ("enable", "enable a schedule (from now on)"),
+        ("disable", "disable a schedule"),
+        ("delete", "delete a schedule and its history"),
+        ("history", "each fire with its job and the job's status"),
+    ):
+        actions.add_parser(name, help=text).add_argument("name")
+    for parser in actions.choices.values():
+        parser.add_argument("--endpoint", default="http://127.0.0.1:8080", help="control plane URL")
+        parser.add_argument(
+            "--data-dir", type=Path, default=Path("./data"), help="where stored credentials are"
+        )
+        parser.add_argument("--region", default="us-east-1")
+
+
+def run_schedule_command(args: argparse.Namespace) -> int:
+    try:
+        key = read_admin_key(args.data_dir)
+        if key is None:
+            raise ValueError(
+                "no admin key: set IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY,"
+                f" or point --data-dir at the server's data dir (no key in {args.data_dir})"
+            )
+        client = _Client(args.endpoint, args.region, Credentials(key.access_key_id, key.secret_access_key))
+        result = _dispatch(args, client)
+    except ValueError as exc:
+        print(f"iotjobs schedule: {exc}", file=sys.stderr)
+        return 2
+    except _Refused as exc:
+        print(f"iotjobs schedule: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, client: _Client) -> Any:
+    if args.action == "list":
+        return client.call("GET", "/schedules")
+    if args.action == "describe":
+        return client.call("GET", f"/schedules/{args.name}")
+    if args.action in ("enable", "disable"):
+        return client.call("PATCH", f"/schedules/{args.name}", {"enabled": args.action == "enable"})
+    if args.action == "delete":
+        return client.call("DELETE", f"/schedules/{args.name}")
+    if args.action == "history":
+        return client.call("GET", f"/schedules/{args.name}/history")
+    body: dict[str, Any] = {
+        "cron": args.cron,
+        "timezone": args.timezone,
+        "targets": args.targets,
+        "misfire": args.misfire,
+        "overlap": args.overlap,
+    }
+    if args.document is not None:
+        body["document"] = args.document
+    else:
+        body["jobTemplateArn"] = client.template_arn(args.template)
+    if args.param:
+        body["documentParameters"] = dict(_pair(p) for p in args.param)
+    if args.settings:
+        body["settings"] = json.loads(args.settings)
+    return client.call("POST", f"/schedules/{args.name}", body)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param {text!r} must be KEY=VALUE")
+    return key, value
+
+
+class _Refused(Exception):
+    """The service answered with an error; the message is its own."""
+
+
+class _Client:
+    def __init__(self, endpoint: str, region: str, credentials: Credentials) -> None:
+        self._endpoint = endpoint.rstrip("/")
+        self._region = region
+        self._credentials = credentials
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = AWSRequest(method=method, url=self._endpoint + path, data=data)
+        request.headers["Content-Type"] = "application/json"
+        SigV4Auth(self._credentials, "iot", self._region).add_auth(request)
+        prepared = urllib.request.Request(
+            request.url, data=data or None, headers=dict(request.headers.items()), method=method
+        )
+        try:
+            with urllib.request.urlopen(prepared, timeout=30) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = json.loads(exc.read() or b"{}")
+            kind = exc.headers.get("x-amzn-ErrorType", "").split(":")[0]
+            raise _Refused(f"{kind or exc.code}: {detail.get('message', exc.reason)}") from exc
+        except urllib.error.URLError as exc:
+            raise ValueError(f"cannot reach {self._endpoint}: {exc.reason}") from exc
+
+    def template_arn(self, template: str) -> str:
+        if template.startswith("arn:"):
+            return template
+        iot = botocore.session.get_session().create_client(
+            "iot",
+            endpoint_url=self._endpoint,
+            region_name=self._region,
+            aws_access_key_id=self._credentials.access_key,
+            aws_secret_access_key=self._credentials.secret_key,
+        )
+        try:
+            arn: str = iot.describe_job_template(jobTemplateId=template)["jobTemplateArn"]
+        except iot.exceptions.ResourceNotFoundException as exc:
+            raise _Refused(f"ResourceNotFoundException: job template {template} does not exist") from exc
+        return arn
