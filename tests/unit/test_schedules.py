@@ -134,3 +134,16 @@ def test_names_are_unique_and_unknown_names_are_not_found(schedules, arns):
         schedules.describe("missing")
     schedules.delete("nightly")
     assert schedules.list_schedules() == []
+
+
+def test_update_changes_settings_and_a_new_cron_counts_from_now(schedules, arns, clock):
+    schedules.create(hourly(arns))
+    clock.advance(10)
+    changed = schedules.update("nightly", {"cron": "30 * * * *", "overlap": "allow"})
+    assert changed.cron == "30 * * * *" and changed.overlap == "allow"
+    assert changed.handled_until == clock.now()
+    assert changed.next_fire_at == schedules.describe("nightly").next_fire_at
+    assert changed.next_fire_at % HOUR == 1800
+    with pytest.raises(InvalidRequest, match="not valid"):
+        schedules.update("nightly", {"cron": "nope"})
+    assert schedules.describe("nightly").cron == "30 * * * *", "a refused update changes nothing"
