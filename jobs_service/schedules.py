@@ -249,7 +249,12 @@ class Schedules:
             raise InvalidRequest(
                 f"Schedules take only {', '.join(_SETTINGS)}; not {', '.join(sorted(unknown))}"
             )
-        self.templates.document_for_job(new.template_arn, new.document, new.parameters or None)
+        try:
+            self.templates.document_for_job(new.template_arn, new.document, new.parameters or None)
+        except ResourceNotFound as exc:
+            raise InvalidRequest(
+                f"Schedule {new.name} names a job template that does not exist: {exc}"
+            ) from exc
         check_job_settings(new.settings, now=self.clock.now())
         self.engine.resolve_targets(new.targets)
         return cron

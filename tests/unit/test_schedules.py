@@ -147,3 +147,9 @@ def test_update_changes_settings_and_a_new_cron_counts_from_now(schedules, arns,
     with pytest.raises(InvalidRequest, match="not valid"):
         schedules.update("nightly", {"cron": "99 * * * *"})
     assert schedules.describe("nightly").cron == "30 * * * *", "a refused update changes nothing"
+
+
+def test_an_unknown_template_is_a_bad_request_naming_it(schedules, arns):
+    template_arn = "arn:aws:iot:us-east-1:123456789012:jobtemplate/missing-template"
+    with pytest.raises(InvalidRequest, match=r"names a job template that does not exist.*missing-template"):
+        schedules.create(hourly(arns, document=None, template_arn=template_arn))
