@@ -17,6 +17,8 @@ from starlette.applications import Starlette
 from broker import CredentialAuthenticator, EmbeddedBroker
 
 from .arns import Arns
+from .ca import CertificateAuthority
+from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ControlPlane
 from .credentials import AdminKey, load_admin_key
@@ -166,6 +168,7 @@ class JobsService:
             publish_and_wake,
             after_delete,
         )
+        control.certificates = Certificates(self.store, CertificateAuthority(data_dir), self.clock, self.arns)
         scheduler.start()
         app = build_app(
             control.handlers(),

@@ -40,6 +40,9 @@ class Arns:
     def job(self, job_id: str) -> str:
         return f"{self._prefix()}:job/{job_id}"
 
+    def certificate(self, certificate_id: str) -> str:
+        return f"{self._prefix()}:cert/{certificate_id}"
+
     def job_template(self, template_id: str) -> str:
         return f"{self._prefix()}:jobtemplate/{template_id}"
 

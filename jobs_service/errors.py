@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
+    "CertificateState",
     "Conflict",
+    "DeleteConflict",
     "InternalError",
     "InvalidJson",
     "InvalidQuery",
@@ -104,6 +106,20 @@ class Conflict(JobsError):
 
     mqtt_code = "InvalidRequest"
     http_type = "ConflictException"
+    http_status = 409
+
+
+class CertificateState(JobsError):
+    """A certificate's status does not allow the operation (e.g. deleting an ACTIVE one)."""
+
+    http_type = "CertificateStateException"
+    http_status = 406
+
+
+class DeleteConflict(JobsError):
+    """Something still refers to what is being deleted (e.g. a certificate attached to a thing)."""
+
+    http_type = "DeleteConflictException"
     http_status = 409
 
 

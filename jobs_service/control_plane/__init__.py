@@ -8,13 +8,14 @@ cannot express and call the engine, the registry and the templates.
 from __future__ import annotations
 
 from .base import Handler
+from .certificates import CertificateHandlers
 from .jobs import JobHandlers
 from .registry import RegistryHandlers
 
 __all__ = ["ControlPlane"]
 
 
-class ControlPlane(JobHandlers, RegistryHandlers):
+class ControlPlane(JobHandlers, RegistryHandlers, CertificateHandlers):
     def handlers(self) -> dict[str, Handler]:
         """Every supported operation, by its name in the AWS API model."""
         return {
@@ -54,4 +55,14 @@ class ControlPlane(JobHandlers, RegistryHandlers):
             "DeleteJobTemplate": self.delete_job_template,
             "DescribeManagedJobTemplate": self.describe_managed_job_template,
             "ListManagedJobTemplates": self.list_managed_job_templates,
+            "CreateKeysAndCertificate": self.create_keys_and_certificate,
+            "CreateCertificateFromCsr": self.create_certificate_from_csr,
+            "DescribeCertificate": self.describe_certificate,
+            "ListCertificates": self.list_certificates,
+            "UpdateCertificate": self.update_certificate,
+            "DeleteCertificate": self.delete_certificate,
+            "AttachThingPrincipal": self.attach_thing_principal,
+            "DetachThingPrincipal": self.detach_thing_principal,
+            "ListThingPrincipals": self.list_thing_principals,
+            "ListPrincipalThings": self.list_principal_things,
         }

@@ -6,13 +6,14 @@ Every multi-row change runs in one :meth:`Store.atomic` transaction, and the
 
 from __future__ import annotations
 
+from .certificates import Certificate, CertificatesStore
 from .jobs import JobsStore
 from .registry import RegistryStore
 from .schedules import Fire, Schedule, SchedulesStore
 from .templates import TemplatesStore
 
-__all__ = ["Fire", "Schedule", "Store"]
+__all__ = ["Certificate", "Fire", "Schedule", "Store"]
 
 
-class Store(JobsStore, RegistryStore, TemplatesStore, SchedulesStore):
-    """Things, groups, jobs, executions, job templates and schedules in one SQLite database (WAL)."""
+class Store(JobsStore, RegistryStore, TemplatesStore, SchedulesStore, CertificatesStore):
+    """Things, groups, jobs, executions, templates, schedules and certificates in one SQLite database."""

@@ -160,12 +160,34 @@ def _v5_schedules(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v6_certificates(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE certificates (
+            certificate_id TEXT PRIMARY KEY,
+            pem TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_modified_at REAL NOT NULL
+        );
+        CREATE TABLE thing_principals (
+            thing_name TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            PRIMARY KEY (thing_name, principal)
+        );
+        CREATE INDEX thing_principals_principal ON thing_principals(principal);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
     _v3_step_timers,
     _v4_rollout,
     _v5_schedules,
+    _v6_certificates,
 ]
 
 
