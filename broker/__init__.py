@@ -2,7 +2,7 @@
 
 from broker.acl import may_publish, may_receive, may_subscribe
 from broker.auth import Authenticator, CredentialAuthenticator, Principal
-from broker.embedded import BrokerStartError, EmbeddedBroker, JobsBroker
+from broker.embedded import BrokerStartError, EmbeddedBroker, JobsBroker, TlsListener
 
 __all__ = [
     "Authenticator",
@@ -11,6 +11,7 @@ __all__ = [
     "EmbeddedBroker",
     "JobsBroker",
     "Principal",
+    "TlsListener",
     "may_publish",
     "may_receive",
     "may_subscribe",

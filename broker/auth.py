@@ -37,7 +37,11 @@ class Authenticator(Protocol):
     """
 
     def authenticate(
-        self, client_id: str | None, username: str | None, password: str | None
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
     ) -> Principal | None: ...
 
 
@@ -47,9 +51,12 @@ class CredentialAuthenticator:
     * username equal to the admin key id: admin if the password is the admin
       secret (the service, when the client id is `service_client_id`),
       otherwise refused (it never falls through to the device rule);
+    * a client certificate (the TLS listener requires one) is that thing when
+      the client id names a thing the certificate is attached to and the
+      certificate is ACTIVE (``certificate_things`` decides), and refused otherwise;
     * otherwise a non-empty client id naming a registered thing is that thing,
       whatever the username and password (the AWS IoT Device SDK sends its
-      metrics as the username and no password; certificates come later);
+      metrics as the username and no password);
     * anything else is refused.
     """
 
@@ -59,6 +66,7 @@ class CredentialAuthenticator:
         admin_secret: str,
         thing_exists: Callable[[str], bool],
         service_client_id: str | None = None,
+        certificate_things: Callable[[bytes], list[str]] | None = None,
     ) -> None:
         if not admin_key_id or not admin_secret:
             # An empty key id would make every client without a username an admin candidate.
@@ -67,11 +75,22 @@ class CredentialAuthenticator:
         self._admin_secret = admin_secret.encode()
         self._thing_exists = thing_exists
         self._service_client_id = service_client_id
+        self._certificate_things = certificate_things
 
     def authenticate(
-        self, client_id: str | None, username: str | None, password: str | None
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
     ) -> Principal | None:
         """Return the principal for these CONNECT credentials, or `None` to refuse."""
+        if certificate is not None:
+            if self._certificate_things is None or not client_id:
+                return None
+            return (
+                Principal("thing", client_id) if client_id in self._certificate_things(certificate) else None
+            )
         if username == self._admin_key_id:
             if password is not None and hmac.compare_digest(password.encode(), self._admin_secret):
                 if self._service_client_id is not None and client_id == self._service_client_id:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -21,9 +24,23 @@ from broker.framing import abort_connection
 from broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic
 from broker.routing import SubscriptionIndex
 
-__all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker"]
+__all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 
 # amqtt requires a listener named "default" (other listeners inherit its settings).
+_TLS_LISTENER = "tls"
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener that requires a client certificate signed by ``cafile``."""
+
+    port: int
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+    host: str = "127.0.0.1"
+
+
 # A client that lets more than this wait in its socket buffer is disconnected.
 MAX_OUTGOING_BYTES = 8 * 1024 * 1024
 _LISTENER = "default"
@@ -160,6 +177,15 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             task.add_done_callback(functools.partial(self._sent, handler, size))
             running_tasks.append(task)
 
+    @staticmethod
+    def _create_ssl_context(listener: ListenerConfig) -> ssl.SSLContext:
+        # Stock amqtt asks for a client certificate but accepts a client without
+        # one (CERT_OPTIONAL); devices are known by their certificates here.
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(listener.cafile))
+        context.load_cert_chain(str(listener.certfile), str(listener.keyfile))
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
     async def _topic_filtering(self, session: Any, topic: str, action: Action) -> bool:
         # amqtt runs every check through its plugin manager, one task per plugin per
         # message; our topic plugin is the only one, so its rule is called directly.
@@ -183,10 +209,18 @@ class EmbeddedBroker:
     tells what was bound.
     """
 
-    def __init__(self, authenticator: Authenticator, host: str = "127.0.0.1", port: int = 1883) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        tls: TlsListener | None = None,
+    ) -> None:
         self._authenticator = authenticator
         self._host = host
         self._port = port
+        self._tls = tls
+        self._tls_address: tuple[str, int] | None = None
         self._state: Literal["new", "starting", "started", "closed"] = "new"
         self._broker: JobsBroker | None = None
         self._address: tuple[str, int] | None = None
@@ -198,8 +232,13 @@ class EmbeddedBroker:
             raise RuntimeError("the MQTT broker is not running")
         return self._address
 
+    @property
+    def tls_address(self) -> tuple[str, int] | None:
+        """The (host, port) of the TLS listener, when there is one and the broker runs."""
+        return self._tls_address
+
     async def start(self) -> None:
-        """Bind the listener and start serving clients."""
+        """Bind the listener(s) and start serving clients."""
         if self._state != "new":
             raise RuntimeError(f"cannot start an MQTT broker that is {self._state}")
         self._state = "starting"
@@ -224,6 +263,8 @@ class EmbeddedBroker:
             return
         self._broker = broker
         self._address = _bound_address(broker)
+        if self._tls is not None:
+            self._tls_address = _bound_address(broker, _TLS_LISTENER)
         self._state = "started"
 
     def _closed_while_starting(self) -> bool:
@@ -235,7 +276,7 @@ class EmbeddedBroker:
         """Disconnect every client and stop listening. Safe to call more than once."""
         self._state = "closed"
         broker, self._broker = self._broker, None
-        self._address = None
+        self._address = self._tls_address = None
         if broker is not None:
             await broker.shutdown()
 
@@ -255,8 +296,18 @@ class EmbeddedBroker:
         # Listing plugins explicitly replaces amqtt's defaults (event/packet
         # loggers, anonymous auth, $SYS), and loading plugins from this
         # section is what switches amqtt's auth and topic filtering on.
+        listeners = {_LISTENER: ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")}
+        if self._tls is not None:
+            listeners[_TLS_LISTENER] = ListenerConfig(
+                type=ListenerType.TCP,
+                bind=f"{self._tls.host}:{self._tls.port}",
+                ssl=True,
+                certfile=self._tls.certfile,
+                keyfile=self._tls.keyfile,
+                cafile=self._tls.cafile,
+            )
         return BrokerConfig(
-            listeners={_LISTENER: ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")},
+            listeners=listeners,
             plugins={
                 _dotted_path(JobsAuthPlugin): {"authenticator": self._authenticator},
                 _dotted_path(JobsTopicPlugin): {},
@@ -268,9 +319,9 @@ def _dotted_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _bound_address(broker: JobsBroker) -> tuple[str, int]:
+def _bound_address(broker: JobsBroker, listener: str = _LISTENER) -> tuple[str, int]:
     # amqtt keeps the asyncio server per listener; it has no public accessor.
-    sockets = broker._servers[_LISTENER].instance.sockets
+    sockets = broker._servers[listener].instance.sockets
     host, port = sockets[0].getsockname()[:2]
     return str(host), int(port)
 

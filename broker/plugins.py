@@ -63,7 +63,9 @@ class JobsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no ty
             # amqtt reuses the Session object of a persistent session on
             # reconnect: drop the old principal so a failed login keeps none.
             session.attributes.pop(_PRINCIPAL_KEY, None)
-            principal = self._authenticator.authenticate(client_id, session.username, session.password)
+            principal = self._authenticator.authenticate(
+                client_id, session.username, session.password, _peer_certificate(session)
+            )
             if principal is None:
                 logger.info("refused connection: client id %r, username %r", client_id, session.username)
                 return False
@@ -72,6 +74,15 @@ class JobsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no ty
             logger.exception("authentication error, connection refused: client id %r", client_id)
             return False
         return True
+
+
+def _peer_certificate(session: Session) -> bytes | None:
+    """The client certificate (DER) of a TLS connection, or ``None`` on the plain listener."""
+    ssl_object = getattr(session, "ssl_object", None)
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return bytes(der) if der else None
 
 
 class JobsTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type information

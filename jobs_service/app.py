@@ -14,7 +14,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from broker import CredentialAuthenticator, EmbeddedBroker
+from broker import CredentialAuthenticator, EmbeddedBroker, TlsListener
 
 from .arns import Arns
 from .ca import CertificateAuthority
@@ -57,6 +57,8 @@ class ServiceConfig:
     # An MQTT broker to use instead of the embedded one, as (host, port); devices
     # then connect to it, and it must keep each of them to its own topics.
     external_broker: tuple[str, int] | None = None
+    # A TLS listener on the embedded broker requiring client certificates (0: the OS picks).
+    mqtts_port: int | None = None
     external_username: str | None = None
     external_password: str | None = None
 
@@ -88,6 +90,7 @@ class JobsService:
         self.bridge: MqttBridge | None = None
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
+        self.certificates: Certificates | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_address: tuple[str, int] | None = None
@@ -98,6 +101,11 @@ class JobsService:
             return self.config.external_broker
         assert self.broker is not None, "the service is not started"
         return self.broker.address
+
+    @property
+    def mqtts_address(self) -> tuple[str, int] | None:
+        """The TLS listener's address, when the embedded broker has one."""
+        return self.broker.tls_address if self.broker is not None else None
 
     @property
     def http_address(self) -> tuple[str, int]:
@@ -115,15 +123,27 @@ class JobsService:
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key
+        ca = CertificateAuthority(data_dir)
+        self.certificates = Certificates(self.store, ca, self.clock, self.arns)
+        tls = None
+        if self.config.mqtts_port is not None:
+            names = [self.config.host, "localhost", "127.0.0.1"]
+            certfile, keyfile = ca.write_server_certificate(data_dir, names)
+            tls = TlsListener(self.config.mqtts_port, certfile, keyfile, ca.cert_path, self.config.host)
         username: str | None = key.access_key_id
         password: str | None = key.secret_access_key
         if self.config.external_broker is None:
             self.broker = EmbeddedBroker(
                 CredentialAuthenticator(
-                    key.access_key_id, key.secret_access_key, self.store.thing_exists, SERVICE_CLIENT_ID
+                    key.access_key_id,
+                    key.secret_access_key,
+                    self.store.thing_exists,
+                    SERVICE_CLIENT_ID,
+                    certificate_things=self.certificates.things_for_der,
                 ),
                 host=self.config.host,
                 port=self.config.mqtt_port,
+                tls=tls,
             )
             await self.broker.start()
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,7 @@ class CertificateAuthority:
         return IssuedCertificate(
             certificate_id=certificate_id(pem),
             certificate_pem=pem,
-            private_key_pem=key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ).decode(),
+            private_key_pem=_pem(key).decode(),
             public_key_pem=key.public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             .decode(),
@@ -93,6 +92,34 @@ class CertificateAuthority:
             raise ValueError("The certificate signing request's signature does not match its key")
         pem = self._sign(csr.public_key(), "AWS IoT Certificate", now)
         return IssuedCertificate(certificate_id=certificate_id(pem), certificate_pem=pem)
+
+    def write_server_certificate(self, directory: Path, names: list[str]) -> tuple[Path, Path]:
+        """A certificate for the broker's TLS listener, valid for ``names`` (host names or IPs)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        alternatives: list[x509.GeneralName] = []
+        for name in dict.fromkeys(names):
+            try:
+                alternatives.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                alternatives.append(x509.DNSName(name))
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        cert_path, key_path = directory / "server.pem", directory / "server.key"
+        key_path.unlink(missing_ok=True)
+        _write_private_key(key_path, key)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return cert_path, key_path
 
     def issued(self, pem: str) -> bool:
         """Whether ``pem`` was signed by this CA."""
@@ -149,12 +176,18 @@ def _write_new_ca(cert_path: Path, key_path: Path, common_name: str) -> None:
         .sign(key, hashes.SHA256())
     )
     cert_path.parent.mkdir(parents=True, exist_ok=True)
-    # The key file is created owner-only before the key is written.
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+    _write_private_key(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    # The file is created owner-only before the key is written.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(_pem(key))
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

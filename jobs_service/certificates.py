@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from .arns import Arns
 from .ca import CertificateAuthority, IssuedCertificate, certificate_id
 from .clock import Clock
@@ -92,6 +95,14 @@ class Certificates:
 
     def things_of(self, principal: str) -> list[str]:
         return self.store.things_of(principal)
+
+    def things_for_der(self, der: bytes) -> list[str]:
+        """:meth:`things_for_connection` for the DER bytes a TLS connection presents."""
+        try:
+            pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()
+        except ValueError:
+            return []
+        return self.things_for_connection(pem)
 
     def things_for_connection(self, pem: str) -> list[str]:
         """The things a certificate presented on connect may act as: none unless ours and ACTIVE."""

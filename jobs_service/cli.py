@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="mqtt://HOST:PORT",
         help="use this MQTT broker instead of the embedded one (it must keep devices to their own topics)",
     )
+    serve.add_argument(
+        "--mqtts-port",
+        type=int,
+        help="also listen for MQTT over TLS with client certificates on this port (8883 is usual; 0: any)",
+    )
     serve.add_argument("--broker-username", help="username for --broker")
     serve.add_argument(
         "--broker-password-env", metavar="VAR", help="environment variable holding the password for --broker"
@@ -85,6 +90,9 @@ async def _serve(config: ServiceConfig) -> None:
             made = "generated and stored in" if service.admin_key_generated else "stored in"
             print(f"admin credentials: {made} {key.source} (access key id {key.access_key_id})", flush=True)
         mqtt_host, mqtt_port = service.mqtt_address
+        if service.mqtts_address is not None:
+            tls_host, tls_port = service.mqtts_address
+            print(f"mqtts listening on {tls_host}:{tls_port} (device certificates from the CA in ca.pem)")
         http_host, http_port = service.http_address
         print(f"iotjobs ready mqtt={mqtt_host}:{mqtt_port} http={http_host}:{http_port}", flush=True)
         await stop.wait()
@@ -134,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             time_scale=time_scale_from_env(),
             events=not args.no_events,
             limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
+            mqtts_port=args.mqtts_port,
             **_external_broker(args),
         )
         asyncio.run(_serve(config))

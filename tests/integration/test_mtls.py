@@ -1,0 +1,101 @@
+"""Devices known by their certificates: the embedded broker's TLS listener with client certificates."""
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
+from device_sdk.testing import FakeDevice, Succeed
+from tests.certs import TestCA
+
+from .conftest import start_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("mtls"), extra_args=["--mqtts-port", "0"])
+    line = next(line for line in server.lines if line.startswith("mqtts listening on"))
+    server.mqtts_port = int(re.search(r":(\d+) ", line)[1])
+    yield server
+    assert server.stop() == 0
+
+
+def device_files(server, tmp_path, thing, *, status="ACTIVE", attach_to=None):
+    """Register ``thing``, make it a certificate through the API and write the files a device needs."""
+    iot = server.iot()
+    iot.create_thing(thingName=thing)
+    made = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName=attach_to or thing, principal=made["certificateArn"])
+    if status != "ACTIVE":
+        iot.update_certificate(certificateId=made["certificateId"], newStatus=status)
+    cert, key = tmp_path / f"{thing}.pem", tmp_path / f"{thing}.key"
+    cert.write_text(made["certificatePem"])
+    key.write_text(made["keyPair"]["PrivateKey"])
+    return TlsOptions(ca_file=server.data_dir / "ca.pem", cert_file=cert, key_file=key)
+
+
+def endpoint(server):
+    return f"mqtts://localhost:{server.mqtts_port}"
+
+
+def test_a_device_with_its_certificate_runs_a_job_over_mutual_tls(tls_server, tmp_path, unique):
+    thing = f"{unique}-cert"
+    tls = device_files(tls_server, tmp_path, thing)
+    iot = tls_server.iot()
+    arn = iot.describe_thing(thingName=thing)["thingArn"]
+
+    async def scenario():
+        async with FakeDevice(thing, endpoint(tls_server), [Succeed({"via": "mtls"})], tls=tls) as device:
+            await device.client.wait_connected(10)
+            await asyncio.to_thread(
+                iot.create_job, jobId=f"{unique}-job", targets=[arn], document=json.dumps({"operation": "x"})
+            )
+            return await device.wait_for_reports(1)
+
+    reports = asyncio.run(scenario())
+    assert [(r.job_id, r.status) for r in reports] == [(f"{unique}-job", "SUCCEEDED")]
+
+
+def refused(server, thing, tls):
+    async def attempt():
+        async with AsyncJobsClient(thing, endpoint(server), tls=tls, request_timeout=2.0) as client:
+            with pytest.raises(RequestTimedOut):
+                await client.get_pending()
+            return client.connected
+
+    return asyncio.run(attempt()) is False
+
+
+def test_a_revoked_certificate_is_refused(tls_server, tmp_path, unique):
+    thing = f"{unique}-revoked"
+    assert refused(tls_server, thing, device_files(tls_server, tmp_path, thing, status="REVOKED"))
+
+
+def test_an_inactive_certificate_is_refused(tls_server, tmp_path, unique):
+    thing = f"{unique}-inactive"
+    assert refused(tls_server, thing, device_files(tls_server, tmp_path, thing, status="INACTIVE"))
+
+
+def test_a_certificate_attached_to_another_thing_is_refused(tls_server, tmp_path, unique):
+    other = f"{unique}-other"
+    tls_server.iot().create_thing(thingName=other)
+    thing = f"{unique}-mine"
+    assert refused(tls_server, thing, device_files(tls_server, tmp_path, thing, attach_to=other))
+
+
+def test_a_certificate_from_another_ca_is_refused(tls_server, tmp_path, unique):
+    thing = f"{unique}-foreign"
+    tls_server.iot().create_thing(thingName=thing)
+    foreign = TestCA(tmp_path / "foreign").issue(thing)
+    tls = TlsOptions(ca_file=tls_server.data_dir / "ca.pem", cert_file=foreign.cert, key_file=foreign.key)
+    assert refused(tls_server, thing, tls)
+
+
+def test_no_client_certificate_is_refused(tls_server, unique):
+    thing = f"{unique}-anonymous"
+    tls_server.iot().create_thing(thingName=thing)
+    assert refused(tls_server, thing, TlsOptions(ca_file=tls_server.data_dir / "ca.pem"))
