@@ -5,6 +5,8 @@ import json
 import re
 
 import pytest
+from awscrt import mqtt_request_response
+from awsiot import iotjobs, mqtt_connection_builder
 
 from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
 from device_sdk.testing import FakeDevice, Succeed
@@ -99,3 +101,38 @@ def test_no_client_certificate_is_refused(tls_server, unique):
     thing = f"{unique}-anonymous"
     tls_server.iot().create_thing(thingName=thing)
     assert refused(tls_server, thing, TlsOptions(ca_file=tls_server.data_dir / "ca.pem"))
+
+
+def test_the_aws_iot_device_sdk_connects_with_mutual_tls(tls_server, tmp_path, unique):
+    thing = f"{unique}-sdk"
+    tls = device_files(tls_server, tmp_path, thing)
+    iot = tls_server.iot()
+    arn = iot.describe_thing(thingName=thing)["thingArn"]
+    iot.create_job(jobId=f"{unique}-sdk-job", targets=[arn], document=json.dumps({"operation": "x"}))
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint="localhost",
+        port=tls_server.mqtts_port,
+        cert_filepath=str(tls.cert_file),
+        pri_key_filepath=str(tls.key_file),
+        ca_filepath=str(tls.ca_file),
+        client_id=thing,
+        clean_session=True,
+        keep_alive_secs=30,
+    )
+    connection.connect().result(10)
+    try:
+        client = iotjobs.IotJobsClientV2(
+            connection,
+            mqtt_request_response.ClientOptions(
+                max_request_response_subscriptions=4,
+                max_streaming_subscriptions=2,
+                operation_timeout_in_seconds=10,
+            ),
+        )
+        pending = client.get_pending_job_executions(
+            iotjobs.GetPendingJobExecutionsRequest(thing_name=thing)
+        ).result(10)
+        assert [job.job_id for job in pending.queued_jobs] == [f"{unique}-sdk-job"]
+        del client
+    finally:
+        connection.disconnect().result(10)
