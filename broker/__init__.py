@@ -1,12 +1,13 @@
 """The embedded MQTT broker (amqtt) with authentication and the per-thing topic ACL."""
 
 from broker.acl import may_publish, may_receive, may_subscribe
-from broker.auth import Authenticator, CredentialAuthenticator, Principal
+from broker.auth import Authenticator, CertificateIdentity, CredentialAuthenticator, Principal
 from broker.embedded import BrokerStartError, EmbeddedBroker, JobsBroker, TlsListener
 
 __all__ = [
     "Authenticator",
     "BrokerStartError",
+    "CertificateIdentity",
     "CredentialAuthenticator",
     "EmbeddedBroker",
     "JobsBroker",

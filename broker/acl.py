@@ -55,6 +55,8 @@ def may_publish(principal: Principal, topic: str) -> bool:
     """Whether `principal` may publish to `topic`."""
     if principal.kind in ("admin", "service"):
         return True
+    if principal.kind == "policy":
+        return principal.may("iot:Publish", topic)
     return (
         principal.kind == "thing"
         and _is_own(_OWN_TOPIC, principal, topic)
@@ -66,6 +68,8 @@ def may_subscribe(principal: Principal, topic_filter: str) -> bool:
     """Whether `principal` may subscribe to `topic_filter`."""
     if principal.kind in ("admin", "service"):
         return True
+    if principal.kind == "policy":
+        return principal.may("iot:Subscribe", topic_filter)
     return principal.kind == "thing" and _is_own(_OWN_FILTER, principal, topic_filter)
 
 
@@ -75,4 +79,6 @@ def may_receive(principal: Principal, topic: str) -> bool:
         return True
     if principal.kind == "service":
         return _REPLY_TOPIC.fullmatch(topic) is None
+    if principal.kind == "policy":
+        return principal.may("iot:Receive", topic)
     return principal.kind == "thing" and _is_own(_REPLY_TOPIC, principal, topic)

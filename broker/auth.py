@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["Authenticator", "CredentialAuthenticator", "Principal"]
+from broker.policy import Statement, allowed, parse_policy, resource_arn
+
+__all__ = ["Authenticator", "CertificateIdentity", "CredentialAuthenticator", "Principal"]
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,30 @@ class Principal:
     `kind` is `"admin"` (full topic rights: monitoring tools), `"service"`
     (the jobs service's own connection: full rights, but reply topics are not
     delivered back to it) or `"thing"` (a device, limited to its own
-    `$aws/things/<name>/jobs/...` topics); `name` is the admin key id or the
-    thing name.
+    `$aws/things/<name>/jobs/...` topics) or `"policy"` (a certificate with
+    AWS IoT policies attached: every action is decided by `statements`, with
+    `thing` and the client id `name` as policy variables); `name` is the admin
+    key id, the thing name or the client id.
     """
 
-    kind: Literal["admin", "service", "thing"]
+    kind: Literal["admin", "service", "thing", "policy"]
     name: str
+    statements: tuple[Statement, ...] = ()
+    thing: str = ""
+    arn_prefix: str = ""
+
+    def may(self, action: str, name: str) -> bool:
+        """For a `"policy"` principal: whether its policies allow ``action`` on ``name``."""
+        variables = {"iot:Connection.Thing.ThingName": self.thing, "iot:ClientId": self.name}
+        return allowed(self.statements, action, resource_arn(self.arn_prefix, action, name), variables)
+
+
+@dataclass(frozen=True)
+class CertificateIdentity:
+    """What a valid (ours, ACTIVE) client certificate stands for: its things and policy documents."""
+
+    things: list[str]
+    policies: list[str]
 
 
 class Authenticator(Protocol):
@@ -51,9 +71,10 @@ class CredentialAuthenticator:
     * username equal to the admin key id: admin if the password is the admin
       secret (the service, when the client id is `service_client_id`),
       otherwise refused (it never falls through to the device rule);
-    * a client certificate (the TLS listener requires one) is that thing when
-      the client id names a thing the certificate is attached to and the
-      certificate is ACTIVE (``certificate_things`` decides), and refused otherwise;
+    * a client certificate (the TLS listener requires one) must be ours and
+      ACTIVE (``certificate_identity`` decides); with AWS IoT policies attached,
+      they decide (``iot:Connect`` on the client id, then every action);
+      without, the client id must name a thing the certificate is attached to;
     * otherwise a non-empty client id naming a registered thing is that thing,
       whatever the username and password (the AWS IoT Device SDK sends its
       metrics as the username and no password);
@@ -66,7 +87,8 @@ class CredentialAuthenticator:
         admin_secret: str,
         thing_exists: Callable[[str], bool],
         service_client_id: str | None = None,
-        certificate_things: Callable[[bytes], list[str]] | None = None,
+        certificate_identity: Callable[[bytes], CertificateIdentity | None] | None = None,
+        arn_prefix: str = "",
     ) -> None:
         if not admin_key_id or not admin_secret:
             # An empty key id would make every client without a username an admin candidate.
@@ -75,7 +97,8 @@ class CredentialAuthenticator:
         self._admin_secret = admin_secret.encode()
         self._thing_exists = thing_exists
         self._service_client_id = service_client_id
-        self._certificate_things = certificate_things
+        self._certificate_identity = certificate_identity
+        self._arn_prefix = arn_prefix
 
     def authenticate(
         self,
@@ -86,11 +109,7 @@ class CredentialAuthenticator:
     ) -> Principal | None:
         """Return the principal for these CONNECT credentials, or `None` to refuse."""
         if certificate is not None:
-            if self._certificate_things is None or not client_id:
-                return None
-            return (
-                Principal("thing", client_id) if client_id in self._certificate_things(certificate) else None
-            )
+            return self._by_certificate(client_id, certificate)
         if username == self._admin_key_id:
             if password is not None and hmac.compare_digest(password.encode(), self._admin_secret):
                 if self._service_client_id is not None and client_id == self._service_client_id:
@@ -100,3 +119,20 @@ class CredentialAuthenticator:
         if client_id and self._thing_exists(client_id):
             return Principal("thing", client_id)
         return None
+
+    def _by_certificate(self, client_id: str | None, certificate: bytes) -> Principal | None:
+        identity = self._certificate_identity(certificate) if self._certificate_identity else None
+        if identity is None or not client_id:
+            return None
+        if not identity.policies:
+            # No policy: the default rule, a device is a thing its certificate is attached to.
+            return Principal("thing", client_id) if client_id in identity.things else None
+        statements = tuple(s for document in identity.policies for s in parse_policy(document))
+        principal = Principal(
+            "policy",
+            client_id,
+            statements=statements,
+            thing=identity.things[0] if identity.things else "",
+            arn_prefix=self._arn_prefix,
+        )
+        return principal if principal.may("iot:Connect", client_id) else None

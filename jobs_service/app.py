@@ -29,6 +29,7 @@ from .http_api.schedules_api import SchedulesApi
 from .limits import DeviceLimits
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
+from .policies import Policies
 from .registry import Registry
 from .scheduler import Scheduler
 from .schedules import Schedules
@@ -91,6 +92,7 @@ class JobsService:
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
         self.certificates: Certificates | None = None
+        self.policies: Policies | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_address: tuple[str, int] | None = None
@@ -124,7 +126,8 @@ class JobsService:
 
         key = self.admin_key
         ca = CertificateAuthority(data_dir)
-        self.certificates = Certificates(self.store, ca, self.clock, self.arns)
+        self.policies = Policies(self.store, self.clock, self.arns)
+        self.certificates = Certificates(self.store, ca, self.clock, self.arns, self.policies.documents_for)
         tls = None
         if self.config.mqtts_port is not None:
             names = [self.config.host, "localhost", "127.0.0.1"]
@@ -139,7 +142,8 @@ class JobsService:
                     key.secret_access_key,
                     self.store.thing_exists,
                     SERVICE_CLIENT_ID,
-                    certificate_things=self.certificates.things_for_der,
+                    certificate_identity=self.certificates.identity_for_der,
+                    arn_prefix=self.arns.prefix,
                 ),
                 host=self.config.host,
                 port=self.config.mqtt_port,
@@ -188,7 +192,8 @@ class JobsService:
             publish_and_wake,
             after_delete,
         )
-        control.certificates = Certificates(self.store, CertificateAuthority(data_dir), self.clock, self.arns)
+        control.certificates = self.certificates
+        control.policies = self.policies
         scheduler.start()
         app = build_app(
             control.handlers(),

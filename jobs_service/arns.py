@@ -40,6 +40,14 @@ class Arns:
     def job(self, job_id: str) -> str:
         return f"{self._prefix()}:job/{job_id}"
 
+    def policy(self, name: str) -> str:
+        return f"{self._prefix()}:policy/{name}"
+
+    @property
+    def prefix(self) -> str:
+        """``arn:aws:iot:REGION:ACCOUNT``, what policy resources start with."""
+        return self._prefix()
+
     def certificate(self, certificate_id: str) -> str:
         return f"{self._prefix()}:cert/{certificate_id}"
 

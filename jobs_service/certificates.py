@@ -7,10 +7,13 @@ decided by the broker from these records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+from broker import CertificateIdentity
 
 from .arns import Arns
 from .ca import CertificateAuthority, IssuedCertificate, certificate_id
@@ -30,7 +33,15 @@ class NewCertificate:
 
 
 class Certificates:
-    def __init__(self, store: Store, ca: CertificateAuthority, clock: Clock, arns: Arns) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ca: CertificateAuthority,
+        clock: Clock,
+        arns: Arns,
+        policy_documents: Callable[[str], list[str]] = lambda _arn: [],
+    ) -> None:
+        self._policy_documents = policy_documents
         self.store = store
         self.ca = ca
         self.clock = clock
@@ -96,22 +107,19 @@ class Certificates:
     def things_of(self, principal: str) -> list[str]:
         return self.store.things_of(principal)
 
-    def things_for_der(self, der: bytes) -> list[str]:
-        """:meth:`things_for_connection` for the DER bytes a TLS connection presents."""
+    def identity_for_der(self, der: bytes) -> CertificateIdentity | None:
+        """What the certificate a TLS connection presents stands for; ``None`` unless ours and ACTIVE."""
         try:
             pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()
         except ValueError:
-            return []
-        return self.things_for_connection(pem)
-
-    def things_for_connection(self, pem: str) -> list[str]:
-        """The things a certificate presented on connect may act as: none unless ours and ACTIVE."""
+            return None
         if not self.ca.issued(pem):
-            return []
+            return None
         certificate = self.store.get_certificate(certificate_id(pem))
         if certificate is None or certificate.status != "ACTIVE":
-            return []
-        return self.store.things_of(self.arns.certificate(certificate.certificate_id))
+            return None
+        arn = self.arns.certificate(certificate.certificate_id)
+        return CertificateIdentity(self.store.things_of(arn), self._policy_documents(arn))
 
     def _keep(self, issued: IssuedCertificate, active: bool) -> NewCertificate:
         now = self.clock.now()

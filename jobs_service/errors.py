@@ -24,6 +24,7 @@ __all__ = [
     "InvalidTopic",
     "JobsError",
     "LimitExceeded",
+    "MalformedPolicy",
     "ResourceAlreadyExists",
     "ResourceNotFound",
     "TerminalStateReached",
@@ -114,6 +115,13 @@ class CertificateState(JobsError):
 
     http_type = "CertificateStateException"
     http_status = 406
+
+
+class MalformedPolicy(JobsError):
+    """A policy document that cannot be used; the message names the problem."""
+
+    http_type = "MalformedPolicyException"
+    http_status = 400
 
 
 class DeleteConflict(JobsError):

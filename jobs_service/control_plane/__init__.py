@@ -10,12 +10,13 @@ from __future__ import annotations
 from .base import Handler
 from .certificates import CertificateHandlers
 from .jobs import JobHandlers
+from .policies import PolicyHandlers
 from .registry import RegistryHandlers
 
 __all__ = ["ControlPlane"]
 
 
-class ControlPlane(JobHandlers, RegistryHandlers, CertificateHandlers):
+class ControlPlane(JobHandlers, RegistryHandlers, CertificateHandlers, PolicyHandlers):
     def handlers(self) -> dict[str, Handler]:
         """Every supported operation, by its name in the AWS API model."""
         return {
@@ -65,4 +66,12 @@ class ControlPlane(JobHandlers, RegistryHandlers, CertificateHandlers):
             "DetachThingPrincipal": self.detach_thing_principal,
             "ListThingPrincipals": self.list_thing_principals,
             "ListPrincipalThings": self.list_principal_things,
+            "CreatePolicy": self.create_policy,
+            "GetPolicy": self.get_policy,
+            "ListPolicies": self.list_policies,
+            "DeletePolicy": self.delete_policy,
+            "CreatePolicyVersion": self.create_policy_version,
+            "AttachPolicy": self.attach_policy,
+            "DetachPolicy": self.detach_policy,
+            "ListAttachedPolicies": self.list_attached_policies,
         }

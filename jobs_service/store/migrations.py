@@ -181,6 +181,33 @@ def _v6_certificates(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v7_policies(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE policies (
+            name TEXT PRIMARY KEY,
+            default_version INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            last_modified_at REAL NOT NULL
+        );
+        CREATE TABLE policy_versions (
+            name TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        CREATE TABLE policy_targets (
+            name TEXT NOT NULL REFERENCES policies(name),
+            target TEXT NOT NULL,
+            PRIMARY KEY (name, target)
+        );
+        CREATE INDEX policy_targets_target ON policy_targets(target);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -188,6 +215,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v4_rollout,
     _v5_schedules,
     _v6_certificates,
+    _v7_policies,
 ]
 
 

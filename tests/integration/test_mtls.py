@@ -136,3 +136,79 @@ def test_the_aws_iot_device_sdk_connects_with_mutual_tls(tls_server, tmp_path, u
         del client
     finally:
         connection.disconnect().result(10)
+
+
+def policy_files(server, tmp_path, name, document, *, thing=None):
+    """A certificate with the policy ``document`` attached (and attached to ``thing``, if given)."""
+    iot = server.iot()
+    made = iot.create_keys_and_certificate(setAsActive=True)
+    iot.create_policy(policyName=name, policyDocument=json.dumps(document))
+    iot.attach_policy(policyName=name, target=made["certificateArn"])
+    if thing is not None:
+        iot.attach_thing_principal(thingName=thing, principal=made["certificateArn"])
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert.write_text(made["certificatePem"])
+    key.write_text(made["keyPair"]["PrivateKey"])
+    return TlsOptions(ca_file=server.data_dir / "ca.pem", cert_file=cert, key_file=key)
+
+
+EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}
+
+
+def test_an_allow_everything_policy_connects_with_any_client_id_and_drives_any_thing(
+    tls_server, tmp_path, unique
+):
+    iot = tls_server.iot()
+    other = f"{unique}-driven"
+    arn = iot.create_thing(thingName=other)["thingArn"]
+    iot.create_job(jobId=f"{unique}-ops-job", targets=[arn], document=json.dumps({"operation": "x"}))
+    tls = policy_files(tls_server, tmp_path, f"{unique}-ops", EVERYTHING)
+
+    async def scenario():
+        # An operator tool: its client id is no thing, and it acts on another thing's jobs topics.
+        async with AsyncJobsClient(
+            other, endpoint(tls_server), tls=tls, client_id=f"{unique}-ops-tool"
+        ) as client:
+            return await client.get_pending(timeout=10)
+
+    pending = asyncio.run(scenario())
+    assert [s.job_id for s in pending.queued] == [f"{unique}-ops-job"]
+
+
+def test_a_policy_that_denies_a_topic_is_enforced(tls_server, tmp_path, unique):
+    iot = tls_server.iot()
+    thing = f"{unique}-denied"
+    arn = iot.create_thing(thingName=thing)["thingArn"]
+    iot.create_job(jobId=f"{unique}-deny-job", targets=[arn], document=json.dumps({"operation": "x"}))
+    prefix = "arn:aws:iot:us-east-1:123456789012"
+    document = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "iot:Publish",
+                "Resource": f"{prefix}:topic/$aws/things/*/jobs/start-next",
+            },
+        ]
+    }
+    tls = policy_files(tls_server, tmp_path, f"{unique}-deny", document, thing=thing)
+
+    async def scenario():
+        async with AsyncJobsClient(thing, endpoint(tls_server), tls=tls) as client:
+            pending = await client.get_pending(timeout=10)
+            with pytest.raises(RequestTimedOut):
+                await client.start_next(timeout=2)
+            return pending
+
+    pending = asyncio.run(scenario())
+    assert [s.job_id for s in pending.queued] == [f"{unique}-deny-job"], "allowed topics still work"
+    status = iot.describe_job_execution(jobId=f"{unique}-deny-job", thingName=thing)["execution"]["status"]
+    assert status == "QUEUED", "the denied start-next never reached the service"
+
+
+def test_a_policy_that_does_not_allow_connect_refuses_the_connection(tls_server, tmp_path, unique):
+    thing = f"{unique}-noconnect"
+    tls_server.iot().create_thing(thingName=thing)
+    document = {"Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]}
+    tls = policy_files(tls_server, tmp_path, f"{unique}-noconnect", document, thing=thing)
+    assert refused(tls_server, thing, tls)
