@@ -13,7 +13,7 @@
    execution.
 
 Both on the embedded broker (inside `iotjobs serve`) and on Mosquitto (the
-service started with `--broker`), which the script installs from the Debian
+service started with `--broker external`), which the script installs from the Debian
 package if missing. Each is measured on a fresh broker.
 Prints a table and the ratio end-to-end ÷ ceiling.
 """
@@ -171,7 +171,7 @@ def main() -> None:
             ceiling = asyncio.run(raw_ceiling("127.0.0.1", port, args.devices, args.rounds, False))
         with mosquitto() as port:
             url = f"mqtt://127.0.0.1:{port}"
-            with running_server(extra_args=("--broker", url)) as server:
+            with running_server(extra_args=("--broker", "external", "--broker-url", url)) as server:
                 flow = end_to_end(url, server.http_url, args.devices, args.rounds)
         rows.append(("Mosquitto", ceiling, flow))
     print(f"{args.devices} devices; ceiling: {args.rounds} execution-equivalents each (7 QoS 1 messages)")

@@ -3,8 +3,8 @@
     python bench/broker_compare.py [--sizes 100,1000,10000] [--stock-sizes 100,1000]
 
 Brokers: stock amqtt 0.12.1 (only let through `$` publishes, see
-`_stock_amqtt.py`; the service connects with `--broker`), our embedded broker
-(inside `iotjobs serve`), and Mosquitto (`--broker`; installed from the Debian
+`_stock_amqtt.py`; the service connects with `--broker external`), our embedded broker
+(inside `iotjobs serve`), and Mosquitto (`--broker external`; installed from the Debian
 package if missing). For each, `iotjobs simulate --things N` runs one job to N
 devices that all succeed, on a fresh broker and service.
 
@@ -59,10 +59,10 @@ def mosquitto_broker() -> Iterator[tuple[int, int]]:
 
 
 def external(name: str, broker: contextlib.AbstractContextManager, things: int, deadline: float):
-    """Run the service with ``--broker`` on ``broker`` (which yields port and pid) and measure."""
+    """Run the service with ``--broker external`` on ``broker`` (which yields port and pid) and measure."""
     with broker as (port, pid):
         url = f"mqtt://127.0.0.1:{port}"
-        with running_server(extra_args=("--broker", url)) as server:
+        with running_server(extra_args=("--broker", "external", "--broker-url", url)) as server:
             return name, things, measure(url, server, pid, things, deadline)
 
 

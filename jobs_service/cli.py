@@ -58,17 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
     serve.add_argument(
         "--broker",
-        metavar="mqtt://HOST:PORT",
-        help="use this MQTT broker instead of the embedded one (it must keep devices to their own topics)",
+        choices=["embedded", "external"],
+        default="embedded",
+        help="embedded (default), or external: an MQTT broker you run, at --broker-url",
     )
+    serve.add_argument("--broker-url", metavar="mqtt://HOST:PORT", help="the external broker")
     serve.add_argument(
         "--mqtts-port",
         type=int,
         help="also listen for MQTT over TLS with client certificates on this port (8883 is usual; 0: any)",
     )
-    serve.add_argument("--broker-username", help="username for --broker")
+    serve.add_argument("--broker-username", help="the service's username on the external broker")
     serve.add_argument(
-        "--broker-password-env", metavar="VAR", help="environment variable holding the password for --broker"
+        "--broker-password-env",
+        metavar="VAR",
+        help="environment variable with the service's password there",
     )
     add_device_command(commands)
     add_simulate_command(commands)
@@ -100,12 +104,16 @@ async def _serve(config: ServiceConfig) -> None:
 
 
 def _external_broker(args: argparse.Namespace) -> dict[str, Any]:
-    """ServiceConfig fields for ``--broker``; raises ValueError for a bad URL or a missing password."""
-    if args.broker is None:
+    """ServiceConfig fields for ``--broker external``; ValueError for a bad URL or a missing password."""
+    if args.broker == "embedded":
+        if args.broker_url is not None:
+            raise ValueError("--broker-url needs --broker external")
         return {}
-    endpoint = Endpoint.parse(args.broker)
+    if args.broker_url is None:
+        raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT")
+    endpoint = Endpoint.parse(args.broker_url)
     if endpoint.tls:
-        raise ValueError("--broker supports mqtt:// (plain TCP) for now")
+        raise ValueError("--broker-url supports mqtt:// (plain TCP) for now")
     password = None
     if args.broker_password_env:
         password = os.environ.get(args.broker_password_env)

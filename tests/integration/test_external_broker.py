@@ -1,4 +1,4 @@
-"""`iotjobs serve --broker`: the jobs service on Mosquitto, devices connecting to Mosquitto."""
+"""`iotjobs serve --broker external`: the jobs service on Mosquitto, devices connecting to Mosquitto."""
 
 import asyncio
 import json
@@ -42,7 +42,10 @@ def mosquitto_port(tmp_path):
 
 
 def test_the_service_runs_jobs_through_mosquitto(tmp_path, mosquitto_port):
-    server = start_server(tmp_path / "data", extra_args=["--broker", f"mqtt://127.0.0.1:{mosquitto_port}"])
+    server = start_server(
+        tmp_path / "data",
+        extra_args=["--broker", "external", "--broker-url", f"mqtt://127.0.0.1:{mosquitto_port}"],
+    )
     try:
         assert server.mqtt_port == mosquitto_port, "the ready line names the broker devices use"
         iot = server.iot()
@@ -77,7 +80,7 @@ def test_the_service_runs_jobs_through_mosquitto(tmp_path, mosquitto_port):
 
 
 def test_a_bad_broker_url_is_refused(tmp_path):
-    command = ["--broker", "http://127.0.0.1:1"]
+    command = ["--broker", "external", "--broker-url", "http://127.0.0.1:1"]
     server_error = None
     try:
         start_server(tmp_path / "data", extra_args=command, timeout=10)
