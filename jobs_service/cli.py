@@ -111,6 +111,8 @@ def _external_broker(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     if args.broker_url is None:
         raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT")
+    if args.mqtts_port is not None:
+        raise ValueError("--mqtts-port is a listener of the embedded broker; the external broker has its own")
     endpoint = Endpoint.parse(args.broker_url)
     if endpoint.tls:
         raise ValueError("--broker-url supports mqtt:// (plain TCP) for now")
