@@ -157,9 +157,17 @@ class ConnectionLifecycle:
             session.parent = 0
         elif session.client_id in self._sessions:
             existing, _ = self._sessions[session.client_id]
-            for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive", "username"):
+            # The new CONNECT brings its own will, keepalive and credentials.
+            for name in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "keep_alive",
+                "username",
+                "password",
+            ):
                 setattr(existing, name, getattr(session, name))
-            existing.password = session.password
             session = existing
             session.parent = 1
         else:

@@ -164,7 +164,7 @@ class JobsService:
 
         bridge = self.bridge
         templates = Templates(self.store, self.clock, self.arns)
-        self.schedules = Schedules(self.store, engine, templates, self.clock, self.arns)
+        self.schedules = Schedules(self.store, engine, templates, self.clock)
         self.scheduler = Scheduler(engine, self.clock, bridge.publish, self.schedules)
 
         def finish_deletions() -> None:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .arns import Arns
 from .clock import Clock
 from .cron import Cron, CronError, due_fire, fire_label
 from .engine import JobsEngine, NewJob
@@ -52,14 +51,11 @@ class NewSchedule:
 class Schedules:
     """Create, change and list schedules, and fire the ones that are due."""
 
-    def __init__(
-        self, store: Store, engine: JobsEngine, templates: Templates, clock: Clock, arns: Arns
-    ) -> None:
+    def __init__(self, store: Store, engine: JobsEngine, templates: Templates, clock: Clock) -> None:
         self.store = store
         self.engine = engine
         self.templates = templates
         self.clock = clock
-        self.arns = arns
 
     # -- operations ----------------------------------------------------------
 

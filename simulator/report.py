@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -74,7 +73,7 @@ class Report:
 
     def to_text(self) -> str:
         lines = [
-            f"things            {self.things} ({_mix(self.profiles)})",
+            f"things            {self.things} ({_counts(self.profiles)})",
             f"jobs              {self.jobs} ({self.job_id or 'created by an operator'}"
             + (" and more)" if self.jobs > 1 else ")"),
             f"connected         {self.connect_seconds:.2f} s ({self.connections_per_second:.0f}/s)",
@@ -106,13 +105,5 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "-"
 
 
-def _mix(profiles: dict[str, int]) -> str:
-    return _counts(profiles)
-
-
 def _some(things: list[str]) -> str:
     return f": {', '.join(things[:5])}{' …' if len(things) > 5 else ''}" if things else ""
-
-
-def tally(values: Sequence[str]) -> dict[str, int]:
-    return dict(Counter(values))

@@ -17,7 +17,7 @@ HOUR = 3600.0
 @pytest.fixture
 def schedules(store, engine, clock, arns):
     engine.create_thing("t1")
-    return Schedules(store, engine, Templates(store, clock, arns), clock, arns)
+    return Schedules(store, engine, Templates(store, clock, arns), clock)
 
 
 def hourly(arns, name="nightly", **changes):
@@ -53,7 +53,7 @@ def test_a_fire_recorded_before_a_crash_is_not_created_again(schedules, arns, cl
     again = Store(store.path)
     try:
         engine2 = JobsEngine(again, clock, arns)
-        restarted = Schedules(again, engine2, Templates(again, clock, arns), clock, arns)
+        restarted = Schedules(again, engine2, Templates(again, clock, arns), clock)
         schedule = again.get_schedule("nightly")
         # Pretend the crash came after the fire's commit but before the schedule moved on.
         again.put_schedule(schedule.__class__(**{**schedule.__dict__, "handled_until": clock.now() - 10}))
