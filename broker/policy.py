@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["PolicyError", "Statement", "allowed", "parse_policy", "resource_arn"]
+__all__ = ["PolicyError", "Statement", "action_matches", "allowed", "parse_policy", "resource_arn"]
 
 _ACTIONS = ("iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive")
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -58,7 +58,7 @@ def allowed(statements: tuple[Statement, ...], action: str, resource: str, varia
     """Whether ``statements`` allow ``action`` on ``resource`` (explicit Deny wins)."""
     verdict = False
     for statement in statements:
-        if not any(_matches(pattern, action, {}) for pattern in statement.actions):
+        if not any(action_matches(pattern, action) for pattern in statement.actions):
             continue
         if not any(_matches(pattern, resource, variables) for pattern in statement.resources):
             continue
@@ -66,6 +66,11 @@ def allowed(statements: tuple[Statement, ...], action: str, resource: str, varia
             return False
         verdict = True
     return verdict
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Whether a statement's action pattern (``iot:*``, ``iot:Pub*``...) covers ``action``."""
+    return _matches(pattern, action, {})
 
 
 def _statement(data: Any, index: int) -> Statement:

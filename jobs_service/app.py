@@ -6,27 +6,32 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from broker import CredentialAuthenticator, EmbeddedBroker, TlsListener
+from broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
 
 from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ControlPlane
+from .control_plane.base import Handler, Params
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.schedules_api import SchedulesApi
 from .limits import DeviceLimits
+from .mosquitto_sync import ACCESS_OPERATIONS, AccessFiles, MosquittoSync, access_files
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
 from .policies import Policies
@@ -41,6 +46,8 @@ __all__ = ["JobsService", "ServiceConfig"]
 log = logging.getLogger(__name__)
 
 DATABASE_FILE = "jobs.sqlite3"
+# How long an access-changing API call waits for the managed broker to take the change.
+BROKER_APPLY_WITHIN = 15.0
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,14 @@ class ServiceConfig:
     # Publish $aws/events/... (AWS publishes them once UpdateEventConfigurations enables them).
     events: bool = True
     limits: DeviceLimits = field(default_factory=DeviceLimits)
+    # "embedded" (amqtt, in this process), "mosquitto" (a Mosquitto the service
+    # configures and supervises) or "external" (at external_broker).
+    broker: str = "embedded"
     # An MQTT broker to use instead of the embedded one, as (host, port); devices
     # then connect to it, and it must keep each of them to its own topics.
     external_broker: tuple[str, int] | None = None
-    # A TLS listener on the embedded broker requiring client certificates (0: the OS picks).
+    # A TLS listener requiring client certificates (0: any free port). The
+    # managed Mosquitto always has one, on 8883 unless told otherwise.
     mqtts_port: int | None = None
     external_username: str | None = None
     external_password: str | None = None
@@ -88,6 +99,8 @@ class JobsService:
         self._environ = environ
         self.store: Store | None = None
         self.broker: EmbeddedBroker | None = None
+        self.mosquitto: ManagedMosquitto | None = None
+        self.mosquitto_sync: MosquittoSync | None = None
         self.bridge: MqttBridge | None = None
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
@@ -101,12 +114,16 @@ class JobsService:
     def mqtt_address(self) -> tuple[str, int]:
         if self.config.external_broker is not None:
             return self.config.external_broker
+        if self.mosquitto is not None:
+            return self.mosquitto.listeners.host, self.mosquitto.listeners.port
         assert self.broker is not None, "the service is not started"
         return self.broker.address
 
     @property
     def mqtts_address(self) -> tuple[str, int] | None:
-        """The TLS listener's address, when the embedded broker has one."""
+        """The TLS listener's address, when the broker the service runs has one."""
+        if self.mosquitto is not None:
+            return self.mosquitto.listeners.tls_host, self.mosquitto.listeners.tls_port
         return self.broker.tls_address if self.broker is not None else None
 
     @property
@@ -129,13 +146,15 @@ class JobsService:
         self.policies = Policies(self.store, self.clock, self.arns)
         self.certificates = Certificates(self.store, ca, self.clock, self.arns, self.policies.documents_for)
         tls = None
-        if self.config.mqtts_port is not None:
+        if self.config.mqtts_port is not None and self.config.broker == "embedded":
             names = [self.config.host, "localhost", "127.0.0.1"]
             certfile, keyfile = ca.write_server_certificate(data_dir, names)
             tls = TlsListener(self.config.mqtts_port, certfile, keyfile, ca.cert_path, self.config.host)
         username: str | None = key.access_key_id
         password: str | None = key.secret_access_key
-        if self.config.external_broker is None:
+        if self.config.broker == "mosquitto":
+            await self._start_mosquitto(ca)
+        elif self.config.external_broker is None:
             self.broker = EmbeddedBroker(
                 CredentialAuthenticator(
                     key.access_key_id,
@@ -195,12 +214,46 @@ class JobsService:
         control.certificates = self.certificates
         control.policies = self.policies
         scheduler.start()
+        handlers = control.handlers()
+        if self.mosquitto_sync is not None:
+            handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
         app = build_app(
-            control.handlers(),
+            handlers,
             {key.access_key_id: key.secret_access_key},
             extra=SchedulesApi(self.schedules),
         )
         await self._start_http(app)
+
+    async def _start_mosquitto(self, ca: CertificateAuthority) -> None:
+        config, store, key = self.config, self.store, self.admin_key
+        assert store is not None
+        names = [config.host, "localhost", "127.0.0.1"]
+        certfile, keyfile = ca.write_server_certificate(config.data_dir, names)
+        tls_port = 8883 if config.mqtts_port is None else config.mqtts_port
+        listeners = MosquittoListeners(
+            host=config.host,
+            port=config.mqtt_port or free_port(config.host),
+            tls_host=config.host,
+            tls_port=tls_port or free_port(config.host),
+            cafile=ca.cert_path,
+            certfile=certfile,
+            keyfile=keyfile,
+        )
+        self.mosquitto = ManagedMosquitto(
+            config.data_dir / "mosquitto",
+            listeners,
+            username=key.access_key_id,
+            password=key.secret_access_key,
+        )
+
+        def render() -> AccessFiles:
+            return access_files(store, self.arns, key.access_key_id)
+
+        def crl_for(serials: frozenset[int]) -> bytes:
+            return ca.revocation_list(sorted(serials))
+
+        self.mosquitto_sync = MosquittoSync(render, crl_for, self.mosquitto)
+        await self.mosquitto_sync.start()
 
     async def _start_http(self, app: Starlette) -> None:
         # IPPROTO_TCP, so asyncio turns Nagle off: kept-alive requests would otherwise wait for delayed ACKs.
@@ -229,9 +282,15 @@ class JobsService:
         if self.bridge is not None:
             await self.bridge.close()
             self.bridge = None
+        if self.mosquitto_sync is not None:
+            await self.mosquitto_sync.close()
+            self.mosquitto_sync = None
         if self.broker is not None:
             await self.broker.close()
             self.broker = None
+        if self.mosquitto is not None:
+            await self.mosquitto.close()
+            self.mosquitto = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -248,3 +307,27 @@ class JobsService:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _waking(
+    handlers: dict[str, Handler], operations: frozenset[str], wake: Callable[[], Future[None]]
+) -> dict[str, Handler]:
+    """``handlers``, with those in ``operations`` answering only once the broker has the change.
+
+    So when UpdateCertificate returns, a revoked certificate is already refused.
+    The change itself is committed first; if the broker is slow, the answer goes
+    out after ``BROKER_APPLY_WITHIN`` seconds and the broker catches up.
+    """
+
+    def waking(handler: Handler) -> Handler:
+        def call(params: Params) -> dict[str, Any] | None:
+            result = handler(params)
+            try:
+                wake().result(BROKER_APPLY_WITHIN)
+            except TimeoutError:
+                log.warning("the broker has not taken the change yet; it will")
+            return result
+
+        return call
+
+    return {name: waking(h) if name in operations else h for name, h in handlers.items()}

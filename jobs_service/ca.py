@@ -5,7 +5,10 @@ certificate) in its data dir, readable by the owner only; an operator may put
 their own `ca.pem`/`ca.key` there instead. Device certificates come from
 CreateKeysAndCertificate (the service makes the key pair) or
 CreateCertificateFromCsr (the device keeps its key). A certificate's id is the
-SHA-256 of its DER encoding, in hex, as on AWS.
+SHA-256 of its DER encoding, in hex, as on AWS. Its subject's common name is
+its serial number in hex, unique per CA, so brokers that know a client by its
+certificate's common name (Mosquitto's ``use_identity_as_username``) can tell
+devices apart.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["CA_CERT_FILE", "CA_KEY_FILE", "CertificateAuthority", "IssuedCertificate", "certificate_id"]
+__all__ = [
+    "CA_CERT_FILE",
+    "CA_KEY_FILE",
+    "CertificateAuthority",
+    "IssuedCertificate",
+    "certificate_id",
+    "common_name",
+    "serial_number",
+]
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"
@@ -45,6 +56,16 @@ def certificate_id(pem: str) -> str:
     """AWS's certificate id: the SHA-256 of the DER certificate, hex."""
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
     return hashlib.sha256(der).hexdigest()
+
+
+def common_name(pem: str) -> str | None:
+    """The subject common name of a PEM certificate, if it has one."""
+    names = x509.load_pem_x509_certificate(pem.encode()).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
+
+
+def serial_number(pem: str) -> int:
+    return x509.load_pem_x509_certificate(pem.encode()).serial_number
 
 
 class CertificateAuthority:
@@ -72,7 +93,7 @@ class CertificateAuthority:
     def create_keys_and_certificate(self, now: datetime.datetime | None = None) -> IssuedCertificate:
         """A new key pair and a certificate for it (CreateKeysAndCertificate)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = self._sign(key.public_key(), "AWS IoT Certificate", now)
+        pem = self._sign(key.public_key(), now)
         return IssuedCertificate(
             certificate_id=certificate_id(pem),
             certificate_pem=pem,
@@ -90,7 +111,7 @@ class CertificateAuthority:
             raise ValueError("The certificate signing request is not a valid PEM CSR") from exc
         if not csr.is_signature_valid:
             raise ValueError("The certificate signing request's signature does not match its key")
-        pem = self._sign(csr.public_key(), "AWS IoT Certificate", now)
+        pem = self._sign(csr.public_key(), now)
         return IssuedCertificate(certificate_id=certificate_id(pem), certificate_pem=pem)
 
     def write_server_certificate(self, directory: Path, names: list[str]) -> tuple[Path, Path]:
@@ -130,14 +151,30 @@ class CertificateAuthority:
             return False
         return True
 
-    def _sign(self, public_key: object, common_name: str, now: datetime.datetime | None) -> str:
+    def revocation_list(self, serials: list[int], *, days: int = 365) -> bytes:
+        """A CRL (PEM) naming ``serials``: certificates a TLS listener must refuse."""
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(now - datetime.timedelta(minutes=5))
+            .next_update(now + datetime.timedelta(days=days))
+        )
+        for serial in sorted(set(serials)):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+            )
+        return builder.sign(self._key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def _sign(self, public_key: object, now: datetime.datetime | None) -> str:
         moment = now or datetime.datetime.now(datetime.UTC)
+        serial = x509.random_serial_number()
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{serial:x}")]))
             .issuer_name(self.certificate.subject)
             .public_key(public_key)  # type: ignore[arg-type]
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial)
             .not_valid_before(moment - datetime.timedelta(minutes=5))
             .not_valid_after(moment + datetime.timedelta(days=365 * _DEVICE_YEARS))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -84,7 +84,7 @@ class Certificates:
                 raise DeleteConflict(
                     f"Certificate {cert_id} is attached to {', '.join(things)}; detach it first"
                 )
-            self.store.delete_certificate(cert_id)
+            self.store.delete_certificate(cert_id, self.clock.now())
 
     def attach(self, thing_name: str, principal: str) -> None:
         with self.store.atomic():

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from broker.mosquitto import MosquittoError
 from device_sdk.cli import add_device_command, run_device
 from device_sdk.connection import Endpoint
 from simulator.cli import add_simulate_command, run_simulate
@@ -58,15 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
     serve.add_argument(
         "--broker",
-        choices=["embedded", "external"],
+        choices=["embedded", "mosquitto", "external"],
         default="embedded",
-        help="embedded (default), or external: an MQTT broker you run, at --broker-url",
+        help="embedded (default); mosquitto: a Mosquitto the service configures and runs, for MQTT 5; "
+        "external: an MQTT broker you run, at --broker-url",
     )
     serve.add_argument("--broker-url", metavar="mqtt://HOST:PORT", help="the external broker")
     serve.add_argument(
         "--mqtts-port",
         type=int,
-        help="also listen for MQTT over TLS with client certificates on this port (8883 is usual; 0: any)",
+        help="also listen for MQTT over TLS with client certificates on this port (0: any free port; "
+        "--broker mosquitto always does, on 8883 by default)",
     )
     serve.add_argument("--broker-username", help="the service's username on the external broker")
     serve.add_argument(
@@ -103,16 +106,16 @@ async def _serve(config: ServiceConfig) -> None:
         print("iotjobs stopping", flush=True)
 
 
-def _external_broker(args: argparse.Namespace) -> dict[str, Any]:
-    """ServiceConfig fields for ``--broker external``; ValueError for a bad URL or a missing password."""
-    if args.broker == "embedded":
+def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """ServiceConfig fields for ``--broker``; ValueError for a bad URL or a missing password."""
+    if args.broker != "external":
         if args.broker_url is not None:
             raise ValueError("--broker-url needs --broker external")
-        return {}
+        return {"broker": args.broker}
     if args.broker_url is None:
         raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT")
     if args.mqtts_port is not None:
-        raise ValueError("--mqtts-port is a listener of the embedded broker; the external broker has its own")
+        raise ValueError("--mqtts-port is for a broker the service runs; an external broker has its own")
     endpoint = Endpoint.parse(args.broker_url)
     if endpoint.tls:
         raise ValueError("--broker-url supports mqtt:// (plain TCP) for now")
@@ -122,6 +125,7 @@ def _external_broker(args: argparse.Namespace) -> dict[str, Any]:
         if password is None:
             raise ValueError(f"environment variable {args.broker_password_env} is not set")
     return {
+        "broker": "external",
         "external_broker": (endpoint.host, endpoint.port),
         "external_username": args.broker_username,
         "external_password": password,
@@ -153,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             events=not args.no_events,
             limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
             mqtts_port=args.mqtts_port,
-            **_external_broker(args),
+            **_broker_fields(args),
         )
         asyncio.run(_serve(config))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, MosquittoError) as exc:
         print(f"iotjobs: {exc}", file=sys.stderr)
         return 2
     return 0

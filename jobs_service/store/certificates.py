@@ -60,8 +60,25 @@ class CertificatesStore(StoreBase):
             (status, now, certificate_id),
         )
 
-    def delete_certificate(self, certificate_id: str) -> None:
+    def delete_certificate(self, certificate_id: str, now: float) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO deleted_certificates (certificate_id, pem, deleted_at)"
+            " SELECT certificate_id, pem, ? FROM certificates WHERE certificate_id = ?",
+            (now, certificate_id),
+        )
         self._execute("DELETE FROM certificates WHERE certificate_id = ?", (certificate_id,))
+
+    def all_certificates(self) -> list[Certificate]:
+        return [_certificate(row) for row in self._rows("SELECT * FROM certificates ORDER BY certificate_id")]
+
+    def deleted_certificate_pems(self) -> list[str]:
+        rows = self._rows("SELECT pem FROM deleted_certificates ORDER BY certificate_id")
+        return [row["pem"] for row in rows]
+
+    def all_thing_principals(self) -> list[tuple[str, str]]:
+        """Every (thing name, principal) attachment."""
+        rows = self._rows("SELECT thing_name, principal FROM thing_principals ORDER BY principal, thing_name")
+        return [(row["thing_name"], row["principal"]) for row in rows]
 
     def attach_principal(self, thing_name: str, principal: str) -> None:
         self._execute(

@@ -208,6 +208,20 @@ def _v7_policies(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v8_deleted_certificates(conn: sqlite3.Connection) -> None:
+    # A deleted certificate stays refused by brokers that check a revocation list.
+    _run(
+        conn,
+        """
+        CREATE TABLE deleted_certificates (
+            certificate_id TEXT PRIMARY KEY,
+            pem TEXT NOT NULL,
+            deleted_at REAL NOT NULL
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -216,6 +230,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v5_schedules,
     _v6_certificates,
     _v7_policies,
+    _v8_deleted_certificates,
 ]
 
 
