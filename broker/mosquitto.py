@@ -31,6 +31,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.files import write_if_changed, write_private
+
 __all__ = ["ManagedMosquitto", "MosquittoError", "MosquittoListeners", "find_mosquitto", "password_line"]
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ class ManagedMosquitto:
         """Write the configuration and access files, start Mosquitto, wait until it listens."""
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "persistence").mkdir(exist_ok=True)
-        _write_private(self.directory / "passwd", password_line(*self._credentials) + "\n")
+        write_private(self.directory / "passwd", password_line(*self._credentials) + "\n")
         (self.directory / "mosquitto.conf").write_text(self._config())
         self._write_if_changed("acl-plain", plain_acl.encode())
         self._write_if_changed("acl-tls", tls_acl.encode())
@@ -181,13 +183,7 @@ class ManagedMosquitto:
         )
 
     def _write_if_changed(self, name: str, content: bytes) -> bool:
-        path = self.directory / name
-        if path.exists() and path.read_bytes() == content:
-            return False
-        temporary = path.with_name(name + ".new")
-        temporary.write_bytes(content)
-        temporary.replace(path)  # Mosquitto never reads a half-written file
-        return True
+        return write_if_changed(self.directory / name, content)
 
     async def _launch(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
@@ -259,11 +255,7 @@ async def _accepts(host: str, port: int) -> bool:
 async def _log_lines(process: asyncio.subprocess.Process) -> None:
     assert process.stderr is not None
     async for line in process.stderr:
-        log.warning("mosquitto: %s", line.decode(errors="replace").rstrip())
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+        text = line.decode(errors="replace").rstrip()
+        # Inside containers the service often runs as root; Mosquitto says so at every start.
+        level = logging.DEBUG if "should not be run as root" in text else logging.WARNING
+        log.log(level, "mosquitto: %s", text)

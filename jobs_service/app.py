@@ -17,7 +17,9 @@ import uvicorn
 from starlette.applications import Starlette
 
 from broker import CredentialAuthenticator, EmbeddedBroker, TlsListener
+from broker.acl_export import AclExport
 from broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
+from device_sdk.connection import TlsOptions
 
 from .arns import Arns
 from .ca import CertificateAuthority
@@ -31,7 +33,7 @@ from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.schedules_api import SchedulesApi
 from .limits import DeviceLimits
-from .mosquitto_sync import ACCESS_OPERATIONS, AccessFiles, MosquittoSync, access_files
+from .mosquitto_sync import ACCESS_OPERATIONS, AccessFiles, AccessTarget, MosquittoSync, access_files
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
 from .policies import Policies
@@ -73,6 +75,13 @@ class ServiceConfig:
     mqtts_port: int | None = None
     external_username: str | None = None
     external_password: str | None = None
+    # TLS to the external broker (mqtts://): a CA bundle and, optionally, the
+    # service's own client certificate.
+    external_tls: TlsOptions | None = None
+    # Keep the external broker's device ACL and revocation list in this
+    # directory, running this command after each change.
+    external_acl_dir: Path | None = None
+    external_reload_command: str | None = None
 
 
 class _QuietServer(uvicorn.Server):
@@ -145,39 +154,26 @@ class JobsService:
         ca = CertificateAuthority(data_dir)
         self.policies = Policies(self.store, self.clock, self.arns)
         self.certificates = Certificates(self.store, ca, self.clock, self.arns, self.policies.documents_for)
-        tls = None
-        if self.config.mqtts_port is not None and self.config.broker == "embedded":
-            names = [self.config.host, "localhost", "127.0.0.1"]
-            certfile, keyfile = ca.write_server_certificate(data_dir, names)
-            tls = TlsListener(self.config.mqtts_port, certfile, keyfile, ca.cert_path, self.config.host)
         username: str | None = key.access_key_id
         password: str | None = key.secret_access_key
         if self.config.broker == "mosquitto":
             await self._start_mosquitto(ca)
-        elif self.config.external_broker is None:
-            self.broker = EmbeddedBroker(
-                CredentialAuthenticator(
-                    key.access_key_id,
-                    key.secret_access_key,
-                    self.store.thing_exists,
-                    SERVICE_CLIENT_ID,
-                    certificate_identity=self.certificates.identity_for_der,
-                    arn_prefix=self.arns.prefix,
-                ),
-                host=self.config.host,
-                port=self.config.mqtt_port,
-                tls=tls,
-            )
-            await self.broker.start()
-        else:
+        elif self.config.external_broker is not None:
             username, password = self.config.external_username, self.config.external_password
+            if self.config.external_acl_dir is not None:
+                export = AclExport(self.config.external_acl_dir, self.config.external_reload_command)
+                await self._follow_registry(ca, export)
+        else:
+            await self._start_embedded(ca, self.certificates)
         broker_host, broker_port = self.mqtt_address
+        external_tls = self.config.external_tls
         self.bridge = MqttBridge(
             broker_host,
             broker_port,
             username=username,
             password=password,
             handle=DeviceApi(engine).handle,
+            tls=external_tls.context(broker_port) if external_tls is not None else None,
         )
         await self.bridge.start()
 
@@ -224,9 +220,31 @@ class JobsService:
         )
         await self._start_http(app)
 
+    async def _start_embedded(self, ca: CertificateAuthority, certificates: Certificates) -> None:
+        config, key = self.config, self.admin_key
+        assert self.store is not None
+        tls = None
+        if config.mqtts_port is not None:
+            names = [config.host, "localhost", "127.0.0.1"]
+            certfile, keyfile = ca.write_server_certificate(config.data_dir, names)
+            tls = TlsListener(config.mqtts_port, certfile, keyfile, ca.cert_path, config.host)
+        self.broker = EmbeddedBroker(
+            CredentialAuthenticator(
+                key.access_key_id,
+                key.secret_access_key,
+                self.store.thing_exists,
+                SERVICE_CLIENT_ID,
+                certificate_identity=certificates.identity_for_der,
+                arn_prefix=self.arns.prefix,
+            ),
+            host=config.host,
+            port=config.mqtt_port,
+            tls=tls,
+        )
+        await self.broker.start()
+
     async def _start_mosquitto(self, ca: CertificateAuthority) -> None:
-        config, store, key = self.config, self.store, self.admin_key
-        assert store is not None
+        config, key = self.config, self.admin_key
         names = [config.host, "localhost", "127.0.0.1"]
         certfile, keyfile = ca.write_server_certificate(config.data_dir, names)
         tls_port = 8883 if config.mqtts_port is None else config.mqtts_port
@@ -245,14 +263,20 @@ class JobsService:
             username=key.access_key_id,
             password=key.secret_access_key,
         )
+        await self._follow_registry(ca, self.mosquitto)
+
+    async def _follow_registry(self, ca: CertificateAuthority, target: AccessTarget) -> None:
+        """Render the registry's access files for ``target`` now and after every change to it."""
+        store, service_username = self.store, self.admin_key.access_key_id
+        assert store is not None
 
         def render() -> AccessFiles:
-            return access_files(store, self.arns, key.access_key_id)
+            return access_files(store, self.arns, service_username)
 
         def crl_for(serials: frozenset[int]) -> bytes:
             return ca.revocation_list(sorted(serials))
 
-        self.mosquitto_sync = MosquittoSync(render, crl_for, self.mosquitto)
+        self.mosquitto_sync = MosquittoSync(render, crl_for, target)
         await self.mosquitto_sync.start()
 
     async def _start_http(self, app: Starlette) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from broker.mosquitto import MosquittoError
 from device_sdk.cli import add_device_command, run_device
-from device_sdk.connection import Endpoint
+from device_sdk.connection import Endpoint, TlsOptions
 from simulator.cli import add_simulate_command, run_simulate
 
 from .app import JobsService, ServiceConfig
@@ -64,7 +64,24 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded (default); mosquitto: a Mosquitto the service configures and runs, for MQTT 5; "
         "external: an MQTT broker you run, at --broker-url",
     )
-    serve.add_argument("--broker-url", metavar="mqtt://HOST:PORT", help="the external broker")
+    serve.add_argument(
+        "--broker-url", metavar="mqtt[s]://HOST:PORT", help="the external broker (mqtts: over TLS)"
+    )
+    serve.add_argument(
+        "--broker-ca-file", type=Path, help="CA bundle the external broker's certificate is checked against"
+    )
+    serve.add_argument("--broker-cert-file", type=Path, help="the service's client certificate there")
+    serve.add_argument("--broker-key-file", type=Path, help="its private key")
+    serve.add_argument(
+        "--broker-acl-dir",
+        type=Path,
+        help="write the external Mosquitto's device ACL and CRL here, kept in step with the registry",
+    )
+    serve.add_argument(
+        "--broker-reload-command",
+        metavar="CMD",
+        help="run after those files change; IOTJOBS_BROKER_CHANGE=reload (SIGHUP will do) or restart",
+    )
     serve.add_argument(
         "--mqtts-port",
         type=int,
@@ -108,17 +125,22 @@ async def _serve(config: ServiceConfig) -> None:
 
 def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
     """ServiceConfig fields for ``--broker``; ValueError for a bad URL or a missing password."""
+    tls_files = (args.broker_ca_file, args.broker_cert_file, args.broker_key_file)
     if args.broker != "external":
-        if args.broker_url is not None:
-            raise ValueError("--broker-url needs --broker external")
+        if args.broker_url is not None or any(f is not None for f in tls_files) or args.broker_acl_dir:
+            raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")
         return {"broker": args.broker}
     if args.broker_url is None:
-        raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT")
+        raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT or mqtts://HOST:PORT")
     if args.mqtts_port is not None:
         raise ValueError("--mqtts-port is for a broker the service runs; an external broker has its own")
     endpoint = Endpoint.parse(args.broker_url)
+    tls = None
     if endpoint.tls:
-        raise ValueError("--broker-url supports mqtt:// (plain TCP) for now")
+        tls = TlsOptions(*tls_files)
+        tls.context(endpoint.port)  # a missing or unreadable file is reported now, not at connect
+    elif any(f is not None for f in tls_files):
+        raise ValueError("--broker-ca-file, --broker-cert-file and --broker-key-file need mqtts://")
     password = None
     if args.broker_password_env:
         password = os.environ.get(args.broker_password_env)
@@ -129,6 +151,9 @@ def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
         "external_broker": (endpoint.host, endpoint.port),
         "external_username": args.broker_username,
         "external_password": password,
+        "external_tls": tls,
+        "external_acl_dir": args.broker_acl_dir,
+        "external_reload_command": args.broker_reload_command,
     }
 
 

@@ -15,8 +15,8 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from broker.mosquitto import ManagedMosquitto
 from broker.mosquitto_acl import (
     FULL_ACCESS,
     MosquittoUser,
@@ -115,6 +115,14 @@ def _rules(store: Store, arn: str, things: tuple[str, ...], prefix: str) -> tupl
     return tuple(policy_rules(tuple(statements), things, prefix))
 
 
+class AccessTarget(Protocol):
+    """Where the files go: a managed Mosquitto, or a directory an operator's Mosquitto reads."""
+
+    async def start(self, *, plain_acl: str, tls_acl: str, crl: bytes) -> None: ...
+
+    async def apply(self, *, plain_acl: str, tls_acl: str, crl: bytes | None) -> str | None: ...
+
+
 class MosquittoSync:
     """Re-renders the access files when woken and hands them to Mosquitto, one change at a time.
 
@@ -126,7 +134,7 @@ class MosquittoSync:
         self,
         render: Callable[[], AccessFiles],
         crl_for: Callable[[frozenset[int]], bytes],
-        broker: ManagedMosquitto,
+        broker: AccessTarget,
     ) -> None:
         self._render = render
         self._crl_for = crl_for

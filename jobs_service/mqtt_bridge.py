@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -46,12 +47,15 @@ class MqttBridge:
         password: str | None,
         handle: Handler,
         client_id: str = SERVICE_CLIENT_ID,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = (host, port)
         self._handle = handle
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls is not None:
+            self._client.tls_set_context(tls)
         self._client.max_inflight_messages_set(256)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect

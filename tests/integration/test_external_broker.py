@@ -1,6 +1,7 @@
 """`iotjobs serve --broker external`: the jobs service on Mosquitto, devices connecting to Mosquitto."""
 
 import asyncio
+import getpass
 import json
 import shutil
 import socket
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
 from device_sdk.testing import FakeDevice, Succeed
+from jobs_service.ca import CertificateAuthority
+from tests.certs import TestCA
 
 from .clients import paho_client, subscribe
 from .conftest import start_server
@@ -87,3 +91,148 @@ def test_a_bad_broker_url_is_refused(tmp_path):
     except AssertionError as exc:
         server_error = str(exc)
     assert server_error is not None and "must start with mqtt:// or mqtts://" in server_error
+
+
+def start_mosquitto(config: Path, port: int) -> subprocess.Popen:
+    """Mosquitto on ``config``, once it accepts connections on ``port``."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = config.with_suffix(".log")
+    with log.open("w") as errors:
+        process = subprocess.Popen([binary, "-c", str(config)], stderr=errors)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return process
+        except OSError:
+            assert process.poll() is None, f"Mosquitto exited: {log.read_text()}"
+            assert time.monotonic() < deadline, "Mosquitto did not start"
+            time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    """The operator's Mosquitto over TLS, with the service's registry writing its device ACL and CRL.
+
+    The service reaches it as ``iotjobs-service`` with a client certificate from
+    the operator's own CA; devices use certificates from the service's CA.
+    """
+    data_dir, acl_dir = tmp_path / "data", tmp_path / "acl"
+    acl_dir.mkdir()
+    ca = CertificateAuthority(data_dir)  # made before the broker, which must trust it
+    (acl_dir / "acl-devices").write_text("")
+    (acl_dir / "crl.pem").write_bytes(ca.revocation_list([]))
+    operator = TestCA(tmp_path / "operator")
+    server_cert, service_cert = operator.issue("localhost", server=True), operator.issue("iotjobs-service")
+    (tmp_path / "acl-service").write_text("user iotjobs-service\ntopic readwrite $aws/#\n")
+    service_port, device_port = free_port(), free_port()
+    tls = f"certfile {server_cert.cert}\nkeyfile {server_cert.key}\nrequire_certificate true\n"
+    tls += "use_identity_as_username true\n"
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        f"per_listener_settings true\nuser {getpass.getuser()}\n"
+        f"listener {service_port} 127.0.0.1\ncafile {operator.cert}\n{tls}"
+        f"acl_file {tmp_path / 'acl-service'}\n"
+        f"listener {device_port} 127.0.0.1\ncafile {ca.cert_path}\n{tls}"
+        f"acl_file {acl_dir / 'acl-devices'}\ncrlfile {acl_dir / 'crl.pem'}\n"
+    )
+    process = start_mosquitto(config, device_port)
+    server = start_server(
+        data_dir,
+        extra_args=[
+            "--broker", "external",
+            "--broker-url", f"mqtts://localhost:{service_port}",
+            "--broker-ca-file", str(operator.cert),
+            "--broker-cert-file", str(service_cert.cert),
+            "--broker-key-file", str(service_cert.key),
+            "--broker-acl-dir", str(acl_dir),
+            "--broker-reload-command", f"kill -HUP {process.pid}",
+        ],
+    )  # fmt: skip
+    server.device_port, server.operator_ca, server.acl_dir = device_port, operator.cert, acl_dir
+    yield server
+    assert server.stop() == 0
+    process.terminate()
+    process.wait(10)
+
+
+def certificate(server, tmp_path, name, *, thing=None, policy=None):
+    """A certificate from the control plane (with ``policy`` attached), as device TLS options."""
+    iot = server.iot()
+    made = iot.create_keys_and_certificate(setAsActive=True)
+    if policy is not None:
+        iot.create_policy(policyName=name, policyDocument=json.dumps(policy))
+        iot.attach_policy(policyName=name, target=made["certificateArn"])
+    if thing is not None:
+        iot.attach_thing_principal(thingName=thing, principal=made["certificateArn"])
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert.write_text(made["certificatePem"])
+    key.write_text(made["keyPair"]["PrivateKey"])
+    return TlsOptions(ca_file=server.operator_ca, cert_file=cert, key_file=key)
+
+
+def test_over_tls_devices_run_jobs_under_the_acl_the_registry_writes(tmp_path, tls_broker):
+    iot = tls_broker.iot()
+    arn = iot.create_thing(thingName="ext-dev")["thingArn"]
+    tls = certificate(tls_broker, tmp_path, "ext-dev", thing="ext-dev")
+    assert "$aws/things/ext-dev/jobs/get" in (tls_broker.acl_dir / "acl-devices").read_text()
+    endpoint = f"mqtts://localhost:{tls_broker.device_port}"
+
+    async def scenario():
+        async with FakeDevice("ext-dev", endpoint, [Succeed({"via": "mqtts"})], tls=tls) as device:
+            await device.client.wait_connected(10)
+            await asyncio.to_thread(
+                iot.create_job, jobId="ext-job", targets=[arn], document=json.dumps({"operation": "x"})
+            )
+            return await device.wait_for_reports(1)
+
+    reports = asyncio.run(scenario())
+    assert [(r.job_id, r.status) for r in reports] == [("ext-job", "SUCCEEDED")]
+    record = iot.describe_job_execution(jobId="ext-job", thingName="ext-dev")["execution"]
+    assert record["statusDetails"]["detailsMap"] == {"via": "mqtts"}
+
+
+def test_over_tls_a_policy_that_denies_a_topic_is_enforced_by_the_external_broker(tmp_path, tls_broker):
+    iot = tls_broker.iot()
+    arn = iot.create_thing(thingName="ext-denied")["thingArn"]
+    iot.create_job(jobId="ext-deny-job", targets=[arn], document=json.dumps({"operation": "x"}))
+    prefix = "arn:aws:iot:us-east-1:123456789012"
+    policy = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "iot:Publish",
+                "Resource": f"{prefix}:topic/$aws/things/*/jobs/start-next",
+            },
+        ]
+    }
+    tls = certificate(tls_broker, tmp_path, "ext-deny", thing="ext-denied", policy=policy)
+    endpoint = f"mqtts://localhost:{tls_broker.device_port}"
+
+    async def scenario():
+        async with AsyncJobsClient("ext-denied", endpoint, tls=tls, client_id="any-tool") as client:
+            pending = await client.get_pending(timeout=10)
+            with pytest.raises(RequestTimedOut):
+                await client.start_next(timeout=2)
+            return pending
+
+    pending = asyncio.run(scenario())
+    assert [s.job_id for s in pending.queued] == ["ext-deny-job"], "allowed topics still work"
+    status = iot.describe_job_execution(jobId="ext-deny-job", thingName="ext-denied")["execution"]["status"]
+    assert status == "QUEUED", "the denied start-next never reached the service"
+
+
+def test_broker_files_need_an_external_broker(tmp_path):
+    server_error = None
+    try:
+        start_server(tmp_path / "data", extra_args=["--broker-acl-dir", str(tmp_path)], timeout=10)
+    except AssertionError as exc:
+        server_error = str(exc)
+    assert server_error is not None and "need --broker external" in server_error

@@ -1,3 +1,4 @@
+import datetime
 import ssl
 import stat
 
@@ -7,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jobs_service.ca import CA_KEY_FILE, CertificateAuthority, certificate_id
+from jobs_service.ca import CA_KEY_FILE, CertificateAuthority, certificate_id, common_name, serial_number
 
 
 def test_a_ca_is_made_once_owner_only_and_reloaded(tmp_path):
@@ -61,3 +62,82 @@ def test_half_a_ca_is_refused(tmp_path):
     (tmp_path / CA_KEY_FILE).unlink()
     with pytest.raises(ValueError, match=r"has only one of ca\.pem and ca\.key"):
         CertificateAuthority(tmp_path)
+
+
+def test_a_device_certificates_common_name_is_its_serial_number_in_hex(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    first, second = ca.create_keys_and_certificate(), ca.create_keys_and_certificate()
+    for issued in (first, second):
+        cert = x509.load_pem_x509_certificate(issued.certificate_pem.encode())
+        assert serial_number(issued.certificate_pem) == cert.serial_number
+        assert common_name(issued.certificate_pem) == f"{cert.serial_number:x}"
+    assert common_name(first.certificate_pem) != common_name(second.certificate_pem)
+
+
+def test_a_certificate_from_a_csr_is_named_by_its_serial_not_by_the_csr(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chosen-by-device")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    pem = ca.certificate_from_csr(csr).certificate_pem
+    assert common_name(pem) == f"{serial_number(pem):x}"
+
+
+def test_common_name_of_a_certificate_without_one_is_none(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no cn")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    assert common_name(pem) is None
+    assert serial_number(pem) == 7
+
+
+def test_the_revocation_list_names_exactly_the_given_serials_and_is_signed_by_the_ca(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    revoked = [ca.create_keys_and_certificate() for _ in range(2)]
+    kept = ca.create_keys_and_certificate()
+    serials = [serial_number(issued.certificate_pem) for issued in revoked]
+    crl = x509.load_pem_x509_crl(ca.revocation_list([*serials, serials[0]]))
+    assert sorted(entry.serial_number for entry in crl) == sorted(serials)
+    assert crl.get_revoked_certificate_by_serial_number(serial_number(kept.certificate_pem)) is None
+    assert crl.issuer == ca.certificate.subject
+    assert crl.is_signature_valid(ca.certificate.public_key())
+    other = CertificateAuthority(tmp_path / "other")
+    assert not crl.is_signature_valid(other.certificate.public_key())
+
+
+def test_the_revocation_list_is_current_and_lasts_the_days_asked(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    now = datetime.datetime.now(datetime.UTC)
+    crl = x509.load_pem_x509_crl(ca.revocation_list([], days=30))
+    assert len(crl) == 0
+    assert crl.last_update_utc <= now
+    assert crl.next_update_utc is not None
+    assert datetime.timedelta(days=29) < crl.next_update_utc - now <= datetime.timedelta(days=30)
+    assert crl.is_signature_valid(ca.certificate.public_key())
+
+
+def test_the_revocation_list_is_pem_that_openssl_based_tls_can_load(tmp_path):
+    ca = CertificateAuthority(tmp_path)
+    issued = ca.create_keys_and_certificate()
+    crl_path = tmp_path / "crl.pem"
+    crl_path.write_bytes(ca.revocation_list([serial_number(issued.certificate_pem)]))
+    assert crl_path.read_text().startswith("-----BEGIN X509 CRL-----")
+    context = ssl.create_default_context(cafile=str(ca.cert_path))
+    context.load_verify_locations(cafile=str(crl_path))  # raises if the file is not a CRL OpenSSL reads
+    assert context.cert_store_stats()["crl"] == 1
