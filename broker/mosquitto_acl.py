@@ -88,11 +88,12 @@ def policy_rules(statements: tuple[Statement, ...], things: tuple[str, ...], pre
         for action, kind in _TOPIC_KINDS.items():
             if not any(action_matches(pattern, action) for pattern in statement.actions):
                 continue
+            deny = statement.effect == "Deny"
             for resource in statement.resources:
-                for name in _names(resource, kind, prefix, things):
-                    if statement.effect == "Deny":
+                for name in _names(resource, kind, prefix, things, deny=deny):
+                    if deny:
                         denied.append(_widen(name))
-                    elif (narrowed := _narrow(name)) is not None:
+                    elif (narrowed := _narrow(name, filters=kind == "topicfilter")) is not None:
                         allow[action].append(narrowed)
     readable = _intersection(allow["iot:Subscribe"], allow["iot:Receive"])
     writable = allow["iot:Publish"]
@@ -104,21 +105,33 @@ def policy_rules(statements: tuple[Statement, ...], things: tuple[str, ...], pre
     return rules
 
 
-def _names(resource: str, kind: str, prefix: str, things: tuple[str, ...]) -> list[str]:
-    """The topic (or filter) globs a resource allows for ``kind``, variables filled in."""
+def _names(resource: str, kind: str, prefix: str, things: tuple[str, ...], *, deny: bool) -> list[str]:
+    """The topic (or filter) globs a resource names for ``kind``, variables filled in.
+
+    For a Deny, a resource whose wildcards reach past the ARN's kind
+    (``arn:aws:iot:*``) names everything, and a variable with no thing to stand
+    for (the client id could be anything) becomes ``*``.
+    """
     if resource == "*":
         glob = "*"
     else:
         marker = f":{kind}/"
         at = resource.find(marker)
+        every_resource = resource.endswith(":*") and _glob_matches(resource[:-2], prefix)
+        # A wildcard before the resource type (`arn:aws:iot:*`, `...:top*`) may stand for this kind.
+        parts = resource.split(":", 5)
+        names_a_kind = len(parts) == 6 and re.match(r"[a-z]+/", parts[5]) is not None
+        reaches_past_kind = at < 0 and not names_a_kind and ("*" in resource or "?" in resource)
         if at >= 0 and _glob_matches(resource[:at], prefix):
             glob = resource[at + len(marker) :]
-        elif resource.endswith(":*") and _glob_matches(resource[:-2], prefix):
+        elif every_resource or (deny and reaches_past_kind):
             glob = "*"
         else:
             return []
     if not _VARIABLE.search(glob):
         return [glob]
+    if deny and not things:
+        return [_VARIABLE.sub("*", glob)]
     return [_VARIABLE.sub(thing, glob) for thing in things]
 
 
@@ -127,8 +140,17 @@ def _glob_matches(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
-def _narrow(glob: str) -> str | None:
-    """An MQTT filter matching only topics the glob matches, or None if there is no useful one."""
+def _narrow(glob: str, *, filters: bool) -> str | None:
+    """An MQTT filter matching only topics the glob matches, or None if there is no useful one.
+
+    In a topic name ``+`` and ``#`` are literal characters on AWS, which no
+    topic holds, so an Allow naming them allows nothing. A trailing ``*`` level
+    becomes ``#``, which also matches the parent topic itself (``a`` for
+    ``a/*``): the one place a translated Allow is wider, kept because
+    Mosquitto checks a subscription to ``a/#`` against it.
+    """
+    if not filters and ("+" in glob or "#" in glob):
+        return None
     levels = glob.split("/")
     out = []
     for index, level in enumerate(levels):

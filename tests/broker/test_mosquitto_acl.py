@@ -378,3 +378,27 @@ def test_a_thing_name_is_never_read_as_a_glob_or_filter():
 
 def test_statements_without_topic_actions_or_resources_add_nothing():
     assert policy_rules((), ("t1",), PREFIX) == []
+
+
+def test_a_deny_whose_arn_wildcard_reaches_past_the_resource_type_denies_everything():
+    for resource in ("arn:aws:iot:*", f"{PREFIX}:*", "arn:*", f"{PREFIX}:top*"):
+        got = rules(deny("iot:Publish", resource), ALLOW_ALL)
+        assert got[:2] == [("deny", "#"), ("deny", "$aws/#")], resource
+
+
+def test_a_deny_naming_another_resource_type_denies_nothing_here():
+    assert rules(deny("iot:*", f"{PREFIX}:client/*"), ALLOW_ALL) == EVERYTHING
+
+
+def test_plus_and_hash_in_an_allowed_topic_name_are_literal_and_allow_nothing():
+    assert rules(allow("iot:Publish", topic("a/#"))) == []
+    assert rules(allow("iot:Publish", topic("a/+/b"))) == []
+
+
+def test_plus_and_hash_in_a_denied_topic_name_deny_at_least_that_much():
+    assert ("deny", "a/#") in rules(deny("iot:Publish", topic("a/#")), ALLOW_ALL)
+
+
+def test_a_deny_on_the_client_id_of_a_certificate_without_things_covers_any_client_id():
+    got = rules(deny("iot:Publish", topic(f"$aws/things/{CLIENT}/jobs/get")), ALLOW_ALL, things=())
+    assert ("deny", "$aws/things/+/jobs/get") in got

@@ -60,9 +60,13 @@ def test_principals_attach_to_things_and_block_deletion(iot, unique):
     iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
     code, message = error_code(iot.delete_certificate, certificateId=cert_id)
     assert code == "DeleteConflictException" and thing in message
+    code, message = error_code(iot.delete_thing, thingName=thing)
+    assert code == "InvalidRequestException" and "still attached to one or more principals" in message
     iot.detach_thing_principal(thingName=thing, principal=arn)
     assert iot.list_thing_principals(thingName=thing)["principals"] == []
     iot.delete_certificate(certificateId=cert_id)
+    iot.delete_thing(thingName=thing)
+    assert error_code(iot.describe_thing, thingName=thing)[0] == "ResourceNotFoundException"
     assert error_code(iot.describe_certificate, certificateId=cert_id)[0] == "ResourceNotFoundException"
 
 

@@ -17,7 +17,8 @@ from awsiot import V2ServiceException, iotjobs
 from botocore.exceptions import ClientError
 
 from ..clients import Inbox, paho_client, subscribe, v2_jobs_client
-from ..conftest import ACCESS_KEY_ID, SECRET, Server, start_server
+from ..brokers import BrokerServer, start_on_broker
+from ..conftest import ACCESS_KEY_ID, SECRET
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
 NOTIFY = "notify"
@@ -355,9 +356,9 @@ class EventWatcher:
 # -- a server with other limits ------------------------------------------------------
 
 
-def start_server_with(data_dir: Path, extra_args: list[str], timeout: float = 30.0) -> Server:
-    """Start ``iotjobs serve`` on ephemeral ports with extra options, as ``conftest.start_server`` does."""
-    return start_server(data_dir, extra_args=list(extra_args), timeout=timeout)
+def start_server_with(tmp_dir: Path, broker: str, extra_args: list[str], timeout: float = 30.0) -> BrokerServer:
+    """Start ``iotjobs serve`` on ``broker`` with extra options, as the package's ``server`` fixture does."""
+    return start_on_broker(broker, tmp_dir, extra_args=extra_args, timeout=timeout)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -1,11 +1,45 @@
-"""Fixtures for the device-plane suite, on the shared server from ``tests/integration/conftest.py``."""
+"""Fixtures for the device-plane suite: every test runs on each broker the service supports.
+
+The package-scoped ``server`` is started once per broker (``embedded``,
+``mosquitto``, ``external``; see ``tests/integration/brokers.py``), and each
+test is generated once per broker, its id naming it. A test marked
+``embedded_only`` exercises the embedded broker itself rather than the jobs
+service, and is generated for ``embedded`` alone.
+"""
 
 from contextlib import ExitStack
 
 import pytest
 
+from ..brokers import BROKERS, start_on_broker
 from ..clients import subscribe
 from ._support import EventWatcher, admin_client, raw_device, v2_device
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "embedded_only: tests the embedded broker itself; generated for the embedded broker only"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "broker" not in metafunc.fixturenames:
+        return
+    kinds = ["embedded"] if metafunc.definition.get_closest_marker("embedded_only") else list(BROKERS)
+    metafunc.parametrize("broker", kinds, indirect=True, scope="package", ids=kinds)
+
+
+@pytest.fixture(scope="package")
+def broker(request):
+    """The broker this test runs on: one of ``brokers.BROKERS``."""
+    return request.param
+
+
+@pytest.fixture(scope="package")
+def server(broker, tmp_path_factory):
+    running = start_on_broker(broker, tmp_path_factory.mktemp(f"server-{broker}"))
+    yield running
+    assert running.stop() == 0, "\n".join(running.lines)
 
 
 @pytest.fixture

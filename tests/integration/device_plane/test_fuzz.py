@@ -386,9 +386,9 @@ class FuzzDevice:
 
 
 @pytest.fixture
-def fuzz_server(tmp_path):
+def fuzz_server(tmp_path, broker):
     # Per-thing limits well above what each device sends: throttling is not the main outcome.
-    server = start_server_with(tmp_path / "data", ["--device-rate", "500", "--device-burst", "250"])
+    server = start_server_with(tmp_path, broker, ["--device-rate", "500", "--device-burst", "250"])
     try:
         yield server
     finally:
