@@ -158,6 +158,10 @@ class ManagedMosquitto:
                 "per_listener_settings true",
                 "persistence true",
                 f"persistence_location {folder / 'persistence'}/",
+                # Saved often enough that the service's session survives a crash, not only a restart.
+                "autosave_interval 60",
+                # Requests queued for the service while it reconnects, across the whole fleet.
+                "max_queued_messages 100000",
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",

@@ -174,8 +174,18 @@ class JobsService:
             password=password,
             handle=DeviceApi(engine).handle,
             tls=external_tls.context(broker_port) if external_tls is not None else None,
+            # The managed Mosquitto restarts to read a new revocation list: be back at once,
+            # and let it keep the requests that arrive before (it persists sessions).
+            persistent=self.mosquitto is not None,
+            reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
         )
         await self.bridge.start()
+        if self.mosquitto_sync is not None:
+            bridge_ = self.bridge
+            self.mosquitto_sync.service_connections = lambda: bridge_.subscriptions
+            self.mosquitto_sync.service_back = lambda since: asyncio.wait_for(
+                bridge_.resubscribed(since), BROKER_APPLY_WITHIN
+            )
 
         bridge = self.bridge
         templates = Templates(self.store, self.clock, self.arns)

@@ -13,7 +13,7 @@ import concurrent.futures
 import logging
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -146,6 +146,10 @@ class MosquittoSync:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.applied = 0  # changes Mosquitto has taken, for tests and logs
+        # Awaited after a restart, before callers hear the change is in: the
+        # service's own connection is back (given the grants seen before it).
+        self.service_connections: Callable[[], int] = lambda: 0
+        self.service_back: Callable[[int], Awaitable[object]] | None = None
 
     async def start(self) -> None:
         """Render the files and start Mosquitto on them; then follow changes."""
@@ -186,8 +190,11 @@ class MosquittoSync:
             try:
                 files = await asyncio.to_thread(self._render)
                 crl = None if files.refused == self._refused else self._crl_for(files.refused)
+                connections = self.service_connections()
                 action = await self._broker.apply(plain_acl=files.plain_acl, tls_acl=files.tls_acl, crl=crl)
                 self._refused = files.refused
+                if action == "restart" and self.service_back is not None:
+                    await self.service_back(connections)
             except Exception:
                 log.exception("could not bring Mosquitto in step with the registry; retrying")
                 with self._lock:

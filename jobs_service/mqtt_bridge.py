@@ -48,16 +48,23 @@ class MqttBridge:
         handle: Handler,
         client_id: str = SERVICE_CLIENT_ID,
         tls: ssl.SSLContext | None = None,
+        persistent: bool = False,
+        reconnect_delays: tuple[float, float] = (1, 10),
     ) -> None:
         self._address = (host, port)
         self._handle = handle
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        # A persistent session lets the broker queue requests while the service
+        # reconnects (after a managed Mosquitto restarts, devices may be back first).
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
+        )
         if username is not None:
             self._client.username_pw_set(username, password)
         if tls is not None:
             self._client.tls_set_context(tls)
         self._client.max_inflight_messages_set(256)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        low, high = reconnect_delays
+        self._client.reconnect_delay_set(min_delay=low, max_delay=high)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
@@ -66,6 +73,8 @@ class MqttBridge:
         self._subscribed: asyncio.Event = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self.subscriptions = 0  # times the request filters were granted: once per (re)connection
+        self._grant = asyncio.Event()
         # Called after each answered request (e.g. to re-arm timers a start may have set).
         self.after_request: Callable[[], None] = lambda: None
 
@@ -81,6 +90,11 @@ class MqttBridge:
             host, port = self._address
             raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
         self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
+
+    async def resubscribed(self, since: int) -> None:
+        """Return once the request filters are granted again after ``since`` grants."""
+        while self.subscriptions <= since:
+            await self._grant.wait()
 
     def publish(self, messages: list[Message]) -> None:
         """Queue messages for delivery at QoS 1; paho sends them from its thread."""
@@ -132,7 +146,13 @@ class MqttBridge:
             log.error("The broker refused the service subscriptions: %s", reasons)
             return
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._subscribed.set)
+            self._loop.call_soon_threadsafe(self._granted)
+
+    def _granted(self) -> None:
+        self.subscriptions += 1
+        self._subscribed.set()
+        self._grant.set()  # wakes those waiting for this grant; later ones wait on a new event
+        self._grant = asyncio.Event()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

@@ -168,7 +168,9 @@ class MembershipOps(LifecycleOps):
             _check_version(f"Thing {name}", thing.version, expected_version)
             if self.store.principals_of(name):
                 # As on AWS: a certificate must not go on standing for a thing that is gone.
-                raise InvalidRequest(f"Cannot delete. Thing {name} is still attached to one or more principals")
+                raise InvalidRequest(
+                    f"Cannot delete. Thing {name} is still attached to one or more principals"
+                )
             now = self.clock.now()
             for execution in self.store.pending_executions(name):
                 self._end_by_service(execution, ExecutionStatus.REMOVED, now)

@@ -42,8 +42,11 @@ class Inbox:
 
 
 @contextmanager
-def crt_connection(host: str, port: int, client_id: str):
-    """An awscrt MQTT 3.1.1 connection over plain TCP, as a device would open it."""
+def crt_connection(host: str, port: int, client_id: str, *, disable_metrics: bool = False):
+    """An awscrt MQTT 3.1.1 connection over plain TCP, as a device would open it.
+
+    The SDK sends its metrics as the username unless ``disable_metrics``.
+    """
     elg = io.EventLoopGroup(1)
     bootstrap = io.ClientBootstrap(elg, io.DefaultHostResolver(elg))
     connection = mqtt.Connection(
@@ -53,6 +56,7 @@ def crt_connection(host: str, port: int, client_id: str):
         client_id=client_id,
         clean_session=True,
         keep_alive_secs=60,
+        disable_metrics=disable_metrics,
     )
     connection.connect().result(10)
     try:
@@ -92,12 +96,20 @@ def subscribe(client, topic_filter: str, qos: int = 1):
 
 
 @contextmanager
-def v2_jobs_client(host: str, port: int, thing: str, on_next: Callable, on_changed: Callable):
+def v2_jobs_client(
+    host: str,
+    port: int,
+    thing: str,
+    on_next: Callable,
+    on_changed: Callable,
+    *,
+    disable_metrics: bool = False,
+):
     """An ``IotJobsClientV2`` for ``thing`` whose notify-next and notify streams are established.
 
     ``on_next`` and ``on_changed`` receive the stream events, from the SDK's threads.
     """
-    with crt_connection(host, port, thing) as connection:
+    with crt_connection(host, port, thing, disable_metrics=disable_metrics) as connection:
         client = iotjobs.IotJobsClientV2(
             connection,
             mqtt_request_response.ClientOptions(

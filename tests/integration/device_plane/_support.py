@@ -16,8 +16,8 @@ import pytest
 from awsiot import V2ServiceException, iotjobs
 from botocore.exceptions import ClientError
 
-from ..clients import Inbox, paho_client, subscribe, v2_jobs_client
 from ..brokers import BrokerServer, start_on_broker
+from ..clients import Inbox, paho_client, subscribe, v2_jobs_client
 from ..conftest import ACCESS_KEY_ID, SECRET
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
@@ -27,6 +27,20 @@ NOTIFY_NEXT = "notify-next"
 WITH_STATE = ("InvalidStateTransition", "VersionMismatch")
 
 Message = tuple[str, bytes]
+
+
+def broker_of(server) -> str:
+    """The broker ``server`` runs on (servers not started by ``brokers.start_on_broker`` are embedded)."""
+    return getattr(server, "broker", "embedded")
+
+
+def sdk_metrics_off(server) -> bool:
+    """Whether an SDK device must leave out its metrics username to connect to ``server``'s broker.
+
+    Mosquitto checks any username against its password file, so the metrics the SDK
+    sends as its username would get it refused; the embedded broker ignores them.
+    """
+    return broker_of(server) != "embedded"
 
 
 def thing_arn(name: str) -> str:
@@ -292,7 +306,12 @@ def v2_device(server, thing: str) -> Iterator[V2Device]:
     """An ``IotJobsClientV2`` device for ``thing`` (already registered), streams established."""
     next_events, list_events = Inbox(), Inbox()
     with v2_jobs_client(
-        server.mqtt_host, server.mqtt_port, thing, next_events.put, list_events.put
+        server.mqtt_host,
+        server.mqtt_port,
+        thing,
+        next_events.put,
+        list_events.put,
+        disable_metrics=sdk_metrics_off(server),
     ) as client:
         yield V2Device(thing, client, next_events, list_events)
 
@@ -356,7 +375,9 @@ class EventWatcher:
 # -- a server with other limits ------------------------------------------------------
 
 
-def start_server_with(tmp_dir: Path, broker: str, extra_args: list[str], timeout: float = 30.0) -> BrokerServer:
+def start_server_with(
+    tmp_dir: Path, broker: str, extra_args: list[str], timeout: float = 30.0
+) -> BrokerServer:
     """Start ``iotjobs serve`` on ``broker`` with extra options, as the package's ``server`` fixture does."""
     return start_on_broker(broker, tmp_dir, extra_args=extra_args, timeout=timeout)
 

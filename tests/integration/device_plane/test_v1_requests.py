@@ -8,7 +8,7 @@ from awscrt import mqtt
 from awsiot import iotjobs
 
 from ..clients import Inbox, crt_connection, subscribe
-from ._support import admin_client, create_job, is_int, jobs_prefix
+from ._support import admin_client, create_job, is_int, jobs_prefix, sdk_metrics_off
 
 QOS = mqtt.QoS.AT_LEAST_ONCE
 
@@ -54,7 +54,9 @@ def v1(server, iot, unique):
     thing = f"{unique}-v1"
     iot.create_thing(thingName=thing)
     with (
-        crt_connection(server.mqtt_host, server.mqtt_port, thing) as connection,
+        crt_connection(
+            server.mqtt_host, server.mqtt_port, thing, disable_metrics=sdk_metrics_off(server)
+        ) as connection,
         admin_client(server, f"{unique}-monitor") as monitor,
     ):
         assert not subscribe(monitor, f"{jobs_prefix(thing)}/+/+")[0].is_failure
