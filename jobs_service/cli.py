@@ -85,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--mqtts-port",
         type=int,
-        help="also listen for MQTT over TLS with client certificates on this port (0: any free port; "
+        nargs="?",
+        const=8883,
+        metavar="PORT",
+        help="also listen for MQTT over TLS with client certificates, on PORT or 8883 (0: any free port; "
         "--broker mosquitto always does, on 8883 by default)",
     )
     serve.add_argument("--broker-username", help="the service's username on the external broker")
