@@ -2,6 +2,7 @@
 
 import pytest
 
+from jobs_service.ca import CertificateAuthority
 from jobs_service.cli import _broker_fields, _parser
 
 
