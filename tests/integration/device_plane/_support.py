@@ -43,6 +43,38 @@ def sdk_metrics_off(server) -> bool:
     return broker_of(server) != "embedded"
 
 
+# The request topics a device may publish under Mosquitto's ACLs (the managed one and the
+# recipe's): ``get``, ``start-next``, ``+/get`` and ``+/update`` under its jobs prefix.
+_MOSQUITTO_REQUEST_PATH = re.compile(r"get|start-next|[^/]*/get|[^/]*/update", re.DOTALL)
+
+
+def acl_drops(server, path: str) -> bool:
+    """Whether the broker silently drops a device's publish to ``<its jobs prefix>/<path>``.
+
+    The embedded broker passes any path of a device's own tree that is not reply-shaped
+    to the service, which answers an unknown one with InvalidTopic; Mosquitto's ACLs let a
+    device publish its four request topics only, and drop anything else without a word.
+    """
+    return broker_of(server) != "embedded" and _MOSQUITTO_REQUEST_PATH.fullmatch(path) is None
+
+
+def echoes_requests(server) -> bool:
+    """Whether a device subscribed to its ``jobs/#`` receives its own requests back.
+
+    Mosquitto delivers a client's publishes to its own matching subscriptions (MQTT 3.1.1
+    has no no-local option); the embedded broker delivers only reply-shaped topics to a device.
+    """
+    return broker_of(server) != "embedded"
+
+
+def is_reply_topic(prefix: str, topic: str) -> bool:
+    """Whether ``topic`` is reply-shaped under the jobs ``prefix``: a reply or a notification."""
+    if not topic.startswith(prefix + "/"):
+        return False
+    path = topic[len(prefix) + 1 :]
+    return path in (NOTIFY, NOTIFY_NEXT) or path.endswith(("/accepted", "/rejected"))
+
+
 def thing_arn(name: str) -> str:
     return f"{PREFIX}:thing/{name}"
 
@@ -105,12 +137,20 @@ class RawDevice:
     before it has been delivered.
     """
 
-    def __init__(self, client, thing: str) -> None:
+    def __init__(self, client, thing: str, echoes: bool = False) -> None:
         self.client = client
         self.thing = thing
         self.prefix = jobs_prefix(thing)
         self.inbox: Inbox = client.inbox
+        self.echoes = echoes  # the broker delivers the device's own requests back to it
         self._tokens = itertools.count(1)
+
+    def not_echo(self, message: Message) -> bool:
+        """False for a copy of one of its own requests, on a broker that delivers them back."""
+        topic = message[0]
+        return not (
+            self.echoes and topic.startswith(self.prefix + "/") and not is_reply_topic(self.prefix, topic)
+        )
 
     def topic(self, path: str) -> str:
         return f"{self.prefix}/{path}"
@@ -197,6 +237,14 @@ class RawDevice:
         """A get-pending round trip: everything the service published before it has arrived."""
         return self.accepted("get")
 
+    def dropped(self, path: str, payload: bytes | str) -> None:
+        """Publish to ``<prefix>/<path>`` and check that the broker dropped it: after a later
+        round trip, that round trip's reply is all that arrived."""
+        mark = self.settle()
+        self.publish(self.topic(path), payload)
+        self.marker()
+        assert [topic for topic, _ in self.since(mark, self.not_echo)] == [self.topic("get/accepted")]
+
     def pending(self) -> tuple[list[str], list[str]]:
         """(IN_PROGRESS job ids, QUEUED job ids) from get-pending."""
         body = self.marker()
@@ -219,7 +267,7 @@ def raw_device(server, thing: str) -> Iterator[RawDevice]:
     with paho_client(server.mqtt_host, server.mqtt_port, thing) as client:
         granted = subscribe(client, f"{jobs_prefix(thing)}/#")
         assert not granted[0].is_failure, granted
-        yield RawDevice(client, thing)
+        yield RawDevice(client, thing, echoes_requests(server))
 
 
 @contextmanager

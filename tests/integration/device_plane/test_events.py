@@ -218,6 +218,16 @@ def test_delete_job_and_delete_job_execution(iot, connect, watcher, unique, canc
     assert deleted.seen == {"error": "ResourceNotFoundException"}
 
 
-def test_a_device_cannot_subscribe_to_events(device):
+def test_a_device_cannot_subscribe_to_events(server, iot, device, watcher, unique):
     for topic_filter in ("$aws/events/#", "$aws/events/job/+/completed", "$aws/events/jobExecution/#"):
-        assert subscribe(device.client, topic_filter)[0].is_failure, topic_filter
+        granted = subscribe(device.client, topic_filter)[0]
+        if server.broker == "embedded":
+            assert granted.is_failure, topic_filter
+    if server.broker != "embedded":
+        # Mosquitto may grant the SUBACK and apply its ACL on delivery: no event reaches the device.
+        mark = device.settle()
+        job_id = create_job(iot, f"{unique}-a", [device.thing])
+        device.accepted(f"{job_id}/update", {"status": "SUCCEEDED"})
+        watcher.wait(job_topic(job_id, "completed"))
+        device.marker()  # published after the events
+        assert not device.since(mark, lambda m: m[0].startswith("$aws/events/"))
