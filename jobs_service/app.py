@@ -73,6 +73,9 @@ class ServiceConfig:
     # A TLS listener requiring client certificates (0: any free port). The
     # managed Mosquitto always has one, on 8883 unless told otherwise.
     mqtts_port: int | None = None
+    # More host names or addresses for the TLS listener's certificate (besides
+    # --host, localhost, 127.0.0.1 and this machine's host name).
+    tls_names: tuple[str, ...] = ()
     external_username: str | None = None
     external_password: str | None = None
     # TLS to the external broker (mqtts://): a CA bundle and, optionally, the
@@ -230,13 +233,17 @@ class JobsService:
         )
         await self._start_http(app)
 
+    def _server_names(self) -> list[str]:
+        """Names devices may use to reach the TLS listener, for its certificate."""
+        names = [self.config.host, *self.config.tls_names, "localhost", "127.0.0.1", socket.gethostname()]
+        return [name for name in dict.fromkeys(names) if name not in ("0.0.0.0", "::", "")]
+
     async def _start_embedded(self, ca: CertificateAuthority, certificates: Certificates) -> None:
         config, key = self.config, self.admin_key
         assert self.store is not None
         tls = None
         if config.mqtts_port is not None:
-            names = [config.host, "localhost", "127.0.0.1"]
-            certfile, keyfile = ca.write_server_certificate(config.data_dir, names)
+            certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
             tls = TlsListener(config.mqtts_port, certfile, keyfile, ca.cert_path, config.host)
         self.broker = EmbeddedBroker(
             CredentialAuthenticator(
@@ -255,8 +262,7 @@ class JobsService:
 
     async def _start_mosquitto(self, ca: CertificateAuthority) -> None:
         config, key = self.config, self.admin_key
-        names = [config.host, "localhost", "127.0.0.1"]
-        certfile, keyfile = ca.write_server_certificate(config.data_dir, names)
+        certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
         tls_port = 8883 if config.mqtts_port is None else config.mqtts_port
         listeners = MosquittoListeners(
             host=config.host,

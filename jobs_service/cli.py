@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also listen for MQTT over TLS with client certificates, on PORT or 8883 (0: any free port; "
         "--broker mosquitto always does, on 8883 by default)",
     )
+    serve.add_argument(
+        "--tls-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name or address devices use to reach the TLS listener, for its certificate "
+        "(repeatable; --host, localhost, 127.0.0.1 and this machine's name are always in it)",
+    )
     serve.add_argument("--broker-username", help="the service's username on the external broker")
     serve.add_argument(
         "--broker-password-env",
@@ -185,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             events=not args.no_events,
             limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
             mqtts_port=args.mqtts_port,
+            tls_names=tuple(args.tls_name),
             **_broker_fields(args),
         )
         asyncio.run(_serve(config))

@@ -1,12 +1,15 @@
 """Devices known by their certificates: the embedded broker's TLS listener with client certificates."""
 
 import asyncio
+import ipaddress
 import json
 import re
+import socket
 
 import pytest
 from awscrt import mqtt_request_response
 from awsiot import iotjobs, mqtt_connection_builder
+from cryptography import x509
 
 from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
 from device_sdk.testing import FakeDevice, Succeed
@@ -20,7 +23,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", params=["embedded", "mosquitto"])
 def tls_server(request, tmp_path_factory):
     server = start_server(
-        tmp_path_factory.mktemp("mtls"), extra_args=["--broker", request.param, "--mqtts-port", "0"]
+        tmp_path_factory.mktemp("mtls"),
+        extra_args=["--broker", request.param, "--mqtts-port", "0", "--tls-name", "iotjobs.test"],
     )
     server.broker = request.param
     line = next(line for line in server.lines if line.startswith("mqtts listening on"))
@@ -223,3 +227,11 @@ def test_a_policy_that_does_not_allow_connect_refuses_the_connection(tls_server,
     document = {"Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]}
     tls = policy_files(tls_server, tmp_path, f"{unique}-noconnect", document, thing=thing)
     assert refused(tls_server, thing, tls, at_connect=False)
+
+
+def test_the_server_certificate_names_the_host_and_the_tls_names(tls_server):
+    cert = x509.load_pem_x509_certificate((tls_server.data_dir / "server.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns, ips = names.get_values_for_type(x509.DNSName), names.get_values_for_type(x509.IPAddress)
+    assert {"iotjobs.test", "localhost", socket.gethostname()} <= set(dns)
+    assert ipaddress.ip_address("127.0.0.1") in ips
