@@ -10,6 +10,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -506,3 +508,32 @@ def test_a_plain_device_cannot_use_another_things_topics(mosquitto_server, uniqu
 
     execution = iot.describe_job_execution(jobId=job_id, thingName=theirs)["execution"]
     assert (execution["status"], execution["versionNumber"]) == ("QUEUED", 1)
+
+
+# The official sample's set-up: trust from SSL_CERT_FILE, the control plane from AWS_ENDPOINT_URL_IOT.
+
+
+def test_a_device_set_up_like_the_official_sample_finds_the_server_through_the_environment(
+    mosquitto_server, tmp_path, unique
+):
+    files = device_files(mosquitto_server, tmp_path, f"{unique}-sample")
+    iot = mosquitto_server.iot()
+    iot.create_job(jobId=f"{unique}-sample-job", targets=[_thing_arn(files.thing)], document="{}")
+    script = Path(__file__).parent / "scripts" / "sample_like_device.py"
+    command = [sys.executable, str(script), "localhost", str(mosquitto_server.mqtts_port)]
+    command += [str(files.cert), str(files.key), files.thing]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SSL_CERT"))}
+    environment |= {
+        "SSL_CERT_FILE": str(mosquitto_server.data_dir / "ca.pem"),
+        "AWS_ENDPOINT_URL_IOT": mosquitto_server.http_url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+    }
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"arn": _thing_arn(files.thing), "queued": [f"{unique}-sample-job"]}
+
+    # Without SSL_CERT_FILE the server's CA is unknown, and the TLS handshake fails.
+    del environment["SSL_CERT_FILE"]
+    refused = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "queued" not in refused.stdout
