@@ -3,11 +3,7 @@
 import asyncio
 import getpass
 import json
-import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +12,7 @@ from device_sdk.testing import FakeDevice, Succeed
 from jobs_service.ca import CertificateAuthority
 from tests.certs import TestCA
 
+from .brokers import free_port, start_mosquitto
 from .clients import paho_client, subscribe
 from .conftest import start_server
 
@@ -24,25 +21,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def mosquitto_port(tmp_path):
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    assert Path(binary).exists(), "Mosquitto is missing: `make test` installs it (scripts/system-deps.sh)"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "Mosquitto did not start"
-            time.sleep(0.05)
+    port = free_port()
+    running = start_mosquitto(f"listener {port} 127.0.0.1\nallow_anonymous true\n", tmp_path / "plain", port)
     yield port
-    process.terminate()
-    process.wait(10)
+    running.stop()
 
 
 def test_the_service_runs_jobs_through_mosquitto(tmp_path, mosquitto_port):
@@ -93,29 +75,6 @@ def test_a_bad_broker_url_is_refused(tmp_path):
     assert server_error is not None and "must start with mqtt:// or mqtts://" in server_error
 
 
-def start_mosquitto(config: Path, port: int) -> subprocess.Popen:
-    """Mosquitto on ``config``, once it accepts connections on ``port``."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    log = config.with_suffix(".log")
-    with log.open("w") as errors:
-        process = subprocess.Popen([binary, "-c", str(config)], stderr=errors)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return process
-        except OSError:
-            assert process.poll() is None, f"Mosquitto exited: {log.read_text()}"
-            assert time.monotonic() < deadline, "Mosquitto did not start"
-            time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def tls_broker(tmp_path):
     """The operator's Mosquitto over TLS, with the service's registry writing its device ACL and CRL.
@@ -134,15 +93,14 @@ def tls_broker(tmp_path):
     service_port, device_port = free_port(), free_port()
     tls = f"certfile {server_cert.cert}\nkeyfile {server_cert.key}\nrequire_certificate true\n"
     tls += "use_identity_as_username true\n"
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(
+    config = (
         f"per_listener_settings true\nuser {getpass.getuser()}\n"
         f"listener {service_port} 127.0.0.1\ncafile {operator.cert}\n{tls}"
         f"acl_file {tmp_path / 'acl-service'}\n"
         f"listener {device_port} 127.0.0.1\ncafile {ca.cert_path}\n{tls}"
         f"acl_file {acl_dir / 'acl-devices'}\ncrlfile {acl_dir / 'crl.pem'}\n"
     )
-    process = start_mosquitto(config, device_port)
+    mosquitto = start_mosquitto(config, tmp_path / "broker", device_port)
     server = start_server(
         data_dir,
         extra_args=[
@@ -152,14 +110,13 @@ def tls_broker(tmp_path):
             "--broker-cert-file", str(service_cert.cert),
             "--broker-key-file", str(service_cert.key),
             "--broker-acl-dir", str(acl_dir),
-            "--broker-reload-command", f"kill -HUP {process.pid}",
+            "--broker-reload-command", f"kill -HUP {mosquitto.process.pid}",
         ],
     )  # fmt: skip
     server.device_port, server.operator_ca, server.acl_dir = device_port, operator.cert, acl_dir
     yield server
     assert server.stop() == 0
-    process.terminate()
-    process.wait(10)
+    mosquitto.stop()
 
 
 def certificate(server, tmp_path, name, *, thing=None, policy=None):
