@@ -34,16 +34,11 @@ class AclExport:
 
     async def start(self, *, plain_acl: str, tls_acl: str, crl: bytes) -> None:
         """Write the files; the operator's broker is assumed to be reading them already or soon."""
-        del plain_acl  # the operator's local listener has its own rules
         self.directory.mkdir(parents=True, exist_ok=True)
-        changed = write_if_changed(self.directory / DEVICES_ACL, tls_acl.encode())
-        if write_if_changed(self.directory / CRL, crl):
-            await self._run("restart")
-        elif changed:
-            await self._run("reload")
+        await self.apply(plain_acl=plain_acl, tls_acl=tls_acl, crl=crl)
 
     async def apply(self, *, plain_acl: str, tls_acl: str, crl: bytes | None) -> str | None:
-        del plain_acl
+        del plain_acl  # the operator's local listener has its own rules
         acl_changed = write_if_changed(self.directory / DEVICES_ACL, tls_acl.encode())
         if crl is not None and write_if_changed(self.directory / CRL, crl):
             await self._run("restart")

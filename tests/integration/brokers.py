@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.mosquitto import password_line
+from broker.mosquitto import free_port, password_line
 
 from .conftest import ACCESS_KEY_ID, SECRET, Server, start_server
 
@@ -43,12 +43,6 @@ def mosquitto_binary() -> str:
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     assert Path(binary).exists(), "Mosquitto is missing: `make test` installs it (scripts/system-deps.sh)"
     return binary
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -153,7 +147,7 @@ def start_on_broker(
     elif kind == "mosquitto":
         args = ["--broker", "mosquitto", "--mqtts-port", "0"]
     elif kind == "external":
-        port = free_port()
+        port = free_port("127.0.0.1")
         folder = tmp_dir / "external-mosquitto"
         mosquitto = start_mosquitto(external_config(folder, port), folder, port)
         args = [

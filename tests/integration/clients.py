@@ -1,14 +1,19 @@
 """Small helpers to drive real MQTT clients (awscrt and paho) from tests."""
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as paho
 from awscrt import io, mqtt, mqtt_request_response
 from awsiot import ServiceStreamOptions, iotjobs
 from paho.mqtt.enums import CallbackAPIVersion
+
+from device_sdk import TlsOptions
 
 
 class Inbox:
@@ -140,3 +145,29 @@ def v2_jobs_client(
         yield client
         # Streams and the client have no close(); dropping them releases them.
         del streams, client
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """A certificate made through the control plane, its files written where a device reads them."""
+
+    certificate_id: str
+    certificate_arn: str
+    tls: TlsOptions
+
+
+def provision_certificate(
+    iot, directory: Path, name: str, *, ca_file: Path, thing=None, policy=None
+) -> Provisioned:
+    """CreateKeysAndCertificate (ACTIVE), with ``policy`` attached and attached to ``thing`` if given."""
+    made = iot.create_keys_and_certificate(setAsActive=True)
+    arn = made["certificateArn"]
+    if policy is not None:
+        iot.create_policy(policyName=name, policyDocument=json.dumps(policy))
+        iot.attach_policy(policyName=name, target=arn)
+    if thing is not None:
+        iot.attach_thing_principal(thingName=thing, principal=arn)
+    cert, key = directory / f"{name}.pem.crt", directory / f"{name}-private.pem.key"
+    cert.write_text(made["certificatePem"])
+    key.write_text(made["keyPair"]["PrivateKey"])
+    return Provisioned(made["certificateId"], arn, TlsOptions(ca_file=ca_file, cert_file=cert, key_file=key))

@@ -7,13 +7,14 @@ import time
 
 import pytest
 
-from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
+from broker.mosquitto import free_port
+from device_sdk import AsyncJobsClient, RequestTimedOut
 from device_sdk.testing import FakeDevice, Succeed
 from jobs_service.ca import CertificateAuthority
 from tests.certs import TestCA
 
-from .brokers import free_port, start_mosquitto
-from .clients import paho_client, subscribe
+from .brokers import start_mosquitto
+from .clients import paho_client, provision_certificate, subscribe
 from .conftest import start_server
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def mosquitto_port(tmp_path):
-    port = free_port()
+    port = free_port("127.0.0.1")
     running = start_mosquitto(f"listener {port} 127.0.0.1\nallow_anonymous true\n", tmp_path / "plain", port)
     yield port
     running.stop()
@@ -90,7 +91,7 @@ def tls_broker(tmp_path):
     operator = TestCA(tmp_path / "operator")
     server_cert, service_cert = operator.issue("localhost", server=True), operator.issue("iotjobs-service")
     (tmp_path / "acl-service").write_text("user iotjobs-service\ntopic readwrite $aws/#\n")
-    service_port, device_port = free_port(), free_port()
+    service_port, device_port = free_port("127.0.0.1"), free_port("127.0.0.1")
     tls = f"certfile {server_cert.cert}\nkeyfile {server_cert.key}\nrequire_certificate true\n"
     tls += "use_identity_as_username true\n"
     config = (
@@ -121,17 +122,10 @@ def tls_broker(tmp_path):
 
 def certificate(server, tmp_path, name, *, thing=None, policy=None):
     """A certificate from the control plane (with ``policy`` attached), as device TLS options."""
-    iot = server.iot()
-    made = iot.create_keys_and_certificate(setAsActive=True)
-    if policy is not None:
-        iot.create_policy(policyName=name, policyDocument=json.dumps(policy))
-        iot.attach_policy(policyName=name, target=made["certificateArn"])
-    if thing is not None:
-        iot.attach_thing_principal(thingName=thing, principal=made["certificateArn"])
-    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert.write_text(made["certificatePem"])
-    key.write_text(made["keyPair"]["PrivateKey"])
-    return TlsOptions(ca_file=server.operator_ca, cert_file=cert, key_file=key)
+    made = provision_certificate(
+        server.iot(), tmp_path, name, ca_file=server.operator_ca, thing=thing, policy=policy
+    )
+    return made.tls
 
 
 def test_over_tls_devices_run_jobs_under_the_acl_the_registry_writes(tmp_path, tls_broker):

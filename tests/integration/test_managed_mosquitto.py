@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from device_sdk import TlsOptions
 from device_sdk.testing import FakeDevice, Succeed
 
-from .clients import Inbox, paho_client, subscribe
+from .clients import Inbox, paho_client, provision_certificate, subscribe
 from .conftest import ACCESS_KEY_ID, SECRET, start_server
+from .device_sdk.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,17 +78,6 @@ def mosquitto_pids(server) -> list[int]:
     return pids
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout}s")
-        time.sleep(0.05)
-
-
 def _answered(server, thing: str, timeout: float) -> bool:
     """Whether a plain device asking for ``thing``'s pending jobs gets a reply within ``timeout``."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=thing)
@@ -120,7 +109,7 @@ def wait_for_service(server, thing: str, timeout: float = 15.0) -> None:
     a request published before then reaches no one, so devices are only driven
     once a probe is answered.
     """
-    wait_until(lambda: _answered(server, thing, 0.3), timeout, "the jobs service did not answer again")
+    wait_until(lambda: _answered(server, thing, 0.3), timeout, what="the jobs service answering again")
 
 
 @dataclass
@@ -140,14 +129,12 @@ def device_files(server, tmp_path: Path, thing: str) -> DeviceFiles:
     """Register ``thing`` and give it a certificate made by the API, as a fleet operator would."""
     iot = server.iot()
     iot.create_thing(thingName=thing)
-    made = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_thing_principal(thingName=thing, principal=made["certificateArn"])
-    cert, key = tmp_path / f"{thing}.pem.crt", tmp_path / f"{thing}-private.pem.key"
-    cert.write_text(made["certificatePem"])
-    key.write_text(made["keyPair"]["PrivateKey"])
-    subject = x509.load_pem_x509_certificate(made["certificatePem"].encode()).subject
+    made = provision_certificate(iot, tmp_path, thing, ca_file=server.data_dir / "ca.pem", thing=thing)
+    cert, key = made.tls.cert_file, made.tls.key_file
+    assert cert is not None and key is not None
+    subject = x509.load_pem_x509_certificate(cert.read_bytes()).subject
     name = subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    return DeviceFiles(thing, made["certificateId"], name, cert, key, server.data_dir / "ca.pem")
+    return DeviceFiles(thing, made.certificate_id, name, cert, key, server.data_dir / "ca.pem")
 
 
 def _thing_arn(thing: str) -> str:
@@ -395,10 +382,10 @@ def test_revoking_a_connected_devices_certificate_takes_effect(mosquitto_server,
 def test_a_killed_mosquitto_is_started_again_and_devices_carry_on(tmp_path_factory, tmp_path, unique):
     server = _start(tmp_path_factory.mktemp("supervised"))
     try:
-        [first] = wait_until(lambda: mosquitto_pids(server), 5, "no Mosquitto running")
+        [first] = wait_until(lambda: mosquitto_pids(server), 5, what="a running Mosquitto")
         os.kill(first, signal.SIGKILL)
         [second] = wait_until(
-            lambda: [p for p in mosquitto_pids(server) if p != first], 10, "Mosquitto was not started again"
+            lambda: [p for p in mosquitto_pids(server) if p != first], 10, what="Mosquitto started again"
         )
         assert second != first
         wait_for_service(server, f"{unique}-probe")
@@ -433,7 +420,7 @@ def test_a_killed_mosquitto_is_started_again_and_devices_carry_on(tmp_path_facto
 def test_stopping_the_service_stops_its_mosquitto(tmp_path_factory):
     server = _start(tmp_path_factory.mktemp("shutdown"))
     try:
-        pids = wait_until(lambda: mosquitto_pids(server), 5, "no Mosquitto running")
+        pids = wait_until(lambda: mosquitto_pids(server), 5, what="a running Mosquitto")
         assert len(pids) == 1
     finally:
         code = server.stop()

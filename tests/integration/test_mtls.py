@@ -15,6 +15,7 @@ from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
 from device_sdk.testing import FakeDevice, Succeed
 from tests.certs import TestCA
 
+from .clients import provision_certificate
 from .conftest import start_server
 
 pytestmark = pytest.mark.integration
@@ -37,14 +38,12 @@ def device_files(server, tmp_path, thing, *, status="ACTIVE", attach_to=None):
     """Register ``thing``, make it a certificate through the API and write the files a device needs."""
     iot = server.iot()
     iot.create_thing(thingName=thing)
-    made = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_thing_principal(thingName=attach_to or thing, principal=made["certificateArn"])
+    made = provision_certificate(
+        iot, tmp_path, thing, ca_file=server.data_dir / "ca.pem", thing=attach_to or thing
+    )
     if status != "ACTIVE":
-        iot.update_certificate(certificateId=made["certificateId"], newStatus=status)
-    cert, key = tmp_path / f"{thing}.pem", tmp_path / f"{thing}.key"
-    cert.write_text(made["certificatePem"])
-    key.write_text(made["keyPair"]["PrivateKey"])
-    return TlsOptions(ca_file=server.data_dir / "ca.pem", cert_file=cert, key_file=key)
+        iot.update_certificate(certificateId=made.certificate_id, newStatus=status)
+    return made.tls
 
 
 def endpoint(server):
@@ -155,16 +154,10 @@ def test_the_aws_iot_device_sdk_connects_with_mutual_tls(tls_server, tmp_path, u
 
 def policy_files(server, tmp_path, name, document, *, thing=None):
     """A certificate with the policy ``document`` attached (and attached to ``thing``, if given)."""
-    iot = server.iot()
-    made = iot.create_keys_and_certificate(setAsActive=True)
-    iot.create_policy(policyName=name, policyDocument=json.dumps(document))
-    iot.attach_policy(policyName=name, target=made["certificateArn"])
-    if thing is not None:
-        iot.attach_thing_principal(thingName=thing, principal=made["certificateArn"])
-    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert.write_text(made["certificatePem"])
-    key.write_text(made["keyPair"]["PrivateKey"])
-    return TlsOptions(ca_file=server.data_dir / "ca.pem", cert_file=cert, key_file=key)
+    ca_file = server.data_dir / "ca.pem"
+    return provision_certificate(
+        server.iot(), tmp_path, name, ca_file=ca_file, thing=thing, policy=document
+    ).tls
 
 
 EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}
