@@ -17,7 +17,13 @@ with their order fixed for fleets; each change is marked where it is made:
   lives and is sent again, with DUP, when a persistent session reconnects;
 * the new client is not offered the retained messages of every filter of
   every client (an await per filter in the broker); retained messages go out
-  on SUBSCRIBE, as MQTT 3.1.1 says.
+  on SUBSCRIBE, as MQTT 3.1.1 says;
+* a connection's socket is closed however its handling ends, cancellation
+  included, and shutting the broker down closes every connection and waits
+  for its handling to end. Stock amqtt leaves a connection that has not
+  finished CONNECT open after shutdown (Python 3.11's ``Server.close`` keeps
+  accepted sockets), and asyncio does not close the socket of a cancelled
+  connection task, so it leaked until garbage collection.
 
 Re-check all of it on any amqtt upgrade.
 """
@@ -47,6 +53,8 @@ _log = logging.getLogger("broker.connections")
 KEEPALIVE_GRACE = 1.5
 # How long a take-over waits for the old connection's end to be handled.
 _TAKE_OVER_WAIT = 5.0
+# How long shutdown waits for the connections it closed to finish their handling.
+_SHUTDOWN_WAIT = 5.0
 
 
 class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no types
@@ -101,11 +109,38 @@ class ConnectionLifecycle:
 
     # client id -> (session, set when that connection's end has been handled)
     _ends: dict[str, tuple[Any, asyncio.Event]]
+    # every connection being handled: its task -> its writer
+    _connections: dict[asyncio.Task[Any], Any]
+
+    async def shutdown(self) -> None:
+        """Stop listening, close every connection and wait for its end, then stock shutdown."""
+        for server in self._servers.values():
+            if server.instance is not None:
+                server.instance.close()
+        connections = dict(self._connections)
+        for writer in connections.values():
+            abort_connection(writer)
+        if connections:
+            _, pending = await asyncio.wait(connections, timeout=_SHUTDOWN_WAIT)
+            if pending:
+                self.logger.warning("%d connections did not end at shutdown", len(pending))
+        await super().shutdown()  # type: ignore[misc]  # amqtt's Broker.shutdown, next in the MRO
 
     async def _client_connected(self, listener_name: str, reader: Any, writer: Any) -> None:
         server = self._servers.get(listener_name)
         if not server:
             raise BrokerError(f"Invalid listener name '{listener_name}'")
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        try:
+            await self._handle_connection(server, listener_name, reader, writer)
+        finally:
+            # Changed: whatever ended the handling (a cancellation too), the socket is closed.
+            del self._connections[task]
+            abort_connection(writer)
+
+    async def _handle_connection(self, server: Any, listener_name: str, reader: Any, writer: Any) -> None:
         await server.acquire_connection()
         try:
             if writer.get_peer_info() is None:

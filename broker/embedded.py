@@ -104,6 +104,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._subscriptions = SubscriptionIndex()
         self._filters_of: dict[str, set[str]] = {}
         self._ends = {}
+        self._connections = {}
         # Bytes handed to each client's connection and not yet written out.
         self._outgoing: dict[Any, int] = {}
 

@@ -299,7 +299,11 @@ class JobsService:
         # IPPROTO_TCP, so asyncio turns Nagle off: kept-alive requests would otherwise wait for delayed ACKs.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.http_port))
+        try:
+            sock.bind((self.config.host, self.config.http_port))
+        except OSError:
+            sock.close()
+            raise
         self._http_address = sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._http = _QuietServer(config)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import socket
 
 import pytest
 
 from broker import BrokerStartError, EmbeddedBroker
 
+from . import raw_mqtt
+
 pytestmark = pytest.mark.anyio
 
 
 def _refuses_connections(address: tuple[str, int]) -> bool:
-    # Only used once the broker is closed: amqtt leaks the server side of a
-    # connection that closes before sending CONNECT (a ResourceWarning).
+    # Only used once the broker is closed.
     try:
         with socket.create_connection(address, timeout=1):
             return False
@@ -33,6 +36,25 @@ async def test_close_disconnects_clients_and_is_idempotent(mqtt_broker, connect)
     await mqtt_broker.close()
     await device.wait_disconnected()
     await mqtt_broker.close()  # and the fixture closes it once more
+
+
+async def test_close_closes_connections_in_every_stage_and_leaks_no_socket(authenticator):
+    # Regression: a connection that had not finished its CONNECT stayed open after
+    # close, and its socket leaked (a ResourceWarning once garbage-collected).
+    embedded = EmbeddedBroker(authenticator, port=0)
+    await embedded.start()
+    host, port = embedded.address
+    openings = [b"", raw_mqtt.connect("t1")[:5], raw_mqtt.connect("t2", clean_session=False)]
+    socks = [await asyncio.to_thread(raw_mqtt.open_connection, host, port, data) for data in openings]
+    try:
+        assert await asyncio.to_thread(raw_mqtt.read_connack, socks[2]) == 0
+        await embedded.close()
+        for sock in socks:
+            assert await asyncio.to_thread(raw_mqtt.closed_by_peer, sock, 2.0)
+    finally:
+        for sock in socks:
+            sock.close()
+    gc.collect()  # a leaked transport would warn here, failing the test
 
 
 async def test_closed_broker_stops_listening(authenticator):
