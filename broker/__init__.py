@@ -3,9 +3,11 @@
 from broker.acl import may_publish, may_receive, may_subscribe
 from broker.auth import Authenticator, CertificateIdentity, CredentialAuthenticator, Principal
 from broker.embedded import BrokerStartError, EmbeddedBroker, JobsBroker, TlsListener
+from broker.limits import BrokerLimits
 
 __all__ = [
     "Authenticator",
+    "BrokerLimits",
     "BrokerStartError",
     "CertificateIdentity",
     "CredentialAuthenticator",

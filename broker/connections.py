@@ -3,16 +3,24 @@
 This is amqtt 0.12.1's `Broker._client_connected` and `_handle_client_session`
 with their order fixed for fleets; each change is marked where it is made:
 
+* a socket must finish its TLS handshake (done here, so that pending
+  handshakes can be counted and bounded) and send its CONNECT within
+  `BrokerLimits.connect_timeout`, and the broker holds at most
+  `max_connections` connections;
 * the CONNECT is authenticated before any existing session is looked at, so a
   refused CONNECT carrying someone else's client id changes nothing of theirs;
+* a will topic must pass the same rules as a PUBLISH there: otherwise the
+  CONNECT is refused as not authorized [AWS IoT checks publish rights on the
+  will topic at CONNECT];
 * a CONNECT with the client id of a live connection takes over: the old
   connection is closed and its end fully handled (will included) before the
   new session is set up, so the new connection gets every message;
-* a connection silent for one and a half times its keepalive is closed (stock amqtt waits
-  for it forever), which fires its will;
-* every packet is read whole before amqtt parses it, so a PUBLISH to a
-  wildcard, empty or invalid UTF-8 topic closes the connection
-  (`broker.framing`) instead of desynchronising the stream;
+* the keepalive is brought into `BrokerLimits`' range (0 counts as its
+  maximum) and a connection silent for one and a half times it is closed
+  (stock amqtt waits for it forever), which fires its will;
+* every packet is checked and read whole before amqtt parses it
+  (`broker.framing`), so an oversized or malformed packet closes the
+  connection instead of being buffered or desynchronising the stream;
 * an outgoing QoS 1 message waits for its PUBACK as long as the connection
   lives and is sent again, with DUP, when a persistent session reconnects;
 * the new client is not offered the retained messages of every filter of
@@ -34,8 +42,10 @@ import asyncio
 import contextlib
 import logging
 import math
+import ssl
 from typing import TYPE_CHECKING, Any
 
+from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -43,7 +53,9 @@ from amqtt.session import OUTGOING
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
-from broker.framing import CheckedReader, abort_connection
+from broker.framing import CheckedReader, abort_connection, topic_problem
+from broker.limits import BrokerLimits, LimitLog
+from broker.plugins import check_topic, session_principal
 
 __all__ = ["ConnectionLifecycle", "FleetProtocolHandler"]
 
@@ -55,6 +67,8 @@ KEEPALIVE_GRACE = 1.5
 _TAKE_OVER_WAIT = 5.0
 # How long shutdown waits for the connections it closed to finish their handling.
 _SHUTDOWN_WAIT = 5.0
+# Errors that end a connection before it is served: protocol, TLS and socket failures.
+_EARLY_END = (AMQTTError, MQTTError, NoDataError, OSError, EOFError)
 
 
 class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no types
@@ -98,7 +112,7 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
 
 
 class ConnectionLifecycle:
-    """Mixed into `JobsBroker` ahead of amqtt's `Broker`; the attributes are amqtt's."""
+    """Mixed into `JobsBroker` ahead of amqtt's `Broker`; the attributes are amqtt's or set by it."""
 
     _sessions: dict[str, tuple[Any, Any]]
     _servers: dict[str, Any]
@@ -107,10 +121,18 @@ class ConnectionLifecycle:
     config: Any
     logger: logging.Logger
 
+    _limits: BrokerLimits
+    # listener name -> TLS context, for listeners whose handshake is done here
+    _tls_contexts: dict[str, ssl.SSLContext]
+    # listener names that admit only the jobs service's own connection
+    _service_only: frozenset[str]
     # client id -> (session, set when that connection's end has been handled)
     _ends: dict[str, tuple[Any, asyncio.Event]]
     # every connection being handled: its task -> its writer
     _connections: dict[asyncio.Task[Any], Any]
+    _handshakes: int
+    _too_many_connections: LimitLog
+    _too_many_handshakes: LimitLog
 
     async def shutdown(self) -> None:
         """Stop listening, close every connection and wait for its end, then stock shutdown."""
@@ -130,6 +152,14 @@ class ConnectionLifecycle:
         server = self._servers.get(listener_name)
         if not server:
             raise BrokerError(f"Invalid listener name '{listener_name}'")
+        if len(self._connections) >= self._limits.max_connections:
+            self._too_many_connections(
+                "refused a connection from %s: %d connections are open, the limit",
+                _peer(writer),
+                len(self._connections),
+            )
+            abort_connection(writer)
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections[task] = writer
@@ -146,34 +176,79 @@ class ConnectionLifecycle:
             if writer.get_peer_info() is None:
                 await writer.close()
                 return
-            # Changed: packets are read whole, so a malformed PUBLISH closes the connection.
-            reader = CheckedReader(reader, writer)
+            # Changed: TLS and CONNECT within a deadline; packets checked and read whole.
+            checked = CheckedReader(reader, writer, self._limits)
             try:
-                handler, session = await FleetProtocolHandler.init_from_connect(
-                    reader, writer, self.plugins_manager
+                async with asyncio.timeout(self._limits.connect_timeout):
+                    tls = self._tls_contexts.get(listener_name)
+                    if tls is not None and not await self._tls_handshake(tls, writer):
+                        return
+                    handler, session = await FleetProtocolHandler.init_from_connect(
+                        checked, writer, self.plugins_manager
+                    )
+            except TimeoutError:
+                _log.info(
+                    "closing %s: no CONNECT within %s s of connecting",
+                    _peer(writer),
+                    self._limits.connect_timeout,
                 )
-            except (AMQTTError, MQTTError, NoDataError) as exc:
-                self.logger.warning("No valid CONNECT from a new connection: %s", exc)
-                with contextlib.suppress(Exception):
-                    await writer.close()
+                return
+            except _EARLY_END as exc:
+                _log.info("closing %s before its CONNECT: %s", _peer(writer), exc or type(exc).__name__)
                 return
             if session.clean_session and not session.client_id:
                 session.client_id = gen_client_id()
-            reader.client_id = session.client_id
-            # Changed: authenticate first; a refusal touches no existing session.
-            if not await self._authenticate(session, self.listeners_config[listener_name]):
-                handler.attach(session, reader, writer)
+            checked.client_id = session.client_id
+            # Changed: authenticate first, will included; a refusal touches no existing session.
+            refusal = await self._refusal(session, listener_name)
+            if refusal is not None:
+                _log.info("refused connection: client id %r: %s", session.client_id, refusal)
+                handler.attach(session, checked, writer)
                 await handler.mqtt_connack_authorize(False)
                 await writer.close()
                 return
             # Changed: a live connection with this client id is closed and its end handled first.
             await self._take_over(session.client_id)
             session = await self._session_for(session)
-            await self._serve(reader, writer, session, handler)
-        except (AMQTTError, MQTTError, NoDataError) as exc:
-            self.logger.warning("Error while handling a client session: %s", exc)
+            await self._serve(checked, writer, session, handler)
+        except _EARLY_END as exc:
+            self.logger.warning("Error while handling a client session: %s", exc or type(exc).__name__)
         finally:
             server.release_connection()
+
+    async def _tls_handshake(self, context: ssl.SSLContext, writer: Any) -> bool:
+        """Upgrade the connection to TLS; False (after one log line) when that cannot be done."""
+        if self._handshakes >= self._limits.max_pending_handshakes:
+            self._too_many_handshakes(
+                "refused a TLS connection from %s: %d handshakes are in progress, the limit",
+                _peer(writer),
+                self._handshakes,
+            )
+            return False
+        self._handshakes += 1
+        try:
+            await writer._writer.start_tls(context, ssl_handshake_timeout=self._limits.connect_timeout)
+        except (OSError, EOFError) as exc:  # ssl.SSLError and resets are OSErrors
+            _log.info("TLS handshake with %s failed: %s", _peer(writer), exc or type(exc).__name__)
+            return False
+        finally:
+            self._handshakes -= 1
+        return True
+
+    async def _refusal(self, session: Any, listener_name: str) -> str | None:
+        """Why this CONNECT is refused, or None to accept it."""
+        if not await self._authenticate(session, self.listeners_config[listener_name]):
+            return "its credentials are not accepted"
+        principal = session_principal(session)
+        if listener_name in self._service_only and (principal is None or principal.kind != "service"):
+            return "this listener admits only the jobs service"
+        if session.will_flag:
+            problem = topic_problem(session.will_topic)
+            if problem is not None:
+                return f"its will topic {problem}"
+            if not check_topic(session, session.will_topic, Action.PUBLISH):
+                return f"it may not publish to its will topic {session.will_topic!r}"
+        return None
 
     async def _take_over(self, client_id: str) -> None:
         current = self._sessions.get(client_id)
@@ -186,7 +261,7 @@ class ConnectionLifecycle:
             await asyncio.wait_for(end[1].wait(), _TAKE_OVER_WAIT)
 
     async def _session_for(self, session: Any) -> Any:
-        """Stock `_initialize_client_session` after the CONNECT was read, keepalive made 1.5 times."""
+        """Stock `_initialize_client_session` after the CONNECT was read, with our keepalive rule."""
         if session.clean_session:
             await self._delete_session(session.client_id)
             session.parent = 0
@@ -198,18 +273,23 @@ class ConnectionLifecycle:
                 "will_message",
                 "will_topic",
                 "will_qos",
+                "will_retain",
                 "keep_alive",
                 "username",
                 "password",
+                "ssl_object",
+                "remote_address",
+                "remote_port",
             ):
                 setattr(existing, name, getattr(session, name))
+            existing.attributes.update(session.attributes)  # the principal just authenticated
             session = existing
             session.parent = 1
         else:
             session.parent = 0
-        if session.keep_alive > 0:
-            # Changed: amqtt adds a fixed delay; MQTT asks for one and a half keepalives.
-            session.keep_alive = math.ceil(session.keep_alive * KEEPALIVE_GRACE)
+        # Changed: the keepalive is kept within the limits (0 counts as the maximum), and a
+        # connection is closed after one and a half of it, as MQTT asks; amqtt adds a fixed delay.
+        session.keep_alive = math.ceil(self._limits.keepalive(session.keep_alive) * KEEPALIVE_GRACE)
         return session
 
     async def _serve(self, reader: Any, writer: Any, session: Any, handler: Any) -> None:
@@ -249,3 +329,8 @@ class ConnectionLifecycle:
         async def _publish_session_retained_messages(self, session: Any) -> None: ...
 
         async def _client_message_loop(self, session: Any, handler: Any) -> None: ...
+
+
+def _peer(writer: Any) -> str:
+    info = writer.get_peer_info()
+    return f"{info[0]}:{info[1]}" if info else "a client"

@@ -17,17 +17,24 @@ from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import BrokerError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
+from amqtt.mqtt.disconnect import DisconnectPacket
 
 from broker.auth import Authenticator
 from broker.connections import ConnectionLifecycle
 from broker.framing import abort_connection
-from broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic
+from broker.limits import BrokerLimits, LimitLog
+from broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic, session_principal
 from broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 
-# amqtt requires a listener named "default" (other listeners inherit its settings).
+# amqtt requires a listener named "default" (other listeners inherit its settings);
+# it is the plain device listener when there is one.
+_LISTENER = "default"
 _TLS_LISTENER = "tls"
+_SERVICE_LISTENER = "service"
+
+log = logging.getLogger("broker.embedded")
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,6 @@ class TlsListener:
     keyfile: Path
     cafile: Path
     host: str = "127.0.0.1"
-
-
-# A client that lets more than this wait in its socket buffer is disconnected.
-MAX_OUTGOING_BYTES = 8 * 1024 * 1024
-_LISTENER = "default"
 
 
 class BrokerStartError(Exception):
@@ -58,6 +60,10 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
     publishing) and then stops routing anything else that client publishes.
     AWS IoT Jobs devices publish to `$aws/things/<thing>/jobs/...`, so those
     messages must be routed; the topic ACL plugin decides who may publish where.
+
+    Nothing is retained on a `$` topic: the retain flag of a PUBLISH or will
+    there is ignored (the message is still delivered), so no client can plant a
+    message that the broker replays to devices on their `$aws/...` topics.
 
     Everything else is stock, including the rule that `$` topics never match
     filters starting with `+` or `#` (`Broker._matches`).
@@ -92,12 +98,65 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             BrokerEvents.MESSAGE_BROADCAST, client_id=client_session.client_id, message=app_message
         )
         await self._broadcast_message(client_session, topic, app_message.data)
-        if app_message.publish_packet and app_message.publish_packet.retain_flag:
-            await self.retain_message(client_session, topic, app_message.data, app_message.qos)
         return True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
+        # Stock amqtt 0.12.1, except that the will passes the topic rules again when it
+        # fires (access may have changed since CONNECT) and is never retained on a `$` topic.
+        result = disconnect_waiter.result()
+        if not isinstance(result, DisconnectPacket) and client_session.will_flag:
+            await self._publish_will(client_session)
+        await self._stop_handler(handler)
+        client_session.transitions.disconnect()
+        await self.plugins_manager.fire_event(
+            BrokerEvents.CLIENT_DISCONNECTED,
+            client_id=client_session.client_id,
+            client_session=client_session,
+        )
+
+    async def _publish_will(self, session: Any) -> None:
+        topic, message, qos = session.will_topic, session.will_message, session.will_qos
+        if not check_topic(session, topic, Action.PUBLISH):
+            return
+        await self._broadcast_message(session, topic, message, qos)
+        if session.will_retain and not topic.startswith("$"):
+            await self.retain_message(session, topic, message, qos)
+
+    async def reauthenticate(self) -> int:
+        """Check every live connection's credentials again; close those no longer accepted.
+
+        Called after certificates, policies or things change, so a revoked
+        certificate or a deleted thing loses its open connection at once, and
+        the connections that stay get their current rights. Returns how many
+        were closed.
+        """
+        closed = 0
+        for client_id, (session, handler) in list(self._sessions.items()):
+            if handler is None or not session.transitions.is_connected():
+                continue
+            if await self._authenticate(session, None):
+                continue
+            log.info("closing %s: its credentials are no longer accepted", client_id)
+            abort_connection(handler.writer)
+            closed += 1
+        return closed
+
+    def __init__(
+        self,
+        *args: Any,
+        limits: BrokerLimits | None = None,
+        service_only: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self._limits = limits or BrokerLimits()
+        self._service_only = service_only
+        self._tls_contexts = {}
+        self._handshakes = 0
+        self._too_many_connections = LimitLog(log)
+        self._too_many_handshakes = LimitLog(log)
+        self._queue_full_for_service = LimitLog(log)
+        self._queues_full = LimitLog(log)
         # Routing looks filters up in a topic tree instead of testing every one
         # (see `broker.routing`); a reverse index finds a client's own filters
         # when it goes, instead of scanning the fleet's.
@@ -105,8 +164,9 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._filters_of: dict[str, set[str]] = {}
         self._ends = {}
         self._connections = {}
-        # Bytes handed to each client's connection and not yet written out.
+        # Bytes handed to each client's connection and not yet written out, and their sum.
         self._outgoing: dict[Any, int] = {}
+        self._outgoing_total = 0
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         granted: int = await super().add_subscription(subscription, session)
@@ -165,18 +225,40 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             if not handler:
                 continue
             size = len(broadcast["data"] or b"")
-            waiting = self._outgoing.get(handler, 0) + size
-            if waiting > MAX_OUTGOING_BYTES:
-                # A subscriber that does not read would make the broker hold its messages without bound.
-                self.logger.warning(
-                    "closing %s: %d bytes wait to be sent to it", target_session.client_id, waiting
-                )
-                abort_connection(handler.writer)
+            if not self._may_queue(target_session, handler, size):
                 continue
-            self._outgoing[handler] = waiting
+            self._outgoing[handler] = self._outgoing.get(handler, 0) + size
+            self._outgoing_total += size
             task = asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
             task.add_done_callback(functools.partial(self._sent, handler, size))
             running_tasks.append(task)
+
+    def _may_queue(self, session: Any, handler: Any, size: int) -> bool:
+        """Whether ``size`` more bytes may wait for ``session``; a client over a bound is closed.
+
+        A subscriber that does not read would make the broker hold its messages
+        without bound. The jobs service's own connection is never closed for it
+        (that would drop every device's requests); a message that would take it
+        over a bound is dropped instead, with a log line.
+        """
+        limits = self._limits
+        waiting = self._outgoing.get(handler, 0) + size
+        over_own = waiting > limits.max_queued_bytes_per_client
+        over_all = self._outgoing_total + size > limits.max_queued_bytes
+        if not (over_own or over_all):
+            return True
+        bound = "its own limit" if over_own else f"the broker's limit of {limits.max_queued_bytes} in all"
+        principal = session_principal(session)
+        if principal is not None and principal.kind == "service":
+            self._queue_full_for_service(
+                "dropped a message to the jobs service: %d bytes wait to be sent to it (%s)", waiting, bound
+            )
+            return False
+        self._queues_full(
+            "closing %s: %d bytes wait to be sent to it (%s)", session.client_id, waiting, bound
+        )
+        abort_connection(handler.writer)
+        return False
 
     @staticmethod
     def _create_ssl_context(listener: ListenerConfig) -> ssl.SSLContext:
@@ -192,7 +274,17 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         # message; our topic plugin is the only one, so its rule is called directly.
         return check_topic(session, topic, action)
 
+    async def _create_server_instance(
+        self, listener_name: str, listener_type: Any, address: str | None, port: int, ssl_context: Any
+    ) -> Any:
+        # TLS listeners accept plain TCP; `ConnectionLifecycle` does the handshake itself, under
+        # the connect deadline and the cap on handshakes in progress.
+        if ssl_context is not None:
+            self._tls_contexts[listener_name] = ssl_context
+        return await super()._create_server_instance(listener_name, listener_type, address, port, None)
+
     def _sent(self, handler: Any, size: int, _task: asyncio.Task[Any]) -> None:
+        self._outgoing_total -= size
         left = self._outgoing.get(handler, 0) - size
         if left > 0:
             self._outgoing[handler] = left
@@ -201,42 +293,67 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
 
 
 class EmbeddedBroker:
-    """The embedded MQTT 3.1.1 broker: one TCP listener, our authentication and topic ACL.
+    """The embedded MQTT 3.1.1 broker: its listeners, our authentication and topic ACL, and its limits.
 
     Use it as an async context manager, or call `start()` and `close()`;
-    `close()` is idempotent and a closed broker cannot be restarted. `port=0`
-    lets the OS pick a port (give a literal address as `host` then: a name
-    that resolves to several addresses gets one port per address); `address`
-    tells what was bound.
+    `close()` is idempotent and a closed broker cannot be restarted.
+
+    `port` is the plain device listener; ``None`` turns it off, and the jobs
+    service then reaches the broker through a loopback listener that admits
+    nothing but the service's own credentials (`service_address`). `tls` adds
+    a listener that requires client certificates. A port of 0 lets the OS
+    pick (give a literal address as `host` then: a name that resolves to
+    several addresses gets one port per address); the address properties tell
+    what was bound.
     """
 
     def __init__(
         self,
         authenticator: Authenticator,
         host: str = "127.0.0.1",
-        port: int = 1883,
+        port: int | None = 1883,
         tls: TlsListener | None = None,
+        limits: BrokerLimits | None = None,
     ) -> None:
+        if port is None and tls is None:
+            raise ValueError("the MQTT broker needs a plain or a TLS listener")
         self._authenticator = authenticator
         self._host = host
         self._port = port
         self._tls = tls
-        self._tls_address: tuple[str, int] | None = None
+        self._limits = limits or BrokerLimits()
         self._state: Literal["new", "starting", "started", "closed"] = "new"
         self._broker: JobsBroker | None = None
-        self._address: tuple[str, int] | None = None
+        self._addresses: dict[str, tuple[str, int]] = {}
 
     @property
     def address(self) -> tuple[str, int]:
-        """The (host, port) the listener is bound to; only while the broker runs."""
-        if self._address is None:
+        """The (host, port) of the plain device listener; only while the broker runs and has one."""
+        if self._broker is None:
             raise RuntimeError("the MQTT broker is not running")
-        return self._address
+        if self._port is None:
+            raise RuntimeError("the MQTT broker's plain listener is off")
+        return self._addresses[_LISTENER]
 
     @property
     def tls_address(self) -> tuple[str, int] | None:
         """The (host, port) of the TLS listener, when there is one and the broker runs."""
-        return self._tls_address
+        return self._addresses.get(self._tls_listener_name()) if self._tls is not None else None
+
+    @property
+    def service_address(self) -> tuple[str, int]:
+        """Where the jobs service's own connection goes: the plain listener, or the service-only one."""
+        if self._broker is None:
+            raise RuntimeError("the MQTT broker is not running")
+        return self._addresses[_LISTENER if self._port is not None else _SERVICE_LISTENER]
+
+    @property
+    def limits(self) -> BrokerLimits:
+        return self._limits
+
+    async def reauthenticate(self) -> int:
+        """Close the connections whose credentials are no longer accepted (see `JobsBroker`)."""
+        return await self._broker.reauthenticate() if self._broker is not None else 0
 
     async def start(self) -> None:
         """Bind the listener(s) and start serving clients."""
@@ -244,15 +361,17 @@ class EmbeddedBroker:
             raise RuntimeError(f"cannot start an MQTT broker that is {self._state}")
         self._state = "starting"
         _quiet_amqtt_logging()
+        listeners = self._listeners()
         try:
-            broker = JobsBroker(self._config())
+            service_only = frozenset({_SERVICE_LISTENER}) if _SERVICE_LISTENER in listeners else frozenset()
+            broker = JobsBroker(self._config(listeners), limits=self._limits, service_only=service_only)
             # Fail closed: without topic filtering amqtt never calls the ACL plugin.
             if not broker.plugins_manager.is_topic_filtering_enabled():
                 raise BrokerStartError("amqtt did not enable topic filtering; refusing to run without ACL")
             await broker.start()
         except BrokerError as exc:
             self._state = "closed"
-            where = f"{self._host}:{self._port}"
+            where = ", ".join(listener.bind for listener in listeners.values())
             raise BrokerStartError(
                 f"cannot start the MQTT broker on {where}: {exc.__cause__ or exc}"
             ) from exc
@@ -263,9 +382,7 @@ class EmbeddedBroker:
             await broker.shutdown()
             return
         self._broker = broker
-        self._address = _bound_address(broker)
-        if self._tls is not None:
-            self._tls_address = _bound_address(broker, _TLS_LISTENER)
+        self._addresses = {name: _bound_address(broker, name) for name in listeners}
         self._state = "started"
 
     def _closed_while_starting(self) -> bool:
@@ -277,7 +394,7 @@ class EmbeddedBroker:
         """Disconnect every client and stop listening. Safe to call more than once."""
         self._state = "closed"
         broker, self._broker = self._broker, None
-        self._address = self._tls_address = None
+        self._addresses = {}
         if broker is not None:
             await broker.shutdown()
 
@@ -293,13 +410,15 @@ class EmbeddedBroker:
     ) -> None:
         await self.close()
 
-    def _config(self) -> BrokerConfig:
-        # Listing plugins explicitly replaces amqtt's defaults (event/packet
-        # loggers, anonymous auth, $SYS), and loading plugins from this
-        # section is what switches amqtt's auth and topic filtering on.
-        listeners = {_LISTENER: ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")}
+    def _tls_listener_name(self) -> str:
+        return _TLS_LISTENER if self._port is not None else _LISTENER
+
+    def _listeners(self) -> dict[str, ListenerConfig]:
+        listeners = {}
+        if self._port is not None:
+            listeners[_LISTENER] = ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")
         if self._tls is not None:
-            listeners[_TLS_LISTENER] = ListenerConfig(
+            listeners[self._tls_listener_name()] = ListenerConfig(
                 type=ListenerType.TCP,
                 bind=f"{self._tls.host}:{self._tls.port}",
                 ssl=True,
@@ -307,6 +426,14 @@ class EmbeddedBroker:
                 keyfile=self._tls.keyfile,
                 cafile=self._tls.cafile,
             )
+        if self._port is None:
+            listeners[_SERVICE_LISTENER] = ListenerConfig(type=ListenerType.TCP, bind="127.0.0.1:0")
+        return listeners
+
+    def _config(self, listeners: dict[str, ListenerConfig]) -> BrokerConfig:
+        # Listing plugins explicitly replaces amqtt's defaults (event/packet
+        # loggers, anonymous auth, $SYS), and loading plugins from this
+        # section is what switches amqtt's auth and topic filtering on.
         return BrokerConfig(
             listeners=listeners,
             plugins={
@@ -320,7 +447,7 @@ def _dotted_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _bound_address(broker: JobsBroker, listener: str = _LISTENER) -> tuple[str, int]:
+def _bound_address(broker: JobsBroker, listener: str) -> tuple[str, int]:
     # amqtt keeps the asyncio server per listener; it has no public accessor.
     sockets = broker._servers[listener].instance.sockets
     host, port = sockets[0].getsockname()[:2]

@@ -55,6 +55,10 @@ class MosquittoListeners:
     cafile: Path
     certfile: Path
     keyfile: Path
+    # Whether devices may log in on the plain listener by client id (otherwise only the service).
+    plain_devices: bool = True
+    max_packet_bytes: int = 128 * 1024
+    max_connections: int = 10_000
 
 
 def find_mosquitto() -> str:
@@ -165,15 +169,18 @@ class ManagedMosquitto:
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",
+                f"max_packet_size {listen.max_packet_bytes}",
                 # Mosquitto drops root privileges unless told to stay the user it was started as.
                 f"user {getpass.getuser()}",
                 "",
                 f"listener {listen.port} {listen.host}",
-                "allow_anonymous true",
+                f"max_connections {listen.max_connections}",
+                f"allow_anonymous {'true' if listen.plain_devices else 'false'}",
                 f"password_file {folder / 'passwd'}",
                 f"acl_file {folder / 'acl-plain'}",
                 "",
                 f"listener {listen.tls_port} {listen.tls_host}",
+                f"max_connections {listen.max_connections}",
                 "allow_anonymous false",
                 f"cafile {listen.cafile}",
                 f"certfile {listen.certfile}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from broker import CredentialAuthenticator, EmbeddedBroker, TlsListener
+from broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker, TlsListener
 from broker.acl_export import AclExport
 from broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
 from device_sdk.connection import TlsOptions
@@ -25,7 +26,7 @@ from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
-from .control_plane import ControlPlane
+from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
@@ -33,7 +34,7 @@ from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.schedules_api import SchedulesApi
 from .limits import DeviceLimits
-from .mosquitto_sync import ACCESS_OPERATIONS, AccessFiles, AccessTarget, MosquittoSync, access_files
+from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .notifications import Message
 from .policies import Policies
@@ -55,7 +56,8 @@ BROKER_APPLY_WITHIN = 15.0
 @dataclass(frozen=True)
 class ServiceConfig:
     host: str = "127.0.0.1"
-    mqtt_port: int = 1883
+    # The plain MQTT listener, where a device logs in by client id; None turns it off.
+    mqtt_port: int | None = 1883
     http_port: int = 8080
     data_dir: Path = field(default_factory=lambda: Path("data"))
     region: str = "us-east-1"
@@ -85,6 +87,8 @@ class ServiceConfig:
     # directory, running this command after each change.
     external_acl_dir: Path | None = None
     external_reload_command: str | None = None
+    # What clients can make the broker the service runs hold.
+    broker_limits: BrokerLimits = field(default_factory=BrokerLimits)
 
 
 class _QuietServer(uvicorn.Server):
@@ -123,13 +127,25 @@ class JobsService:
         self._http_address: tuple[str, int] | None = None
 
     @property
-    def mqtt_address(self) -> tuple[str, int]:
+    def mqtt_address(self) -> tuple[str, int] | None:
+        """Where devices connect over plain MQTT; None when that listener is off."""
+        if self.config.external_broker is not None:
+            return self.config.external_broker
+        if self.config.mqtt_port is None:
+            return None
+        if self.mosquitto is not None:
+            return self.mosquitto.listeners.host, self.mosquitto.listeners.port
+        assert self.broker is not None, "the service is not started"
+        return self.broker.address
+
+    def _service_broker_address(self) -> tuple[str, int]:
+        """Where the service's own MQTT connection goes."""
         if self.config.external_broker is not None:
             return self.config.external_broker
         if self.mosquitto is not None:
             return self.mosquitto.listeners.host, self.mosquitto.listeners.port
         assert self.broker is not None, "the service is not started"
-        return self.broker.address
+        return self.broker.service_address
 
     @property
     def mqtts_address(self) -> tuple[str, int] | None:
@@ -168,7 +184,8 @@ class JobsService:
                 await self._follow_registry(ca, export)
         else:
             await self._start_embedded(ca, self.certificates)
-        broker_host, broker_port = self.mqtt_address
+        self._warn_if_plain_listener_is_exposed()
+        broker_host, broker_port = self._service_broker_address()
         external_tls = self.config.external_tls
         self.bridge = MqttBridge(
             broker_host,
@@ -226,6 +243,13 @@ class JobsService:
         handlers = control.handlers()
         if self.mosquitto_sync is not None:
             handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
+        elif self.broker is not None:
+            embedded = self.broker
+
+            def reauthenticate() -> Future[int]:
+                return asyncio.run_coroutine_threadsafe(embedded.reauthenticate(), loop)
+
+            handlers = _waking(handlers, ACCESS_OPERATIONS, reauthenticate)
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
@@ -257,21 +281,39 @@ class JobsService:
             host=config.host,
             port=config.mqtt_port,
             tls=tls,
+            limits=config.broker_limits,
         )
         await self.broker.start()
+
+    def _warn_if_plain_listener_is_exposed(self) -> None:
+        config = self.config
+        if config.broker == "external" or config.mqtt_port is None or _is_loopback(config.host):
+            return
+        log.warning(
+            "THE PLAIN MQTT LISTENER ON %s:%s IS OPEN BEYOND THIS MACHINE: there a client id alone "
+            "logs a device in, with no password or certificate. Devices on a network should use the "
+            "TLS listener: start with --mqtt-port off --mqtts-port 8883.",
+            config.host,
+            self.mqtt_address[1] if self.mqtt_address else config.mqtt_port,
+        )
 
     async def _start_mosquitto(self, ca: CertificateAuthority) -> None:
         config, key = self.config, self.admin_key
         certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
         tls_port = 8883 if config.mqtts_port is None else config.mqtts_port
+        # With the plain listener off, it stays on loopback for the service alone.
+        plain_host = config.host if config.mqtt_port is not None else "127.0.0.1"
         listeners = MosquittoListeners(
-            host=config.host,
-            port=config.mqtt_port or free_port(config.host),
+            host=plain_host,
+            port=config.mqtt_port or free_port(plain_host),
             tls_host=config.host,
             tls_port=tls_port or free_port(config.host),
             cafile=ca.cert_path,
             certfile=certfile,
             keyfile=keyfile,
+            plain_devices=config.mqtt_port is not None,
+            max_packet_bytes=config.broker_limits.max_packet_bytes,
+            max_connections=config.broker_limits.max_connections,
         )
         self.mosquitto = ManagedMosquitto(
             config.data_dir / "mosquitto",
@@ -353,12 +395,22 @@ class JobsService:
         await self.close()
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _waking(
-    handlers: dict[str, Handler], operations: frozenset[str], wake: Callable[[], Future[None]]
+    handlers: dict[str, Handler], operations: frozenset[str], wake: Callable[[], Future[Any]]
 ) -> dict[str, Handler]:
     """``handlers``, with those in ``operations`` answering only once the broker has the change.
 
-    So when UpdateCertificate returns, a revoked certificate is already refused.
+    So when UpdateCertificate returns, a revoked certificate is already refused
+    and the connections using it are closed.
     The change itself is committed first; if the broker is slow, the answer goes
     out after ``BROKER_APPLY_WITHIN`` seconds and the broker catches up.
     """

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from broker import BrokerLimits
 from broker.mosquitto import MosquittoError
 from device_sdk.cli import add_device_command, run_device
 from device_sdk.connection import Endpoint, TlsOptions
@@ -33,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the broker, the jobs service and the HTTP control plane")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument(
-        "--mqtt-port", type=int, default=1883, help="MQTT port; 0 lets the OS pick (default 1883)"
+        "--mqtt-port",
+        type=_port_or_off,
+        default=1883,
+        metavar="PORT|off",
+        help="plain MQTT port, where a device logs in by client id alone; 0 lets the OS pick, "
+        "off turns it off (with --mqtts-port: devices only with certificates) (default 1883)",
     )
     serve.add_argument(
         "--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default 8080)"
@@ -99,6 +105,38 @@ def _parser() -> argparse.ArgumentParser:
         help="a host name or address devices use to reach the TLS listener, for its certificate "
         "(repeatable; --host, localhost, 127.0.0.1 and this machine's name are always in it)",
     )
+    limits = BrokerLimits()
+    serve.add_argument(
+        "--max-packet-size",
+        type=int,
+        default=limits.max_packet_bytes,
+        metavar="BYTES",
+        help="largest MQTT packet a client may send; a larger one closes its connection "
+        f"(default {limits.max_packet_bytes}, AWS IoT's 128 KB)",
+    )
+    serve.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=limits.connect_timeout,
+        metavar="SECONDS",
+        help="time a new connection has for its TLS handshake and CONNECT "
+        f"(default {limits.connect_timeout:g}; embedded broker)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        metavar="N",
+        help=f"open MQTT connections at most; more are closed at once (default {limits.max_connections})",
+    )
+    serve.add_argument(
+        "--max-queued-bytes",
+        type=int,
+        default=limits.max_queued_bytes,
+        metavar="BYTES",
+        help="bytes waiting to be sent to all clients together; the client that would pass it is "
+        f"disconnected (default {limits.max_queued_bytes}; embedded broker)",
+    )
     serve.add_argument("--broker-username", help="the service's username on the external broker")
     serve.add_argument(
         "--broker-password-env",
@@ -124,14 +162,35 @@ async def _serve(config: ServiceConfig) -> None:
         else:
             made = "generated and stored in" if service.admin_key_generated else "stored in"
             print(f"admin credentials: {made} {key.source} (access key id {key.access_key_id})", flush=True)
-        mqtt_host, mqtt_port = service.mqtt_address
         if service.mqtts_address is not None:
             tls_host, tls_port = service.mqtts_address
             print(f"mqtts listening on {tls_host}:{tls_port} (device certificates from the CA in ca.pem)")
+        mqtt = "off" if service.mqtt_address is None else "{}:{}".format(*service.mqtt_address)
         http_host, http_port = service.http_address
-        print(f"iotjobs ready mqtt={mqtt_host}:{mqtt_port} http={http_host}:{http_port}", flush=True)
+        print(f"iotjobs ready mqtt={mqtt} http={http_host}:{http_port}", flush=True)
         await stop.wait()
         print("iotjobs stopping", flush=True)
+
+
+def _port_or_off(value: str) -> int | None:
+    if value == "off":
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a port number nor off") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _broker_limits(args: argparse.Namespace) -> BrokerLimits:
+    return BrokerLimits(
+        max_packet_bytes=args.max_packet_size,
+        connect_timeout=args.connect_timeout,
+        max_connections=args.max_connections,
+        max_queued_bytes=args.max_queued_bytes,
+    )
 
 
 def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,11 +199,15 @@ def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
     if args.broker != "external":
         if args.broker_url is not None or any(f is not None for f in tls_files) or args.broker_acl_dir:
             raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")
+        if args.broker == "embedded" and args.mqtt_port is None and args.mqtts_port is None:
+            raise ValueError("--mqtt-port off leaves devices no listener: add --mqtts-port for the TLS one")
         return {"broker": args.broker}
     if args.broker_url is None:
         raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT or mqtts://HOST:PORT")
     if args.mqtts_port is not None:
         raise ValueError("--mqtts-port is for a broker the service runs; an external broker has its own")
+    if args.mqtt_port is None:
+        raise ValueError("--mqtt-port off is for a broker the service runs; an external broker has its own")
     endpoint = Endpoint.parse(args.broker_url)
     tls = None
     if endpoint.tls:
@@ -194,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
             mqtts_port=args.mqtts_port,
             tls_names=tuple(args.tls_name),
+            broker_limits=_broker_limits(args),
             **_broker_fields(args),
         )
         asyncio.run(_serve(config))

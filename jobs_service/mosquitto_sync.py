@@ -32,26 +32,9 @@ from .arns import Arns
 from .ca import common_name, serial_number
 from .store import Store
 
-__all__ = ["ACCESS_OPERATIONS", "AccessFiles", "MosquittoSync", "access_files"]
+__all__ = ["AccessFiles", "MosquittoSync", "access_files"]
 
 log = logging.getLogger(__name__)
-
-# Control-plane operations after which the access files may differ.
-ACCESS_OPERATIONS = frozenset(
-    {
-        "CreateKeysAndCertificate",
-        "CreateCertificateFromCsr",
-        "UpdateCertificate",
-        "DeleteCertificate",
-        "AttachThingPrincipal",
-        "DetachThingPrincipal",
-        "DeleteThing",
-        "CreatePolicyVersion",
-        "DeletePolicy",
-        "AttachPolicy",
-        "DetachPolicy",
-    }
-)
 
 
 @dataclass(frozen=True)

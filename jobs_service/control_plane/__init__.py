@@ -13,7 +13,24 @@ from .jobs import JobHandlers
 from .policies import PolicyHandlers
 from .registry import RegistryHandlers
 
-__all__ = ["ControlPlane"]
+__all__ = ["ACCESS_OPERATIONS", "ControlPlane"]
+
+# Operations after which who may connect, or what a connection may do, can differ.
+ACCESS_OPERATIONS = frozenset(
+    {
+        "CreateKeysAndCertificate",
+        "CreateCertificateFromCsr",
+        "UpdateCertificate",
+        "DeleteCertificate",
+        "AttachThingPrincipal",
+        "DetachThingPrincipal",
+        "DeleteThing",
+        "CreatePolicyVersion",
+        "DeletePolicy",
+        "AttachPolicy",
+        "DetachPolicy",
+    }
+)
 
 
 class ControlPlane(JobHandlers, RegistryHandlers, CertificateHandlers, PolicyHandlers):

@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker import Authenticator, CredentialAuthenticator, EmbeddedBroker
+from broker import Authenticator, BrokerLimits, CredentialAuthenticator, EmbeddedBroker
 
 TIMEOUT = 3.0
 
@@ -155,8 +155,16 @@ def authenticator(creds: Credentials) -> Authenticator:
 
 
 @pytest.fixture
-async def mqtt_broker(authenticator: Authenticator) -> AsyncIterator[EmbeddedBroker]:
-    async with EmbeddedBroker(authenticator, host="127.0.0.1", port=0) as running:
+def broker_limits() -> BrokerLimits:
+    """The broker's limits; a test overrides them with ``@pytest.mark.parametrize("broker_limits", ...)``."""
+    return BrokerLimits()
+
+
+@pytest.fixture
+async def mqtt_broker(
+    authenticator: Authenticator, broker_limits: BrokerLimits
+) -> AsyncIterator[EmbeddedBroker]:
+    async with EmbeddedBroker(authenticator, host="127.0.0.1", port=0, limits=broker_limits) as running:
         yield running
 
 

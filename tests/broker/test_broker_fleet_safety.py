@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from broker import BrokerLimits
+
 from . import raw_mqtt
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +41,7 @@ async def test_a_refused_connect_with_a_victims_client_id_changes_nothing_of_the
     assert await victim.next_message() == (NOTIFY, b"still yours")
 
 
+@pytest.mark.parametrize("broker_limits", [BrokerLimits(keepalive_min=1)])
 async def test_a_silent_connection_is_closed_after_one_and_a_half_keepalives_and_its_will_fires(
     admin, mqtt_broker
 ):
@@ -90,9 +93,9 @@ async def test_a_subscriber_that_never_reads_is_disconnected_not_buffered_foreve
     try:
         assert await asyncio.to_thread(raw_mqtt.read_connack, sock) == 0
         sock.sendall(raw_mqtt.subscribe(1, "flood/#"))
-        await asyncio.sleep(0.2)
-        chunk = b"x" * 200_000
-        for n in range(80):  # 16 MB that it never reads
+        assert (await asyncio.to_thread(raw_mqtt.read_packet, sock))[0] == 0x90  # SUBACK
+        chunk = b"x" * 100_000
+        for n in range(170):  # 17 MB that it never reads
             await admin.publish(f"flood/{n}", chunk, qos=0)
         broker = mqtt_broker._broker
         for _ in range(100):

@@ -15,8 +15,8 @@ from broker.acl_export import AclExport
 from broker.mosquitto import ManagedMosquitto, MosquittoListeners
 from jobs_service.ca import CertificateAuthority, certificate_id, common_name, serial_number
 from jobs_service.certificates import Certificates
-from jobs_service.control_plane import ControlPlane
-from jobs_service.mosquitto_sync import ACCESS_OPERATIONS, MosquittoSync, access_files
+from jobs_service.control_plane import ACCESS_OPERATIONS, ControlPlane
+from jobs_service.mosquitto_sync import MosquittoSync, access_files
 from jobs_service.policies import Policies
 from jobs_service.store import Certificate
 from jobs_service.templates import Templates
