@@ -5,7 +5,8 @@ certificate from its registry) and revocation list (``crl.pem``) into a
 directory the operator's Mosquitto reads, and after each change runs the
 operator's reload command, with ``IOTJOBS_BROKER_CHANGE`` set to ``reload``
 (the ACL changed: SIGHUP is enough) or ``restart`` (the revocation list
-changed: Mosquitto 2.0 reads it only when it starts).
+changed: Mosquitto 2.0 reads it only when it starts; or rights were taken away:
+the connections that had them must end).
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ class AclExport:
         self.directory.mkdir(parents=True, exist_ok=True)
         await self.apply(plain_acl=plain_acl, tls_acl=tls_acl, crl=crl)
 
-    async def apply(self, *, plain_acl: str, tls_acl: str, crl: bytes | None) -> str | None:
+    async def apply(
+        self, *, plain_acl: str, tls_acl: str, crl: bytes | None, reconnect: bool = False
+    ) -> str | None:
         del plain_acl  # the operator's local listener has its own rules
         acl_changed = write_if_changed(self.directory / DEVICES_ACL, tls_acl.encode())
-        if crl is not None and write_if_changed(self.directory / CRL, crl):
+        crl_changed = crl is not None and write_if_changed(self.directory / CRL, crl)
+        if crl_changed or (reconnect and acl_changed):
             await self._run("restart")
             return "restart"
         if acl_changed:

@@ -28,11 +28,10 @@ from broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 
-# amqtt requires a listener named "default" (other listeners inherit its settings);
-# it is the plain device listener when there is one.
+# amqtt requires a listener named "default", whose settings other listeners inherit: the
+# plain device listener, or when that is off the service's own loopback listener.
 _LISTENER = "default"
 _TLS_LISTENER = "tls"
-_SERVICE_LISTENER = "service"
 
 log = logging.getLogger("broker.embedded")
 
@@ -338,14 +337,14 @@ class EmbeddedBroker:
     @property
     def tls_address(self) -> tuple[str, int] | None:
         """The (host, port) of the TLS listener, when there is one and the broker runs."""
-        return self._addresses.get(self._tls_listener_name()) if self._tls is not None else None
+        return self._addresses.get(_TLS_LISTENER)
 
     @property
     def service_address(self) -> tuple[str, int]:
         """Where the jobs service's own connection goes: the plain listener, or the service-only one."""
         if self._broker is None:
             raise RuntimeError("the MQTT broker is not running")
-        return self._addresses[_LISTENER if self._port is not None else _SERVICE_LISTENER]
+        return self._addresses[_LISTENER]
 
     @property
     def limits(self) -> BrokerLimits:
@@ -363,7 +362,7 @@ class EmbeddedBroker:
         _quiet_amqtt_logging()
         listeners = self._listeners()
         try:
-            service_only = frozenset({_SERVICE_LISTENER}) if _SERVICE_LISTENER in listeners else frozenset()
+            service_only = frozenset({_LISTENER}) if self._port is None else frozenset()
             broker = JobsBroker(self._config(listeners), limits=self._limits, service_only=service_only)
             # Fail closed: without topic filtering amqtt never calls the ACL plugin.
             if not broker.plugins_manager.is_topic_filtering_enabled():
@@ -410,15 +409,12 @@ class EmbeddedBroker:
     ) -> None:
         await self.close()
 
-    def _tls_listener_name(self) -> str:
-        return _TLS_LISTENER if self._port is not None else _LISTENER
-
     def _listeners(self) -> dict[str, ListenerConfig]:
-        listeners = {}
-        if self._port is not None:
-            listeners[_LISTENER] = ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")
+        # With the plain listener off, the service alone connects on loopback without TLS.
+        plain = f"{self._host}:{self._port}" if self._port is not None else "127.0.0.1:0"
+        listeners = {_LISTENER: ListenerConfig(type=ListenerType.TCP, bind=plain)}
         if self._tls is not None:
-            listeners[self._tls_listener_name()] = ListenerConfig(
+            listeners[_TLS_LISTENER] = ListenerConfig(
                 type=ListenerType.TCP,
                 bind=f"{self._tls.host}:{self._tls.port}",
                 ssl=True,
@@ -426,8 +422,6 @@ class EmbeddedBroker:
                 keyfile=self._tls.keyfile,
                 cafile=self._tls.cafile,
             )
-        if self._port is None:
-            listeners[_SERVICE_LISTENER] = ListenerConfig(type=ListenerType.TCP, bind="127.0.0.1:0")
         return listeners
 
     def _config(self, listeners: dict[str, ListenerConfig]) -> BrokerConfig:

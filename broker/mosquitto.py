@@ -13,7 +13,9 @@
 It starts Mosquitto, restarts it if it dies, and applies new access files as
 they come: a changed ACL is reloaded in place (SIGHUP), while a changed
 revocation list needs a restart, because Mosquitto reads CRLs only when it
-starts. Sessions and queued messages survive restarts (``persistence``).
+starts, and so does a change that takes rights away, because Mosquitto cannot
+close one client's connection. Sessions and queued messages survive restarts
+(``persistence``).
 """
 
 from __future__ import annotations
@@ -122,14 +124,19 @@ class ManagedMosquitto:
         await self._launch()
         self._watcher = asyncio.create_task(self._watch(), name="mosquitto-watch")
 
-    async def apply(self, *, plain_acl: str, tls_acl: str, crl: bytes | None) -> str | None:
+    async def apply(
+        self, *, plain_acl: str, tls_acl: str, crl: bytes | None, reconnect: bool = False
+    ) -> str | None:
         """Bring Mosquitto in step with new access files (``crl`` None: unchanged).
 
+        ``reconnect``: the change takes rights away, so open connections must go;
+        Mosquitto 2.0 cannot close one client's connection, so it restarts.
         Returns "reload", "restart" or None when nothing changed.
         """
         acl_changed = self._write_if_changed("acl-plain", plain_acl.encode())
         acl_changed = self._write_if_changed("acl-tls", tls_acl.encode()) or acl_changed
-        if crl is not None and self._write_if_changed("crl.pem", crl):
+        crl_changed = crl is not None and self._write_if_changed("crl.pem", crl)
+        if crl_changed or (reconnect and acl_changed):
             await self.restart()
             return "restart"
         if acl_changed and self._process is not None and self._process.returncode is None:

@@ -42,6 +42,14 @@ class AccessFiles:
     plain_acl: str
     tls_acl: str
     refused: frozenset[int]  # serial numbers of certificates that may not connect
+    # Every (certificate user, access, topic) line of the TLS ACL, to tell when rights are taken away.
+    tls_grants: frozenset[tuple[str, str, str]] = frozenset()
+
+    def takes_away_from(self, before: AccessFiles) -> bool:
+        """Whether going from ``before`` to these files removes a right or adds a denial."""
+        removed = any(grant not in self.tls_grants for grant in before.tls_grants if grant[1] != "deny")
+        denied = any(grant not in before.tls_grants for grant in self.tls_grants if grant[1] == "deny")
+        return removed or denied
 
 
 def access_files(store: Store, arns: Arns, service_username: str) -> AccessFiles:
@@ -79,6 +87,7 @@ def _access_files(store: Store, arns: Arns, service_username: str) -> AccessFile
         plain_acl=acl_file([service], anonymous_thing_patterns()),
         tls_acl=acl_file(users),
         refused=frozenset(refused),
+        tls_grants=frozenset((user.username, *rule) for user in users for rule in user.rules),
     )
 
 
@@ -103,7 +112,9 @@ class AccessTarget(Protocol):
 
     async def start(self, *, plain_acl: str, tls_acl: str, crl: bytes) -> None: ...
 
-    async def apply(self, *, plain_acl: str, tls_acl: str, crl: bytes | None) -> str | None: ...
+    async def apply(
+        self, *, plain_acl: str, tls_acl: str, crl: bytes | None, reconnect: bool = False
+    ) -> str | None: ...
 
 
 class MosquittoSync:
@@ -111,6 +122,9 @@ class MosquittoSync:
 
     ``crl_for`` turns the refused serial numbers into a revocation list; it is
     called only when they change, since a new list means restarting Mosquitto.
+    A change that takes rights away restarts it too: Mosquitto 2.0 cannot close
+    one client's connection, and a device that lost its certificate's thing or
+    policy must not stay connected (AWS IoT disconnects it).
     """
 
     def __init__(
@@ -123,6 +137,7 @@ class MosquittoSync:
         self._crl_for = crl_for
         self._broker = broker
         self._refused: frozenset[int] | None = None
+        self._files: AccessFiles | None = None
         self._wanted = asyncio.Event()
         self._lock = threading.Lock()
         self._waiting: list[concurrent.futures.Future[None]] = []
@@ -138,6 +153,7 @@ class MosquittoSync:
         """Render the files and start Mosquitto on them; then follow changes."""
         files = await asyncio.to_thread(self._render)
         self._refused = files.refused
+        self._files = files
         await self._broker.start(
             plain_acl=files.plain_acl, tls_acl=files.tls_acl, crl=self._crl_for(files.refused)
         )
@@ -173,9 +189,13 @@ class MosquittoSync:
             try:
                 files = await asyncio.to_thread(self._render)
                 crl = None if files.refused == self._refused else self._crl_for(files.refused)
+                reconnect = self._files is not None and files.takes_away_from(self._files)
                 connections = self.service_connections()
-                action = await self._broker.apply(plain_acl=files.plain_acl, tls_acl=files.tls_acl, crl=crl)
+                action = await self._broker.apply(
+                    plain_acl=files.plain_acl, tls_acl=files.tls_acl, crl=crl, reconnect=reconnect
+                )
                 self._refused = files.refused
+                self._files = files
                 if action == "restart" and self.service_back is not None:
                     await self.service_back(connections)
             except Exception:

@@ -108,9 +108,11 @@ class MqttClient:
         (code,) = await self._wait_ack(mid)
         return int(code)
 
-    async def publish(self, topic: str, payload: bytes = b"{}", qos: int = 1) -> None:
-        """Publish at QoS 1 and wait for the broker's PUBACK."""
-        info = self._paho.publish(topic, payload, qos)
+    async def publish(
+        self, topic: str, payload: bytes = b"{}", qos: int = 1, *, retain: bool = False
+    ) -> None:
+        """Publish (at QoS 1 by default) and wait until the broker has it (its PUBACK at QoS 1)."""
+        info = self._paho.publish(topic, payload, qos, retain=retain)
         assert info.rc == mqtt.MQTT_ERR_SUCCESS
         await self._wait_ack(info.mid)
 

@@ -28,12 +28,15 @@ def connect(
     username: str | None = None,
     password: str | None = None,
     will: tuple[str, bytes] | None = None,
+    will_retain: bool = False,
     clean_session: bool = True,
 ) -> bytes:
     flags = 0x02 if clean_session else 0x00
     payload = _text(client_id.encode())
     if will is not None:
         flags |= 0x04 | 0x08  # will, QoS 1
+        if will_retain:
+            flags |= 0x20
         payload += _text(will[0].encode()) + _text(will[1])
     if username is not None:
         flags |= 0x80
@@ -109,3 +112,12 @@ def read_packet(sock: socket.socket) -> tuple[int, bytes]:
 
 def puback(packet_id: int) -> bytes:
     return packet(0x40, struct.pack("!H", packet_id))
+
+
+def pingreq() -> bytes:
+    return bytes([0xC0, 0x00])
+
+
+def header_only(first_byte: int, claimed_length: int) -> bytes:
+    """A fixed header claiming ``claimed_length`` bytes of body, with none of them."""
+    return bytes([first_byte]) + _length(claimed_length)

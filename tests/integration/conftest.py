@@ -16,7 +16,8 @@ import pytest
 from botocore.config import Config
 
 READY = re.compile(
-    r"iotjobs ready mqtt=(?P<mqtt_host>[^:]+):(?P<mqtt_port>\d+) http=(?P<http_host>[^:]+):(?P<http_port>\d+)"
+    r"iotjobs ready mqtt=(?:(?P<mqtt_host>[^:\s]+):(?P<mqtt_port>\d+)|off) "
+    r"http=(?P<http_host>[^:]+):(?P<http_port>\d+)"
 )
 ACCESS_KEY_ID = "AKIAINTEGRATIONTEST1"
 SECRET = "integration-test-secret-key-0123456789ab"
@@ -106,7 +107,8 @@ def start_server(
     if not ready:
         server.stop(timeout=1)
         raise AssertionError("server exited before it was ready:\n" + "\n".join(lines))
-    server.mqtt_host, server.mqtt_port = ready["mqtt_host"], int(ready["mqtt_port"])
+    # With --mqtt-port off there is no plain listener: mqtt_host is "" and mqtt_port 0.
+    server.mqtt_host, server.mqtt_port = ready["mqtt_host"] or "", int(ready["mqtt_port"] or 0)
     server.http_url = f"http://{ready['http_host']}:{ready['http_port']}"
     return server
 
