@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig, ListenerType
-from amqtt.errors import BrokerError
+from amqtt.errors import AMQTTError, BrokerError, ProtocolHandlerError
 from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
@@ -228,7 +228,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
                 continue
             self._outgoing[handler] = self._outgoing.get(handler, 0) + size
             self._outgoing_total += size
-            task = asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+            task = asyncio.ensure_future(_deliver(target_session, handler, topic, broadcast["data"], qos))
             task.add_done_callback(functools.partial(self._sent, handler, size))
             running_tasks.append(task)
 
@@ -435,6 +435,17 @@ class EmbeddedBroker:
                 _dotted_path(JobsTopicPlugin): {},
             },
         )
+
+
+async def _deliver(session: Any, handler: Any, topic: str, data: bytes, qos: int | None) -> None:
+    """Send one message to one client; its connection ending meanwhile is no error of the broker's.
+
+    Stock amqtt logs each such delivery as a failed task, traceback and all.
+    """
+    try:
+        await handler.mqtt_publish(topic, data, qos, retain=False)
+    except (AMQTTError, ProtocolHandlerError, OSError) as exc:
+        log.debug("a message on %s to %s was not delivered: %s", topic, session.client_id, exc)
 
 
 def _dotted_path(cls: type) -> str:
