@@ -229,6 +229,7 @@ class JobsService:
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
+            region=self.config.region,
             extra=SchedulesApi(self.schedules),
         )
         await self._start_http(app)

@@ -7,7 +7,7 @@ from typing import Any
 
 from jobs_service.http_api import build_app
 from jobs_service.http_api.responses import json_response
-from tests.http_api.conftest import KEY_ID, SECRET, client_for, serve
+from tests.http_api.conftest import KEY_ID, REGION, SECRET, client_for, serve
 
 
 def test_a_lone_surrogate_is_rendered_as_a_json_escape():
@@ -29,7 +29,7 @@ def test_a_stored_lone_surrogate_reaches_boto3_instead_of_a_500():
     def describe_thing(params: dict[str, Any]) -> dict[str, Any]:
         return {"thingName": params["thingName"], "attributes": {"colour": "red\udc80"}}
 
-    with serve(build_app({"DescribeThing": describe_thing}, {KEY_ID: SECRET})) as url:
+    with serve(build_app({"DescribeThing": describe_thing}, {KEY_ID: SECRET}, region=REGION)) as url:
         described = client_for(url).describe_thing(thingName="t1")
 
     assert described["ResponseMetadata"]["HTTPStatusCode"] == 200
