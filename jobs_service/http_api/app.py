@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -108,6 +108,10 @@ class _Gateway:
         request = Request(scope, receive)
         try:
             response = await self._serve(request, request_id)
+        except ClientDisconnect:
+            # Gone before its body arrived (or closed by a bound): there is no one to answer.
+            logger.debug("Client left during %s %s", request.method, request.url.path)
+            return
         except JobsError as error:
             response = error_response(error, request_id=request_id)
         except Exception:
