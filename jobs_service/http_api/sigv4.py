@@ -74,7 +74,7 @@ def parse_authorization(value: str | None) -> Authorization:
     if algorithm != ALGORITHM:
         raise IncompleteSignature(f"Unsupported Authorization algorithm '{algorithm}'; expected {ALGORITHM}")
     fields: dict[str, str] = {}
-    for part in rest.split(","):
+    for part in rest.split(",") if rest.strip() else []:
         key, sep, field = part.strip(" \t").partition("=")
         if not sep:
             shown = _shown(part.strip())

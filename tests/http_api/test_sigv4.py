@@ -79,6 +79,23 @@ def test_anything_but_the_three_parameters_once_each_is_incomplete(header, messa
 
 
 @pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        ("AWS4-HMAC-SHA256", "'Credential', 'SignedHeaders', 'Signature'"),
+        (
+            f"AWS4-HMAC-SHA256 Credential={KEY_ID}/20240101/us-east-1/iot/aws4_request",
+            "'SignedHeaders', 'Signature'",
+        ),
+    ],
+)
+def test_missing_parameters_are_named(header, missing):
+    with pytest.raises(IncompleteSignature) as caught:
+        parse_authorization(header)
+
+    assert caught.value.message == f"Authorization header requires {missing} parameter(s)"
+
+
+@pytest.mark.parametrize(
     "signed", ["host;;x-amz-date", "x-amz-date;host", "Host;x-amz-date", "host;host;x-amz-date", "host;x amz"]
 )
 def test_signed_headers_must_be_lowercase_sorted_and_each_once(signed):
