@@ -33,6 +33,7 @@ from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.schedules_api import SchedulesApi
+from .http_api.server import server_config
 from .limits import DeviceLimits
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
@@ -253,6 +254,7 @@ class JobsService:
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
+            region=self.config.region,
             extra=SchedulesApi(self.schedules),
         )
         await self._start_http(app)
@@ -347,8 +349,7 @@ class JobsService:
             sock.close()
             raise
         self._http_address = sock.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._http = _QuietServer(config)
+        self._http = _QuietServer(server_config(app))
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http")
         while not self._http.started:
             if self._http_task.done():

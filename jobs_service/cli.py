@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--data-dir", type=Path, default=Path("./data"), help="where state is kept (default ./data)"
     )
-    serve.add_argument("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
+    serve.add_argument(
+        "--region",
+        default="us-east-1",
+        help="region in ARNs and in the SigV4 scope clients sign for (default us-east-1)",
+    )
     serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument(

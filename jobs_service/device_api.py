@@ -15,7 +15,7 @@ from typing import Any
 
 import schemas
 
-from . import topics
+from . import json_input, topics
 from .engine import JobsEngine
 from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
 from .models import ExecutionStatus
@@ -28,6 +28,7 @@ __all__ = ["DeviceApi", "rejection"]
 
 log = logging.getLogger(__name__)
 
+_PAYLOAD = "The payload"
 _SCHEMAS = {
     Operation.GET_PENDING: "GetPendingJobExecutionsRequest",
     Operation.START_NEXT: "StartNextPendingJobExecutionRequest",
@@ -67,11 +68,13 @@ class DeviceApi:
                 raise InvalidRequest(f"The payload is {len(payload)} bytes; the limit is {limit}")
             if request.operation is Operation.INVALID:
                 # The topic is wrong whatever the payload says; echo a token if one can be read.
-                with contextlib.suppress(InvalidJson):
+                with contextlib.suppress(InvalidRequest):
                     client_token = _token(_decode(payload))
                 raise InvalidTopic(f"{request.topic} is not a jobs API topic")
             body = _decode(payload)
             client_token = _token(body)
+            # After the token is read, so that the rejection echoes it.
+            json_input.check_text(body, what=_PAYLOAD)
             if not allowed:
                 raise Throttled(f"Too many requests from {request.thing_name}; slow down and retry")
             reply, messages = self._dispatch(request, body)
@@ -157,15 +160,13 @@ class DeviceApi:
 
 
 def _decode(payload: bytes) -> dict[str, Any]:
-    """An empty payload counts as ``{}``, as V1 clients without fields send."""
+    """The request object, not yet checked for lone surrogates (``json_input.check_text``).
+
+    An empty payload counts as ``{}``, as V1 clients without fields send.
+    """
     if not payload.strip():
         return {}
-    try:
-        body = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidJson(f"The payload is not UTF-8 JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidJson("The payload nests JSON too deeply") from exc
+    body = json_input.parse_json(payload, what=_PAYLOAD)
     if not isinstance(body, dict):
         raise InvalidJson("The payload must be a JSON object")
     return body
@@ -174,8 +175,3 @@ def _decode(payload: bytes) -> dict[str, Any]:
 def _token(body: dict[str, Any]) -> str | None:
     token = body.get("clientToken")
     return token if isinstance(token, str) else None
-
-
-def _no_constants(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's parser accepts them unless told not to.
-    raise ValueError(f"{name} is not valid JSON")

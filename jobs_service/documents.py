@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from .errors import InvalidRequest
+from .json_input import read_json
 
 __all__ = ["require_json_object"]
 
 
 def require_json_object(document: str) -> None:
-    """A job document must be a JSON object: MQTT sends it as one (decisions.md D9)."""
-    try:
-        parsed = json.loads(document)
-    except ValueError as exc:
-        raise InvalidRequest(f"The job document is not valid JSON: {exc}") from exc
-    if not isinstance(parsed, dict):
+    """A job document must be a strict JSON object: MQTT sends it as one (decisions.md D9).
+
+    Strict as :func:`~jobs_service.json_input.read_json` reads: no ``NaN`` or
+    ``Infinity``, which devices' parsers refuse, and nothing too deep, too long
+    or with lone surrogates.
+    """
+    if not isinstance(read_json(document, what="The job document"), dict):
         raise InvalidRequest("The job document must be a JSON object")

@@ -3,7 +3,8 @@
 Every leaf carries the code a device sees in a ``/rejected`` payload
 (``mqtt_code``) and the shape and status boto3 sees on the control plane
 (``http_type``, ``http_status``). Foreign errors are translated into these in
-one place each (the store for sqlite, the device API for JSON and schemas).
+one place each (the store for sqlite, ``json_input`` for JSON, the device API
+for schemas).
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class InvalidRequest(JobsError):
 
 
 class InvalidJson(InvalidRequest):
-    """A device payload that is not UTF-8 JSON (or not a JSON object)."""
+    """Input that is not UTF-8 JSON, or a device payload that is not a JSON object.
+
+    On the control plane it is an InvalidRequestException like its parent.
+    """
 
     mqtt_code = "InvalidJson"
 

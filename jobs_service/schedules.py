@@ -15,6 +15,7 @@ from typing import Any
 
 from .clock import Clock
 from .cron import Cron, CronError, due_fire, fire_label
+from .documents import require_json_object
 from .engine import JobsEngine, NewJob
 from .errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
 from .job_settings import check_job_settings
@@ -246,11 +247,13 @@ class Schedules:
                 f"Schedules take only {', '.join(_SETTINGS)}; not {', '.join(sorted(unknown))}"
             )
         try:
-            self.templates.document_for_job(new.template_arn, new.document, new.parameters or None)
+            resolved = self.templates.document_for_job(new.template_arn, new.document, new.parameters or None)
         except ResourceNotFound as exc:
             raise InvalidRequest(
                 f"Schedule {new.name} names a job template that does not exist: {exc}"
             ) from exc
+        # Judged now, as CreateJob would judge it, rather than failing at every fire.
+        require_json_object(resolved.document)
         check_job_settings(new.settings, now=self.clock.now())
         self.engine.resolve_targets(new.targets)
         return cron

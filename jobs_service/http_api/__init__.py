@@ -4,7 +4,7 @@ Requests are routed, parsed and validated from the botocore model of the
 service (``iot``), SigV4-verified with botocore's signer, and dispatched to
 plain handler functions registered by operation name::
 
-    app = build_app({"DescribeJob": describe_job}, {"AKID": "secret"})
+    app = build_app({"DescribeJob": describe_job}, {"AKID": "secret"}, region="us-east-1")
 
 A handler receives the input keyed by model member names (see
 :mod:`jobs_service.http_api.params` for how values are typed) and returns the

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -44,6 +44,7 @@ def build_app(
     handlers: Mapping[str, Handler],
     credentials: Mapping[str, str],
     *,
+    region: str,
     service_name: str = "iot",
     wall_clock: Callable[[], float] = time.time,
     extra: ExtraApi | None = None,
@@ -55,18 +56,20 @@ def build_app(
     ``ValueError``. Operations without a handler answer InvalidRequestException.
     ``credentials`` maps access key ids to secret keys; it is consulted on every
     request, so a mutable mapping may be updated while serving. Every request
-    must be SigV4-signed by one of them for this service's signing name.
+    must be SigV4-signed by one of them for this service's signing name, with
+    ``region`` in its credential scope (AWS refuses a scope for another region).
     ``wall_clock`` (epoch seconds) bounds signature age; it is real time, never
     scaled, because clients sign with real time.
     """
     apis = [ServiceApi.for_service(service_name, handlers)]
-    return create_app(apis, credentials, wall_clock=wall_clock, extra=extra)
+    return create_app(apis, credentials, region=region, wall_clock=wall_clock, extra=extra)
 
 
 def create_app(
     apis: list[ServiceApi],
     credentials: Mapping[str, str],
     *,
+    region: str,
     wall_clock: Callable[[], float] = time.time,
     extra: ExtraApi | None = None,
 ) -> Starlette:
@@ -79,7 +82,7 @@ def create_app(
     by_signing_name = {api.signing_name: api for api in apis}
     if len(by_signing_name) != len(apis):
         raise ValueError("Two services share a signing name")
-    gateway = _Gateway(by_signing_name, credentials, wall_clock, extra)
+    gateway = _Gateway(by_signing_name, credentials, region, wall_clock, extra)
     return Starlette(routes=[Route("/{path:path}", gateway)])
 
 
@@ -90,12 +93,14 @@ class _Gateway:
         self,
         apis: Mapping[str, ServiceApi],
         credentials: Mapping[str, str],
+        region: str,
         wall_clock: Callable[[], float],
         extra: ExtraApi | None = None,
     ) -> None:
         self._extra = extra
         self._apis = apis
         self._credentials = credentials
+        self._region = region
         self._wall_clock = wall_clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,6 +108,10 @@ class _Gateway:
         request = Request(scope, receive)
         try:
             response = await self._serve(request, request_id)
+        except ClientDisconnect:
+            # Gone before its body arrived (or closed by a bound): there is no one to answer.
+            logger.debug("Client left during %s %s", request.method, request.url.path)
+            return
         except JobsError as error:
             response = error_response(error, request_id=request_id)
         except Exception:
@@ -123,6 +132,7 @@ class _Gateway:
             headers=header_lines,
             body=body,
             credentials=self._credentials,
+            region=self._region,
             now=dt.datetime.fromtimestamp(self._wall_clock(), dt.UTC),
         )
         api = self._apis.get(signed.service)

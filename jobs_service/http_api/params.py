@@ -18,7 +18,9 @@ list/map   ``list``/``dict``; query lists come from repeated keys
 
 Absent members and JSON ``null`` are left out. Unknown body keys and query
 parameters are ignored, as AWS does. A value of the wrong type is an
-:class:`~jobs_service.errors.InvalidRequest` naming its path.
+:class:`~jobs_service.errors.InvalidRequest` naming its path. The body is read
+by :func:`jobs_service.json_input.read_json`, so deep nesting, long number
+literals, ``NaN`` and lone surrogates are refused before any member is looked at.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 from botocore.utils import parse_to_aware_datetime
 
 from jobs_service.errors import InvalidRequest
+from jobs_service.json_input import read_json
 
 __all__ = ["parse_input"]
 
@@ -101,15 +104,7 @@ def parse_input(
 def _parse_body(body: bytes, *, required: bool) -> Any:
     if not body.strip():
         return {} if required else None
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"Request body is not valid JSON: {exc}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    # json.loads would otherwise accept NaN and Infinity, which are not JSON.
-    raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
+    return read_json(body, what="Request body")
 
 
 def _from_query(

@@ -39,9 +39,19 @@ def json_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A JSON response without nulls; ``None`` becomes ``{}``."""
-    content = json.dumps(drop_nulls(body or {}), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    value = drop_nulls(body or {})
+    try:
+        content = _dumps(value, ascii_only=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (stored before the edges refused them) has no UTF-8 form;
+        # ASCII-only JSON writes it as a \ud800 escape, which every JSON reader takes.
+        content = _dumps(value, ascii_only=True).encode("ascii")
     all_headers = {"x-amzn-RequestId": request_id, **(headers or {})}
-    return Response(content.encode("utf-8"), status_code=status, headers=all_headers, media_type=CONTENT_TYPE)
+    return Response(content, status_code=status, headers=all_headers, media_type=CONTENT_TYPE)
+
+
+def _dumps(value: Any, *, ascii_only: bool) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only, allow_nan=False)
 
 
 def error_response(error: JobsError, *, request_id: str) -> Response:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from jobs_service.errors import InvalidRequest, ResourceNotFound
+from jobs_service.json_input import read_json
 from jobs_service.schedules import NewSchedule, Schedules
 from jobs_service.store import Schedule
 
@@ -69,17 +70,15 @@ class SchedulesApi:
 
 
 def _fields(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise InvalidRequest("The request body is not valid JSON") from exc
+    data = read_json(body or b"{}", what="Request body")
     if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object")
+        raise InvalidRequest("Request body must be a JSON object")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise InvalidRequest(f"Unknown schedule fields: {', '.join(unknown)}")
     if "document" in data and not isinstance(data["document"], str):
-        data["document"] = json.dumps(data["document"])  # an object is accepted as the document itself
+        # An object is accepted as the document itself; read strictly, it holds no NaN.
+        data["document"] = json.dumps(data["document"], allow_nan=False)
     return {_FIELDS[key]: value for key, value in data.items()}
 
 

@@ -5,6 +5,10 @@ request exactly as it arrived: the raw (still percent-encoded) path and query
 string, the headers the client says it signed, the body bytes, and the client's
 ``X-Amz-Date`` and credential scope. Whatever botocore canonicalised on the
 client side is therefore canonicalised the same way here.
+
+Everything around the signature is checked strictly first, as AWS does: the
+``Authorization`` header's shape, that every header it lists as signed is in
+the request, and that the scope names the server's region.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +32,11 @@ from jobs_service.http_api.errors import IncompleteSignature, MissingAuthenticat
 __all__ = ["MAX_CLOCK_SKEW", "SignedScope", "parse_authorization", "verify_request"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+_PARAMETERS = ("Credential", "SignedHeaders", "Signature")
+# An HTTP token (RFC 9110 field-name), lowercase as SigV4 lists it.
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_SHOWN_MAX = 100
 #: How far ``X-Amz-Date`` may be from the server's clock, either way (AWS uses 15 minutes).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -52,18 +62,34 @@ class Authorization:
 
 
 def parse_authorization(value: str | None) -> Authorization:
-    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``."""
+    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``, strictly.
+
+    Exactly those three parameters, each once, separated by commas (spaces
+    around them are allowed); anything else is an IncompleteSignature, as is a
+    SignedHeaders list that is not lowercase names, sorted, each once.
+    """
     if not value:
         raise MissingAuthenticationToken("Missing Authentication Token")
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignature(f"Unsupported Authorization algorithm '{algorithm}'; expected {ALGORITHM}")
     fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, field = part.strip().partition("=")
-        if sep:
-            fields[key] = field
-    missing = [key for key in ("Credential", "SignedHeaders", "Signature") if not fields.get(key)]
+    for part in rest.split(",") if rest.strip() else []:
+        key, sep, field = part.strip(" \t").partition("=")
+        if not sep:
+            shown = _shown(part.strip())
+            raise IncompleteSignature(
+                f"'{shown}' not a valid key=value pair (missing equal-sign) in Authorization header"
+            )
+        if key not in _PARAMETERS:
+            raise IncompleteSignature(
+                f"Unknown parameter '{_shown(key)}' in Authorization header; "
+                "expected only Credential, SignedHeaders and Signature"
+            )
+        if key in fields:
+            raise IncompleteSignature(f"Authorization header has more than one '{key}' parameter")
+        fields[key] = field
+    missing = [key for key in _PARAMETERS if not fields.get(key)]
     if missing:
         raise IncompleteSignature(
             "Authorization header requires " + ", ".join(f"'{key}'" for key in missing) + " parameter(s)"
@@ -74,7 +100,14 @@ def parse_authorization(value: str | None) -> Authorization:
             f"Credential '{fields['Credential']}' is not of the form KEY/YYYYMMDD/REGION/SERVICE/aws4_request"
         )
     key, date, region, service, _ = credential
-    signed = tuple(name.strip().lower() for name in fields["SignedHeaders"].split(";") if name.strip())
+    signed = tuple(fields["SignedHeaders"].split(";"))
+    if not all(_HEADER_NAME.fullmatch(name) for name in signed) or list(signed) != sorted(set(signed)):
+        raise IncompleteSignature(
+            f"SignedHeaders '{_shown(fields['SignedHeaders'])}' must be lowercase header names, "
+            "sorted, each once, separated by ';'"
+        )
+    if _SIGNATURE.fullmatch(fields["Signature"]) is None:
+        raise IncompleteSignature("Signature must be 64 lowercase hexadecimal digits")
     return Authorization(SignedScope(key, date, region, service), signed, fields["Signature"])
 
 
@@ -85,26 +118,38 @@ def verify_request(
     headers: Sequence[tuple[str, str]],
     body: bytes,
     credentials: Mapping[str, str],
+    region: str,
     now: dt.datetime,
 ) -> SignedScope:
     """Check the SigV4 signature of one request and return its signed scope.
 
     ``url`` must carry the raw path and query string as received; ``headers``
-    every header line in order (repeated names allowed); ``now`` an aware
-    datetime. Raises an :class:`~jobs_service.errors.AccessDenied` subclass.
+    every header line in order (repeated names allowed); ``region`` the one
+    region the server serves; ``now`` an aware datetime. Raises an
+    :class:`~jobs_service.errors.AccessDenied` subclass.
     """
     lowered = [(name.lower(), value) for name, value in headers]
-    auth = parse_authorization(_first(lowered, "authorization"))
+    auth = parse_authorization(_only(lowered, "authorization"))
     scope = auth.scope
     for required in ("host", "x-amz-date"):
         if required not in auth.signed_headers:
             raise IncompleteSignature(f"SignedHeaders must include '{required}'")
-    amz_date = _first(lowered, "x-amz-date") or ""
+    present = {name for name, _ in lowered}
+    absent = [name for name in auth.signed_headers if name not in present]
+    if absent:
+        # Otherwise the list would claim more than the signature covers.
+        raise InvalidSignature(f"SignedHeaders names '{absent[0]}', which the request does not carry")
+    amz_date = _only(lowered, "x-amz-date") or ""
     signed_at = _parse_amz_date(amz_date)
     if amz_date[:8] != scope.date:
         raise InvalidSignature(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope.date}' != '{amz_date[:8]}', from '{amz_date}'."
+        )
+    if scope.region != region:
+        # AWS's wording, trailing space included.
+        raise InvalidSignature(
+            f"Credential should be scoped to a valid region, not '{_shown(scope.region)}'. "
         )
     secret = credentials.get(scope.access_key_id)
     if secret is None:
@@ -143,8 +188,16 @@ class _ClientHeadersSigV4(SigV4Auth):  # type: ignore[misc]  # botocore is untyp
         return header_map
 
 
-def _first(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    return next((value for key, value in headers if key == name), None)
+def _only(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The value of a header that may appear at most once."""
+    values = [value for key, value in headers if key == name]
+    if len(values) > 1:
+        raise IncompleteSignature(f"The request has more than one '{name}' header")
+    return values[0] if values else None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
 
 
 def _parse_amz_date(amz_date: str) -> dt.datetime:
@@ -175,7 +228,7 @@ def _check_freshness(amz_date: str, signed_at: dt.datetime, now: dt.datetime) ->
 def _check_content_hash(headers: Sequence[tuple[str, str]], body: bytes) -> None:
     # botocore signs X-Amz-Content-SHA256 in place of hashing the body, so a
     # stated hash must be the body's real one for the signature to cover it.
-    stated = _first(headers, "x-amz-content-sha256")
+    stated = _only(headers, "x-amz-content-sha256")
     if stated is None:
         return
     if stated.strip().lower() != hashlib.sha256(body).hexdigest():

@@ -177,7 +177,7 @@ def _fresh_calls(calls: Calls) -> None:
 
 @pytest.fixture(scope="session")
 def base_url(calls: Calls) -> Iterator[str]:
-    with serve(build_app(make_handlers(calls), {KEY_ID: SECRET})) as url:
+    with serve(build_app(make_handlers(calls), {KEY_ID: SECRET}, region=REGION)) as url:
         yield url
 
 

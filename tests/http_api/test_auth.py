@@ -8,7 +8,16 @@ import httpx
 import pytest
 
 from jobs_service.http_api import build_app
-from tests.http_api.conftest import KEY_ID, SECRET, Calls, client_for, make_handlers, serve, signed_request
+from tests.http_api.conftest import (
+    KEY_ID,
+    REGION,
+    SECRET,
+    Calls,
+    client_for,
+    make_handlers,
+    serve,
+    signed_request,
+)
 
 
 def test_wrong_secret_is_invalid_signature(base_url):
@@ -93,7 +102,9 @@ def test_stated_payload_hash_must_match_the_body(base_url):
 
 def test_signature_older_than_fifteen_minutes_is_expired():
     # The server's clock runs an hour ahead of the client's.
-    app = build_app(make_handlers(Calls()), {KEY_ID: SECRET}, wall_clock=lambda: time.time() + 3600)
+    app = build_app(
+        make_handlers(Calls()), {KEY_ID: SECRET}, region=REGION, wall_clock=lambda: time.time() + 3600
+    )
     with serve(app) as url:
         iot = client_for(url)
         with pytest.raises(iot.exceptions.ClientError) as excinfo:
@@ -107,7 +118,7 @@ def test_signature_older_than_fifteen_minutes_is_expired():
 
 def test_credentials_are_read_on_every_request():
     credentials: dict[str, str] = {}
-    with serve(build_app(make_handlers(Calls()), credentials)) as url:
+    with serve(build_app(make_handlers(Calls()), credentials, region=REGION)) as url:
         iot = client_for(url)
         with pytest.raises(iot.exceptions.ClientError):
             iot.describe_job(jobId="j1")

@@ -9,7 +9,7 @@ import pytest
 
 from jobs_service.http_api.app import create_app
 from jobs_service.http_api.service import ServiceApi
-from tests.http_api.conftest import KEY_ID, SECRET, client_for, serve
+from tests.http_api.conftest import KEY_ID, REGION, SECRET, client_for, serve
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def shared_url() -> Iterator[str]:
         ServiceApi.for_service("iot", {"ListJobExecutionsForThing": control_plane}),
         ServiceApi.for_service("iot-jobs-data", {"GetPendingJobExecutions": device_plane}),
     ]
-    with serve(create_app(apis, {KEY_ID: SECRET})) as url:
+    with serve(create_app(apis, {KEY_ID: SECRET}, region=REGION)) as url:
         yield url
 
 

@@ -37,7 +37,7 @@ class Server:
         return boto3.client(
             "iot",
             endpoint_url=self.http_url,
-            region_name="us-east-1",
+            region_name=overrides.get("region", "us-east-1"),
             aws_access_key_id=overrides.get("key_id", ACCESS_KEY_ID),
             aws_secret_access_key=overrides.get("secret", SECRET),
             config=Config(retries={"max_attempts": 1}),

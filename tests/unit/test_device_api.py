@@ -103,8 +103,8 @@ def test_rejections_carry_code_token_and_state_only_where_allowed(device, job):
 @pytest.mark.parametrize(
     ("payload", "code", "message"),
     [
-        (b"\xff\xfe", "InvalidJson", "The payload is not UTF-8 JSON"),
-        (b"{nope", "InvalidJson", "The payload is not UTF-8 JSON"),
+        (b"\xff\xfe", "InvalidJson", "The payload is not UTF-8: invalid start byte at byte 0"),
+        (b"{nope}", "InvalidJson", "The payload is not valid JSON: Expecting property name"),
         (b"[1]", "InvalidJson", "The payload must be a JSON object"),
         ({"clientToken": "t"}, "InvalidRequest", "'status' is required"),
         ({"status": "DONE", "clientToken": "t"}, "InvalidRequest", "status: 'DONE' is not one of"),
@@ -132,6 +132,40 @@ def test_bad_update_requests(device, job, payload, code, message):
     assert reply["code"] == code
     assert reply["message"].startswith(message)
     assert ("clientToken" in reply) == (isinstance(payload, dict) and "clientToken" in payload)
+
+
+def test_a_lone_surrogate_is_invalid_request_and_the_token_is_echoed(device, job, store):
+    payload = b'{"clientToken": "tok", "status": "IN_PROGRESS", "statusDetails": {"k": "\\ud800"}}'
+    reply = _call(device, "$aws/things/t1/jobs/j1/update", payload)["$aws/things/t1/jobs/j1/update/rejected"]
+    assert (reply["code"], reply["clientToken"]) == ("InvalidRequest", "tok")
+    assert reply["message"] == "The payload has a lone UTF-16 surrogate (\\ud800) in 'statusDetails.k'"
+    execution = store.get_execution("j1", "t1")
+    assert (execution.status.value, execution.status_details) == ("QUEUED", {})
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "message"),
+    [
+        (
+            b"[" * 20_000 + b"]" * 20_000,
+            "InvalidRequest",
+            "The payload nests arrays and objects deeper than 64",
+        ),
+        (b"[" * 100_000, "InvalidJson", "The payload is not valid JSON: its brackets do not balance"),
+        (b'{"executionNumber": ' + b"1" * 5000 + b"}", "InvalidRequest", "The payload has a number of 5000"),
+        (
+            b'{"stepTimeoutInMinutes": 1e400}',
+            "InvalidRequest",
+            "The payload has a number too large for a double",
+        ),
+    ],
+    ids=["deep", "deep-unclosed", "long-number", "huge-number"],
+)
+def test_json_the_reader_refuses(device, payload, code, message):
+    reply = _call(device, "$aws/things/t1/jobs/start-next", payload)[
+        "$aws/things/t1/jobs/start-next/rejected"
+    ]
+    assert (reply["code"], reply["message"][: len(message)]) == (code, message)
 
 
 def test_unknown_path_is_invalid_topic(device):

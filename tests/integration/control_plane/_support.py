@@ -10,9 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from ..clients import paho_client, subscribe
+from ..conftest import ACCESS_KEY_ID, SECRET
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -67,6 +72,15 @@ def fails_with(iot, code: str, status: int, message: str | None = None, match: s
         assert response["Error"]["Message"] == message
     if match is not None:
         assert re.search(match, response["Error"]["Message"]), response["Error"]["Message"]
+
+
+def signed_request(
+    server, method: str, path: str, body: bytes = b"", *, region: str = REGION
+) -> httpx.Response:
+    """A request signed by botocore's SigV4 signer with the admin key, for bodies boto3 never sends."""
+    request = AWSRequest(method=method, url=server.http_url + path, data=body)
+    SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET), "iot", region).add_auth(request)
+    return httpx.request(method, request.url, content=body, headers=dict(request.headers.items()))
 
 
 def create_things(iot, *names: str, **attributes: str) -> list[str]:

@@ -18,9 +18,12 @@ def _junk() -> bytes:
 
 HOSTILE = {
     "invalid-utf8": (b"\xc3\x28\xa0\xa1\xe2\x28\xa1" * 100, {"InvalidJson"}),
+    # Not JSON: the brackets never close.
     "deep-nesting": (b"[" * 10000, {"InvalidJson"}),
-    "deep-nesting-closed": (b"[" * 10000 + b"]" * 10000, {"InvalidJson"}),
-    "deep-object": (b'{"a":' * 10000 + b"1" + b"}" * 10000, {"InvalidJson", "InvalidRequest"}),
+    # JSON, deeper than the service reads.
+    "deep-nesting-closed": (b"[" * 10000 + b"]" * 10000, {"InvalidRequest"}),
+    "deep-object": (b'{"a":' * 10000 + b"1" + b"}" * 10000, {"InvalidRequest"}),
+    "5000-digit-number": (b'{"executionNumber": ' + b"9" * 5000 + b"}", {"InvalidRequest"}),
     "200-kb": (b'{"clientToken": "big", "pad": "' + b"A" * 200_000 + b'"}', {"InvalidRequest"}),
     "binary-junk": (_junk(), {"InvalidJson"}),
 }
@@ -64,6 +67,21 @@ def test_hostile_payload_is_rejected_and_others_are_still_served(server, iot, co
     assert (execution["status"], execution["versionNumber"]) == ("QUEUED", 1)
     started = v2.start_next().result(10).execution
     assert (started.job_id, started.status) == (calm_job, "IN_PROGRESS")
+
+
+@pytest.mark.parametrize("path", ["{job}/update", "start-next"])
+def test_a_lone_surrogate_is_refused_echoing_the_token_and_nothing_is_stored(iot, device, unique, path):
+    job_id = create_job(iot, f"{unique}-a", [device.thing])
+    # The JSON escape of a lone surrogate: valid JSON syntax, but no UTF-8 text carries it.
+    body = b'{"clientToken": "tok-1", "status": "IN_PROGRESS", "statusDetails": {"k": "\\ud800"}}'
+
+    reply = device.request(path.format(job=job_id), raw=body)
+
+    assert reply.outcome == "rejected", reply
+    assert (reply.code, reply.body["clientToken"]) == ("InvalidRequest", "tok-1")
+    assert reply.body["message"] == "The payload has a lone UTF-16 surrogate (\\ud800) in 'statusDetails.k'"
+    execution = iot.describe_job_execution(jobId=job_id, thingName=device.thing)["execution"]
+    assert (execution["status"], execution["statusDetails"]) == ("QUEUED", {"detailsMap": {}})
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
