@@ -34,6 +34,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from broker.limits import LimitLog
+
 __all__ = [
     "BODY_TIMEOUT",
     "HEADERS_TIMEOUT",
@@ -67,7 +69,11 @@ class ConnectionBounds:
 
 def server_config(app: Any, bounds: ConnectionBounds | None = None) -> uvicorn.Config:
     """uvicorn settings serving the ASGI ``app`` under ``bounds``: no access log, no lifespan."""
-    protocol = type("BoundedH11Protocol", (_BoundedH11Protocol,), {"bounds": bounds or ConnectionBounds()})
+    protocol = type(
+        "BoundedH11Protocol",
+        (_BoundedH11Protocol,),
+        {"bounds": bounds or ConnectionBounds(), "reports": _Reports()},
+    )
     return uvicorn.Config(
         app,
         http=protocol,
@@ -79,10 +85,20 @@ def server_config(app: Any, bounds: ConnectionBounds | None = None) -> uvicorn.C
     )
 
 
+class _Reports:
+    """One listener's log lines for its bounds: under a flood, at once, then at most every 10 s."""
+
+    def __init__(self) -> None:
+        self.refused = LimitLog(log)
+        self.slow_head = LimitLog(log)
+        self.slow_body = LimitLog(log)
+
+
 class _BoundedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol under one deadline at a time (see the module docstring)."""
 
     bounds: ClassVar[ConnectionBounds]
+    reports: ClassVar[_Reports]
 
     def __init__(
         self,
@@ -98,7 +114,7 @@ class _BoundedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.bounds.max_connections:
-            log.warning(
+            self.reports.refused(
                 "HTTP connection from %s refused: %d connections are open, the limit is %d",
                 self._peer(),
                 len(self.connections) - 1,
@@ -159,11 +175,11 @@ class _BoundedH11Protocol(H11Protocol):
         if what == "idle":
             log.debug("HTTP connection from %s closed after %g s idle", self._peer(), within)
         elif what == "head":
-            log.warning(
+            self.reports.slow_head(
                 "HTTP connection from %s closed: no complete request head within %g s", self._peer(), within
             )
         else:
-            log.warning(
+            self.reports.slow_body(
                 "HTTP connection from %s closed: the request body did not arrive within %g s",
                 self._peer(),
                 within,
