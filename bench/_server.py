@@ -79,7 +79,7 @@ def running_server(*, time_scale: float = 1.0, extra_args: tuple[str, ...] = ())
             [
                 sys.executable,
                 "-m",
-                "jobs_service.cli",
+                "iot_jobs_bridge.jobs_service.cli",
                 "serve",
                 "--mqtt-port",
                 "0",

@@ -118,7 +118,16 @@ async def raw_ceiling(host: str, port: int, devices: int, rounds: int, auth: boo
 
 def end_to_end(mqtt: str, http: str, devices: int, rounds: int) -> float:
     env = dict(os.environ, IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-    command = [sys.executable, "-m", "jobs_service.cli", "simulate", "--mqtt", mqtt, "--http", http]
+    command = [
+        sys.executable,
+        "-m",
+        "iot_jobs_bridge.jobs_service.cli",
+        "simulate",
+        "--mqtt",
+        mqtt,
+        "--http",
+        http,
+    ]
     command += ["--things", str(devices), "--jobs", str(rounds), "--json", "--prefix", f"e2e{devices}"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode not in (0, 1):

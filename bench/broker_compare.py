@@ -68,7 +68,17 @@ def external(name: str, broker: contextlib.AbstractContextManager, things: int, 
 
 def simulate(mqtt: str, http: str, things: int, deadline: float) -> dict:
     env = dict(os.environ, IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-    command = [sys.executable, "-m", "jobs_service.cli", "simulate", "--json", "--mqtt", mqtt, "--http", http]
+    command = [
+        sys.executable,
+        "-m",
+        "iot_jobs_bridge.jobs_service.cli",
+        "simulate",
+        "--json",
+        "--mqtt",
+        mqtt,
+        "--http",
+        http,
+    ]
     command += ["--things", str(things), "--deadline", str(deadline), "--prefix", f"cmp{things}"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if result.returncode not in (0, 1):

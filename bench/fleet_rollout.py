@@ -31,7 +31,7 @@ def main() -> None:
     with running_server() as server:
         idle_rss = server.peak_rss_mb()
         began = time.perf_counter()
-        command = [sys.executable, "-m", "jobs_service.cli", "simulate", "--json"]
+        command = [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "simulate", "--json"]
         command += ["--mqtt", f"mqtt://{server.mqtt_host}:{server.mqtt_port}", "--http", server.http_url]
         command += [
             "--things",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from broker.auth import Principal
+from iot_jobs_bridge.broker.auth import Principal
 
 __all__ = ["is_request_topic", "may_publish", "may_receive", "may_subscribe"]
 

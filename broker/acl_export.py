@@ -17,7 +17,7 @@ import os
 import shlex
 from pathlib import Path
 
-from broker.files import write_if_changed
+from iot_jobs_bridge.broker.files import write_if_changed
 
 __all__ = ["AclExport"]
 

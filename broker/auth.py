@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from broker.policy import Statement, allowed, parse_policy, resource_arn
+from iot_jobs_bridge.broker.policy import Statement, allowed, parse_policy, resource_arn
 
 __all__ = ["Authenticator", "CertificateIdentity", "CredentialAuthenticator", "Principal"]
 

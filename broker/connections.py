@@ -53,13 +53,13 @@ from amqtt.session import OUTGOING
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
-from broker.framing import CheckedReader, abort_connection, topic_problem
-from broker.limits import BrokerLimits, LimitLog
-from broker.plugins import check_topic, session_principal
+from iot_jobs_bridge.broker.framing import CheckedReader, abort_connection, topic_problem
+from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
+from iot_jobs_bridge.broker.plugins import check_topic, session_principal
 
 __all__ = ["ConnectionLifecycle", "FleetProtocolHandler"]
 
-_log = logging.getLogger("broker.connections")
+_log = logging.getLogger("iot_jobs_bridge.broker.connections")
 
 # [MQTT-3.1.2-24]: a server closes a connection silent for one and a half keepalives.
 KEEPALIVE_GRACE = 1.5

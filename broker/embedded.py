@@ -19,12 +19,12 @@ from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 
-from broker.auth import Authenticator
-from broker.connections import ConnectionLifecycle
-from broker.framing import abort_connection
-from broker.limits import BrokerLimits, LimitLog
-from broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic, session_principal
-from broker.routing import SubscriptionIndex
+from iot_jobs_bridge.broker.auth import Authenticator
+from iot_jobs_bridge.broker.connections import ConnectionLifecycle
+from iot_jobs_bridge.broker.framing import abort_connection
+from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
+from iot_jobs_bridge.broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic, session_principal
+from iot_jobs_bridge.broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 
@@ -33,7 +33,7 @@ __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 _LISTENER = "default"
 _TLS_LISTENER = "tls"
 
-log = logging.getLogger("broker.embedded")
+log = logging.getLogger("iot_jobs_bridge.broker.embedded")
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ from typing import Any
 
 from amqtt.adapters import ReaderAdapter
 
-from broker.limits import BrokerLimits
+from iot_jobs_bridge.broker.limits import BrokerLimits
 
 __all__ = ["CheckedReader", "abort_connection", "publish_topic_problem", "topic_problem"]
 
-_log = logging.getLogger("broker.framing")
+_log = logging.getLogger("iot_jobs_bridge.broker.framing")
 
 _CONNECT, _PUBLISH, _PUBREL, _SUBSCRIBE, _UNSUBSCRIBE = 1, 3, 6, 8, 10
 # Packet types a client may send: CONNECT, PUBLISH, PUBACK, PUBREC, PUBREL,

@@ -33,7 +33,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.files import write_if_changed, write_private
+from iot_jobs_bridge.broker.files import write_if_changed, write_private
 
 __all__ = ["ManagedMosquitto", "MosquittoError", "MosquittoListeners", "find_mosquitto", "password_line"]
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from broker.policy import Statement, action_matches
+from iot_jobs_bridge.broker.policy import Statement, action_matches
 
 __all__ = [
     "FULL_ACCESS",

@@ -18,8 +18,8 @@ from amqtt.contexts import Action, BaseContext
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from broker.acl import may_publish, may_receive, may_subscribe
-from broker.auth import Authenticator, Principal
+from iot_jobs_bridge.broker.acl import may_publish, may_receive, may_subscribe
+from iot_jobs_bridge.broker.auth import Authenticator, Principal
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import aiomqtt
 
-import schemas
+from iot_jobs_bridge import schemas
 
 from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
@@ -46,7 +46,7 @@ from .topics import ThingTopics
 
 __all__ = ["AsyncJobsClient", "ignore_stale_socket_callbacks"]
 
-_log = logging.getLogger("device_sdk.client")
+_log = logging.getLogger("iot_jobs_bridge.device_sdk.client")
 
 T = TypeVar("T")
 Listener = Callable[[T], None]

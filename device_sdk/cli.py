@@ -15,7 +15,7 @@ from .runner import JobRunner
 
 __all__ = ["add_device_command", "run_device"]
 
-_log = logging.getLogger("device_sdk.cli")
+_log = logging.getLogger("iot_jobs_bridge.device_sdk.cli")
 
 
 def add_device_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +61,9 @@ def _endpoint(text: str) -> Endpoint:
 def run_device(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; returns the exit code."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("device_sdk.client.mqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("iot_jobs_bridge.device_sdk.client.mqtt").setLevel(
+        max(logging.WARNING, logging.getLogger().level)
+    )
     if args.handlers_dir is not None and not args.handlers_dir.is_dir():
         print(f"iotjobs device: --handlers-dir {args.handlers_dir} is not a directory", flush=True)
         return 2

@@ -22,7 +22,7 @@ from .models import JobExecution, JobExecutionsChanged, NextJobExecutionChanged,
 
 __all__ = ["JobsClient"]
 
-_log = logging.getLogger("device_sdk.client")
+_log = logging.getLogger("iot_jobs_bridge.device_sdk.client")
 
 T = TypeVar("T")
 

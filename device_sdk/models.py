@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import schemas
+from iot_jobs_bridge import schemas
 
 from .errors import InvalidResponse
 

@@ -28,7 +28,7 @@ from .status_details import fit, head
 
 __all__ = ["Handler", "JobReport", "JobRunner"]
 
-_log = logging.getLogger("device_sdk.runner")
+_log = logging.getLogger("iot_jobs_bridge.device_sdk.runner")
 
 # Rejections meaning the execution is over: the service ended it, or it is gone.
 _ENDED_CODES = frozenset({"InvalidStateTransition", "TerminalStateReached", "ResourceNotFound"})

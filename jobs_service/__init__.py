@@ -2,7 +2,7 @@
 
 The public entry points are :class:`jobs_service.app.JobsService` (everything
 ``iotjobs serve`` runs, as one async context manager) and the ``iotjobs``
-command in :mod:`jobs_service.cli`. Importing this package loads nothing else,
+command in :mod:`iot_jobs_bridge.jobs_service.cli`. Importing this package loads nothing else,
 so the engine can be used without the broker or the HTTP server.
 """
 

@@ -17,10 +17,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker, TlsListener
-from broker.acl_export import AclExport
-from broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
-from device_sdk.connection import TlsOptions
+from iot_jobs_bridge.broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker, TlsListener
+from iot_jobs_bridge.broker.acl_export import AclExport
+from iot_jobs_bridge.broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
+from iot_jobs_bridge.device_sdk.connection import TlsOptions
 
 from .arns import Arns
 from .ca import CertificateAuthority

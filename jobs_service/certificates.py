@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from broker import CertificateIdentity
+from iot_jobs_bridge.broker import CertificateIdentity
 
 from .arns import Arns
 from .ca import CertificateAuthority, IssuedCertificate, certificate_id

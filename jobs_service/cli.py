@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from broker import BrokerLimits
-from broker.mosquitto import MosquittoError
-from device_sdk.cli import add_device_command, run_device
-from device_sdk.connection import Endpoint, TlsOptions
-from simulator.cli import add_simulate_command, run_simulate
+from iot_jobs_bridge.broker import BrokerLimits
+from iot_jobs_bridge.broker.mosquitto import MosquittoError
+from iot_jobs_bridge.device_sdk.cli import add_device_command, run_device
+from iot_jobs_bridge.device_sdk.connection import Endpoint, TlsOptions
+from iot_jobs_bridge.simulator.cli import add_simulate_command, run_simulate
 
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env

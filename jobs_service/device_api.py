@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-import schemas
+from iot_jobs_bridge import schemas
 
 from . import json_input, topics
 from .engine import JobsEngine

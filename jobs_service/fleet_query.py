@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, NoReturn, TypeAlias, assert_never
 
-from jobs_service.errors import InvalidQuery
+from iot_jobs_bridge.jobs_service.errors import InvalidQuery
 
 __all__ = [
     "LEADING_WILDCARD_MAX_LENGTH",

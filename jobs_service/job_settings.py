@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import schemas
+from iot_jobs_bridge import schemas
 
 from .errors import InvalidRequest
 from .maintenance_windows import parse_windows

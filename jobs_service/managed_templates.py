@@ -115,7 +115,7 @@ def placeholders(document: str) -> list[str]:
 @functools.cache
 def catalog() -> tuple[ManagedTemplate, ...]:
     """Every shipped managed template, sorted by name then version (read once)."""
-    return load_templates(resources.files("jobs_service") / "managed_templates_data")
+    return load_templates(resources.files("iot_jobs_bridge.jobs_service") / "managed_templates_data")
 
 
 def load_templates(directory: Traversable) -> tuple[ManagedTemplate, ...]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from broker.mosquitto_acl import (
+from iot_jobs_bridge.broker.mosquitto_acl import (
     FULL_ACCESS,
     MosquittoUser,
     Rule,
@@ -26,7 +26,7 @@ from broker.mosquitto_acl import (
     policy_rules,
     thing_rules,
 )
-from broker.policy import PolicyError, Statement, parse_policy
+from iot_jobs_bridge.broker.policy import PolicyError, Statement, parse_policy
 
 from .arns import Arns
 from .ca import common_name, serial_number

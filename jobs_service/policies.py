@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from broker.policy import PolicyError, parse_policy
+from iot_jobs_bridge.broker.policy import PolicyError, parse_policy
 
 from .arns import Arns
 from .clock import Clock

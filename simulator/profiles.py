@@ -7,8 +7,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from device_sdk.job import Job
-from device_sdk.testing import (
+from iot_jobs_bridge.device_sdk.job import Job
+from iot_jobs_bridge.device_sdk.testing import (
     Disconnect,
     Fail,
     Hang,

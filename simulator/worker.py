@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from typing import Any
 
-from device_sdk.async_client import ignore_stale_socket_callbacks
-from device_sdk.connection import Backoff
-from device_sdk.job import Job
-from device_sdk.runner import JobReport
-from device_sdk.testing import FakeDevice, Step
+from iot_jobs_bridge.device_sdk.async_client import ignore_stale_socket_callbacks
+from iot_jobs_bridge.device_sdk.connection import Backoff
+from iot_jobs_bridge.device_sdk.job import Job
+from iot_jobs_bridge.device_sdk.runner import JobReport
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Step
 
 from .profiles import PROFILES, Behaviour
 

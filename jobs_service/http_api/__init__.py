@@ -12,7 +12,7 @@ output as a wire-format dict; errors are :class:`jobs_service.errors.JobsError`
 subclasses and reach boto3 as the matching ``client.exceptions.*``.
 """
 
-from jobs_service.http_api.app import MAX_BODY_BYTES, build_app
-from jobs_service.http_api.service import Handler
+from iot_jobs_bridge.jobs_service.http_api.app import MAX_BODY_BYTES, build_app
+from iot_jobs_bridge.jobs_service.http_api.service import Handler
 
 __all__ = ["MAX_BODY_BYTES", "Handler", "build_app"]

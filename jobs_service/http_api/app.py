@@ -17,15 +17,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from jobs_service.errors import InvalidRequest, InvalidSignature, JobsError
-from jobs_service.http_api.errors import UnknownOperation
-from jobs_service.http_api.responses import error_response, internal_error_response, json_response
-from jobs_service.http_api.service import Handler, ServiceApi
-from jobs_service.http_api.sigv4 import verify_request
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest, InvalidSignature, JobsError
+from iot_jobs_bridge.jobs_service.http_api.errors import UnknownOperation
+from iot_jobs_bridge.jobs_service.http_api.responses import (
+    error_response,
+    internal_error_response,
+    json_response,
+)
+from iot_jobs_bridge.jobs_service.http_api.service import Handler, ServiceApi
+from iot_jobs_bridge.jobs_service.http_api.sigv4 import verify_request
 
 __all__ = ["MAX_BODY_BYTES", "ExtraApi", "build_app", "create_app"]
 
-logger = logging.getLogger("jobs_service.http_api")
+logger = logging.getLogger("iot_jobs_bridge.jobs_service.http_api")
 
 
 class ExtraApi(Protocol):

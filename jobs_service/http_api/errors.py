@@ -7,7 +7,7 @@ of them.
 
 from __future__ import annotations
 
-from jobs_service.errors import AccessDenied, JobsError
+from iot_jobs_bridge.jobs_service.errors import AccessDenied, JobsError
 
 __all__ = ["IncompleteSignature", "MissingAuthenticationToken", "UnknownOperation"]
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from botocore.utils import parse_to_aware_datetime
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.json_input import read_json
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.json_input import read_json
 
 __all__ = ["parse_input"]
 

@@ -16,7 +16,7 @@ import regex
 
 __all__ = ["matches", "translate"]
 
-logger = logging.getLogger("jobs_service.http_api")
+logger = logging.getLogger("iot_jobs_bridge.jobs_service.http_api")
 
 # Java's POSIX character classes (java.util.regex.Pattern, US-ASCII only).
 _POSIX = {

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from jobs_service.errors import InternalError, JobsError
+from iot_jobs_bridge.jobs_service.errors import InternalError, JobsError
 
 __all__ = ["drop_nulls", "error_response", "internal_error_response", "json_response"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
 
 __all__ = ["Route", "RouteMatch", "Router"]
 

@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from jobs_service.errors import InvalidRequest, ResourceNotFound
-from jobs_service.json_input import read_json
-from jobs_service.schedules import NewSchedule, Schedules
-from jobs_service.store import Schedule
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest, ResourceNotFound
+from iot_jobs_bridge.jobs_service.json_input import read_json
+from iot_jobs_bridge.jobs_service.schedules import NewSchedule, Schedules
+from iot_jobs_bridge.jobs_service.store import Schedule
 
 __all__ = ["SchedulesApi"]
 

@@ -34,7 +34,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from broker.limits import LimitLog
+from iot_jobs_bridge.broker.limits import LimitLog
 
 __all__ = [
     "BODY_TIMEOUT",

@@ -9,10 +9,10 @@ from typing import Any
 
 import botocore.session
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.http_api.params import parse_input
-from jobs_service.http_api.routing import Router
-from jobs_service.http_api.validation import check_input
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.http_api.params import parse_input
+from iot_jobs_bridge.jobs_service.http_api.routing import Router
+from iot_jobs_bridge.jobs_service.http_api.validation import check_input
 
 __all__ = ["Call", "Handler", "ServiceApi", "load_service_model"]
 

@@ -26,8 +26,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
-from jobs_service.errors import InvalidSignature, UnrecognizedClient
-from jobs_service.http_api.errors import IncompleteSignature, MissingAuthenticationToken
+from iot_jobs_bridge.jobs_service.errors import InvalidSignature, UnrecognizedClient
+from iot_jobs_bridge.jobs_service.http_api.errors import IncompleteSignature, MissingAuthenticationToken
 
 __all__ = ["MAX_CLOCK_SKEW", "SignedScope", "parse_authorization", "verify_request"]
 

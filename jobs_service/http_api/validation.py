@@ -20,8 +20,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.http_api.patterns import matches
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.http_api.patterns import matches
 
 __all__ = ["check_input", "validation_errors"]
 

@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker import Authenticator, BrokerLimits, CredentialAuthenticator, EmbeddedBroker
+from iot_jobs_bridge.broker import Authenticator, BrokerLimits, CredentialAuthenticator, EmbeddedBroker
 
 TIMEOUT = 3.0
 

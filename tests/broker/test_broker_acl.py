@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from broker import Principal, may_publish, may_receive, may_subscribe
+from iot_jobs_bridge.broker import Principal, may_publish, may_receive, may_subscribe
 
 T1 = Principal("thing", "t1")
 ADMIN = Principal("admin", "AKIDEXAMPLEADMIN")

@@ -28,7 +28,7 @@ async def device(connect, creds):
     ],
 )
 async def test_device_publish_outside_its_request_topics_is_dropped(admin, device, topic, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     assert await admin.subscribe("$aws/#") == 1
     assert await admin.subscribe("#") == 1
 

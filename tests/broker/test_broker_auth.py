@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from broker import CredentialAuthenticator, Principal
+from iot_jobs_bridge.broker import CredentialAuthenticator, Principal
 
 KEY = "AKIDUNITADMIN"
 SECRET = "unit-secret"
@@ -51,7 +51,7 @@ def test_empty_admin_credentials_are_rejected(key_id, secret):
 
 @pytest.mark.anyio
 async def test_unknown_client_id_is_refused(connect, creds, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     await connect("not-a-thing", creds.sdk_username, None, accepted=False)
     assert "refused connection: client id 'not-a-thing'" in caplog.text
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from broker import BrokerLimits
+from iot_jobs_bridge.broker import BrokerLimits
 
 from . import raw_mqtt
 

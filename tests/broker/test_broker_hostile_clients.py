@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker
+from iot_jobs_bridge.broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker
 
 from . import raw_mqtt
 from .conftest import MqttClient
@@ -52,7 +52,7 @@ async def _nothing_delivered(watcher: MqttClient, sender: MqttClient) -> None:
     ],
 )
 async def test_a_will_the_client_may_not_publish_refuses_its_connect(will_topic, mqtt_broker, admin, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     assert await admin.subscribe("$aws/#") == 1
     assert await admin.subscribe("#") == 1
     sock = await _open(mqtt_broker, raw_mqtt.connect("t1", will=(will_topic, FORGED), will_retain=True))
@@ -134,7 +134,7 @@ async def test_the_packet_limit_is_a_setting(connect, admin):
 @pytest.mark.parametrize("broker_limits", [BrokerLimits(connect_timeout=0.5)])
 @pytest.mark.parametrize("opening", [b"", raw_mqtt.connect("t1")[:6]], ids=["silent", "half-a-connect"])
 async def test_a_socket_without_a_connect_is_closed_after_the_connect_timeout(opening, mqtt_broker, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     began = time.monotonic()
     assert await _closed(await _open(mqtt_broker, opening), within=5.0)
     assert 0.4 <= time.monotonic() - began < 3.0
@@ -150,7 +150,7 @@ async def test_keepalive_zero_is_held_to_the_maximum(mqtt_broker):
 
 @pytest.mark.parametrize("broker_limits", [BrokerLimits(max_connections=2)])
 async def test_connections_beyond_the_cap_are_closed_at_once_with_a_log_line(mqtt_broker, connect, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     await connect("t1")
     await connect("t2")
     sock = await _open(mqtt_broker, raw_mqtt.connect("t1"))
@@ -171,7 +171,7 @@ async def _slow_subscriber(broker: EmbeddedBroker, client_id: str, creds, topic_
 async def test_the_broker_wide_queue_cap_closes_the_client_that_would_pass_it(
     mqtt_broker, admin, creds, caplog
 ):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     sock = await _slow_subscriber(mqtt_broker, "slow", creds, "flood/#")
     try:
         for n in range(120):  # 12 MB: the kernel's buffers take a few, the rest passes the broker-wide cap
@@ -184,7 +184,7 @@ async def test_the_broker_wide_queue_cap_closes_the_client_that_would_pass_it(
 
 
 async def test_the_services_own_connection_is_never_closed_for_its_queue(creds, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     rules = CredentialAuthenticator(
         creds.admin_key_id, creds.admin_secret, {"t1"}.__contains__, service_client_id="iotjobs-service"
     )

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from broker import BrokerStartError, EmbeddedBroker
+from iot_jobs_bridge.broker import BrokerStartError, EmbeddedBroker
 
 from . import raw_mqtt
 

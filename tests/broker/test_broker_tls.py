@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from broker import BrokerLimits, EmbeddedBroker, TlsListener
+from iot_jobs_bridge.broker import BrokerLimits, EmbeddedBroker, TlsListener
 from tests.certs import TestCA
 
 from . import raw_mqtt
@@ -43,7 +43,7 @@ async def test_a_socket_that_never_starts_its_handshake_is_closed_after_the_conn
 
 @pytest.mark.parametrize("broker_limits", [BrokerLimits(max_pending_handshakes=2, connect_timeout=30)])
 async def test_handshakes_beyond_the_cap_are_refused_at_once(tls_broker, caplog):
-    caplog.set_level(logging.INFO, logger="broker")
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
     waiting = [await _plain_socket(tls_broker.tls_address) for _ in range(2)]
     try:
         for _ in range(200):  # until the broker has taken both sockets into their handshakes

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from amqtt.adapters import StreamReaderAdapter
 
-from broker.framing import CheckedReader, publish_topic_problem
+from iot_jobs_bridge.broker.framing import CheckedReader, publish_topic_problem
 
 from . import raw_mqtt
 

@@ -2,7 +2,7 @@
 
 import json
 
-from broker.mosquitto_acl import (
+from iot_jobs_bridge.broker.mosquitto_acl import (
     FULL_ACCESS,
     MosquittoUser,
     acl_file,
@@ -10,7 +10,7 @@ from broker.mosquitto_acl import (
     policy_rules,
     thing_rules,
 )
-from broker.policy import parse_policy
+from iot_jobs_bridge.broker.policy import parse_policy
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
 THING = "${iot:Connection.Thing.ThingName}"

@@ -3,7 +3,7 @@
 import base64
 import hashlib
 
-from broker.mosquitto import password_line
+from iot_jobs_bridge.broker.mosquitto import password_line
 
 # Written by `mosquitto_passwd -b` for user "u", password "secret".
 KNOWN_LINE = (

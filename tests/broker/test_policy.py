@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from broker.policy import PolicyError, allowed, parse_policy, resource_arn
+from iot_jobs_bridge.broker.policy import PolicyError, allowed, parse_policy, resource_arn
 
 PREFIX = "arn:aws:iot:us-east-1:123456789012"
 

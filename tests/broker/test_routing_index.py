@@ -6,7 +6,7 @@ from amqtt.broker import Broker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.routing import SubscriptionIndex
+from iot_jobs_bridge.broker.routing import SubscriptionIndex
 
 LEVELS = st.sampled_from(["a", "b", "$aws", "things", "", "jobs"])
 FILTER_LEVELS = st.one_of(LEVELS, st.just("+"))

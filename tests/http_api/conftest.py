@@ -18,8 +18,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from starlette.applications import Starlette
 
-from jobs_service.errors import ResourceAlreadyExists, ResourceNotFound
-from jobs_service.http_api import build_app
+from iot_jobs_bridge.jobs_service.errors import ResourceAlreadyExists, ResourceNotFound
+from iot_jobs_bridge.jobs_service.http_api import build_app
 
 KEY_ID = "AKIDTESTADMIN"
 SECRET = "test-secret-key"

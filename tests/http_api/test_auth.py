@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from jobs_service.http_api import build_app
+from iot_jobs_bridge.jobs_service.http_api import build_app
 from tests.http_api.conftest import (
     KEY_ID,
     REGION,

@@ -35,7 +35,7 @@ def test_resource_already_exists_carries_extra_members(iot):
 
 def test_unexpected_exception_is_logged_and_answered_with_a_generic_500(iot, caplog):
     with (
-        caplog.at_level(logging.ERROR, logger="jobs_service.http_api"),
+        caplog.at_level(logging.ERROR, logger="iot_jobs_bridge.jobs_service.http_api"),
         pytest.raises(iot.exceptions.InternalFailureException) as excinfo,
     ):
         iot.describe_job(jobId="boom")
@@ -45,7 +45,7 @@ def test_unexpected_exception_is_logged_and_answered_with_a_generic_500(iot, cap
     assert response["ResponseMetadata"]["RetryAttempts"] == 0
     assert response["Error"]["Message"] == "An internal error occurred while processing the request"
     assert "secret internals" not in str(response)
-    [record] = [r for r in caplog.records if r.name == "jobs_service.http_api"]
+    [record] = [r for r in caplog.records if r.name == "iot_jobs_bridge.jobs_service.http_api"]
     assert record.getMessage() == "Handler for DescribeJob failed"
     assert record.exc_info is not None
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from jobs_service.http_api.app import create_app
-from jobs_service.http_api.service import ServiceApi
+from iot_jobs_bridge.jobs_service.http_api.app import create_app
+from iot_jobs_bridge.jobs_service.http_api.service import ServiceApi
 from tests.http_api.conftest import KEY_ID, REGION, SECRET, client_for, serve
 
 

@@ -11,9 +11,9 @@ from botocore.model import ServiceModel
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.http_api.params import parse_input
-from jobs_service.http_api.responses import drop_nulls
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.http_api.params import parse_input
+from iot_jobs_bridge.jobs_service.http_api.responses import drop_nulls
 
 SYNTHETIC = ServiceModel(
     {

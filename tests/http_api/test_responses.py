@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jobs_service.http_api import build_app
-from jobs_service.http_api.responses import json_response
+from iot_jobs_bridge.jobs_service.http_api import build_app
+from iot_jobs_bridge.jobs_service.http_api.responses import json_response
 from tests.http_api.conftest import KEY_ID, REGION, SECRET, client_for, serve
 
 

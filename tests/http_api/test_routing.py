@@ -9,10 +9,10 @@ from botocore.utils import percent_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.http_api.patterns import matches, translate
-from jobs_service.http_api.routing import Route, Router
-from jobs_service.http_api.service import ServiceApi
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.http_api.patterns import matches, translate
+from iot_jobs_bridge.jobs_service.http_api.routing import Route, Router
+from iot_jobs_bridge.jobs_service.http_api.service import ServiceApi
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from jobs_service.http_api import build_app
-from jobs_service.http_api.server import ConnectionBounds, server_config
+from iot_jobs_bridge.jobs_service.http_api import build_app
+from iot_jobs_bridge.jobs_service.http_api.server import ConnectionBounds, server_config
 from tests.http_api.conftest import KEY_ID, REGION, SECRET, Calls, make_handlers
 
-LOGGER = "jobs_service.http_api.server"
+LOGGER = "iot_jobs_bridge.jobs_service.http_api.server"
 SHORT = ConnectionBounds(headers_timeout=0.5, body_timeout=0.5, keep_alive_timeout=0.3, max_connections=3)
 # Long enough that no deadline fires while a test holds its connections.
 PATIENT = ConnectionBounds(headers_timeout=60, body_timeout=60, keep_alive_timeout=60, max_connections=3)

@@ -9,9 +9,9 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from jobs_service.errors import InvalidSignature
-from jobs_service.http_api.errors import IncompleteSignature
-from jobs_service.http_api.sigv4 import parse_authorization, verify_request
+from iot_jobs_bridge.jobs_service.errors import InvalidSignature
+from iot_jobs_bridge.jobs_service.http_api.errors import IncompleteSignature
+from iot_jobs_bridge.jobs_service.http_api.sigv4 import parse_authorization, verify_request
 
 KEY_ID, SECRET = "AKIDTEST", "secret"
 SIGNATURE = "0123456789abcdef" * 4

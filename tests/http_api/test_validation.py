@@ -7,7 +7,7 @@ import json
 import botocore.session
 import pytest
 
-from jobs_service.http_api.validation import validation_errors
+from iot_jobs_bridge.jobs_service.http_api.validation import validation_errors
 from tests.http_api.conftest import ARN_PREFIX, signed_request
 
 TARGETS = [f"{ARN_PREFIX}:thing/t1"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.mosquitto import free_port, password_line
+from iot_jobs_bridge.broker.mosquitto import free_port, password_line
 
 from .conftest import ACCESS_KEY_ID, SECRET, Server, start_server
 

@@ -13,7 +13,7 @@ from awscrt import io, mqtt, mqtt_request_response
 from awsiot import ServiceStreamOptions, iotjobs
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device_sdk import TlsOptions
+from iot_jobs_bridge.device_sdk import TlsOptions
 
 
 class Inbox:

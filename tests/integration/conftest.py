@@ -74,7 +74,16 @@ def start_server(
         env["IOTJOBS_ACCESS_KEY_ID"] = ACCESS_KEY_ID
         env["IOTJOBS_SECRET_ACCESS_KEY"] = SECRET
     env.update(extra_env or {})
-    command = [sys.executable, "-m", "jobs_service.cli", "serve", "--mqtt-port", "0", "--http-port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "iot_jobs_bridge.jobs_service.cli",
+        "serve",
+        "--mqtt-port",
+        "0",
+        "--http-port",
+        "0",
+    ]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir), *extra_args],
         stdout=subprocess.PIPE,

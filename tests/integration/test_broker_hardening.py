@@ -12,7 +12,7 @@ import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device_sdk.testing import FakeDevice, Succeed
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
 
 from .clients import provision_certificate
 from .conftest import start_server

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from broker.mosquitto import free_port
-from device_sdk import AsyncJobsClient, RequestTimedOut
-from device_sdk.testing import FakeDevice, Succeed
-from jobs_service.ca import CertificateAuthority
+from iot_jobs_bridge.broker.mosquitto import free_port
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, RequestTimedOut
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
+from iot_jobs_bridge.jobs_service.ca import CertificateAuthority
 from tests.certs import TestCA
 
 from .brokers import start_mosquitto

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from jobs_service.http_api.server import HEADERS_TIMEOUT, MAX_CONNECTIONS
+from iot_jobs_bridge.jobs_service.http_api.server import HEADERS_TIMEOUT, MAX_CONNECTIONS
 
 from .conftest import start_server
 

@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device_sdk import TlsOptions
-from device_sdk.testing import FakeDevice, Succeed
+from iot_jobs_bridge.device_sdk import TlsOptions
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
 
 from .clients import Inbox, paho_client, provision_certificate, subscribe
 from .conftest import ACCESS_KEY_ID, SECRET, start_server

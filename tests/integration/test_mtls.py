@@ -11,8 +11,8 @@ from awscrt import mqtt_request_response
 from awsiot import iotjobs, mqtt_connection_builder
 from cryptography import x509
 
-from device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
-from device_sdk.testing import FakeDevice, Succeed
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, RequestTimedOut, TlsOptions
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
 from tests.certs import TestCA
 
 from .clients import provision_certificate

@@ -25,7 +25,15 @@ def run(server, *args, credentials=True, timeout=60):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
     if credentials:
         env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-    command = [sys.executable, "-m", "jobs_service.cli", "run", "--endpoint", server.http_url, *args]
+    command = [
+        sys.executable,
+        "-m",
+        "iot_jobs_bridge.jobs_service.cli",
+        "run",
+        "--endpoint",
+        server.http_url,
+        *args,
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from device_sdk.testing import FakeDevice, Succeed
+from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
 
 from .conftest import ACCESS_KEY_ID, SECRET, start_server
 
@@ -30,7 +30,7 @@ def schedule(server, *args):
     command = [
         sys.executable,
         "-m",
-        "jobs_service.cli",
+        "iot_jobs_bridge.jobs_service.cli",
         "schedule",
         action,
         "--endpoint",

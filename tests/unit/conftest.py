@@ -1,11 +1,11 @@
 import pytest
 
-from jobs_service.arns import Arns
-from jobs_service.clock import FakeClock
-from jobs_service.device_api import DeviceApi
-from jobs_service.engine import JobsEngine
-from jobs_service.registry import Registry
-from jobs_service.store import Store
+from iot_jobs_bridge.jobs_service.arns import Arns
+from iot_jobs_bridge.jobs_service.clock import FakeClock
+from iot_jobs_bridge.jobs_service.device_api import DeviceApi
+from iot_jobs_bridge.jobs_service.engine import JobsEngine
+from iot_jobs_bridge.jobs_service.registry import Registry
+from iot_jobs_bridge.jobs_service.store import Store
 
 
 @pytest.fixture

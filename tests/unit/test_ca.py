@@ -8,7 +8,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jobs_service.ca import CA_KEY_FILE, CertificateAuthority, certificate_id, common_name, serial_number
+from iot_jobs_bridge.jobs_service.ca import (
+    CA_KEY_FILE,
+    CertificateAuthority,
+    certificate_id,
+    common_name,
+    serial_number,
+)
 
 
 def test_a_ca_is_made_once_owner_only_and_reloaded(tmp_path):

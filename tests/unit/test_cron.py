@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs_service.cron import Cron, CronError, due_fire, fire_label
+from iot_jobs_bridge.jobs_service.cron import Cron, CronError, due_fire, fire_label
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

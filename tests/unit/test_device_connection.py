@@ -3,7 +3,7 @@ import ssl
 
 import pytest
 
-from device_sdk.connection import AWS_MQTT_ALPN, Backoff, ConnectOptions, Endpoint, TlsOptions
+from iot_jobs_bridge.device_sdk.connection import AWS_MQTT_ALPN, Backoff, ConnectOptions, Endpoint, TlsOptions
 from tests.certs import self_signed
 
 # --- Endpoint ---------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from device_sdk.document_handler import DocumentHandler, PreparedPlan
-from device_sdk.documents import DocumentError
-from device_sdk.job import Job, JobRejected, Outcome
+from iot_jobs_bridge.device_sdk.document_handler import DocumentHandler, PreparedPlan
+from iot_jobs_bridge.device_sdk.documents import DocumentError
+from iot_jobs_bridge.device_sdk.job import Job, JobRejected, Outcome
 
 
 @pytest.fixture

@@ -2,7 +2,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_sdk.documents import Action, DocumentError, Plan, plan_from_document, split_command
+from iot_jobs_bridge.device_sdk.documents import (
+    Action,
+    DocumentError,
+    Plan,
+    plan_from_document,
+    split_command,
+)
 
 
 def _step(action):

@@ -1,7 +1,7 @@
 import pytest
 
-from device_sdk.errors import InvalidResponse, JobsError
-from device_sdk.models import (
+from iot_jobs_bridge.device_sdk.errors import InvalidResponse, JobsError
+from iot_jobs_bridge.device_sdk.models import (
     TERMINAL_STATUSES,
     JobExecution,
     JobExecutionsChanged,

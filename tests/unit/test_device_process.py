@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device_sdk.process import ProcessResult, run_process
+from iot_jobs_bridge.device_sdk.process import ProcessResult, run_process
 
 
 def _run(argv, **kwargs):
@@ -251,7 +251,7 @@ def test_cancel_finishes_when_a_process_ignoring_sigterm_floods_stdout():
     script = textwrap.dedent(
         """
         import asyncio
-        from device_sdk.process import run_process
+        from iot_jobs_bridge.device_sdk.process import run_process
 
         async def main():
             task = asyncio.ensure_future(

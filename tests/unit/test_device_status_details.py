@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import schemas
-from device_sdk.status_details import MAX_PAIRS, MAX_VALUE_CHARS, fit, head, tail
+from iot_jobs_bridge import schemas
+from iot_jobs_bridge.device_sdk.status_details import MAX_PAIRS, MAX_VALUE_CHARS, fit, head, tail
 
 
 def test_limits_are_those_of_aws():

@@ -1,6 +1,6 @@
 import pytest
 
-from device_sdk.topics import Incoming, ThingTopics
+from iot_jobs_bridge.device_sdk.topics import Incoming, ThingTopics
 
 T = ThingTopics("dev-1")
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from jobs_service.engine import NewJob
-from jobs_service.errors import (
+from iot_jobs_bridge.jobs_service.engine import NewJob
+from iot_jobs_bridge.jobs_service.errors import (
     InvalidRequest,
     InvalidStateTransition,
     LimitExceeded,
@@ -11,7 +11,7 @@ from jobs_service.errors import (
     ResourceNotFound,
     VersionMismatch,
 )
-from jobs_service.models import ExecutionStatus, JobStatus
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import pytest
 
-from jobs_service.engine import NewJob
-from jobs_service.errors import (
+from iot_jobs_bridge.jobs_service.engine import NewJob
+from iot_jobs_bridge.jobs_service.errors import (
     InvalidQuery,
     InvalidRequest,
     InvalidStateTransition,
@@ -11,7 +11,7 @@ from jobs_service.errors import (
     ResourceAlreadyExists,
     VersionConflict,
 )
-from jobs_service.models import ExecutionStatus, JobStatus, TargetSelection
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus, TargetSelection
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from jobs_service.arns import Arns
-from jobs_service.clock import FakeClock
-from jobs_service.engine import JobsEngine, NewJob
-from jobs_service.errors import JobsError
-from jobs_service.models import ExecutionStatus, TargetSelection
-from jobs_service.registry import Registry
-from jobs_service.states import TERMINAL_STATUSES
-from jobs_service.store import Store
+from iot_jobs_bridge.jobs_service.arns import Arns
+from iot_jobs_bridge.jobs_service.clock import FakeClock
+from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
+from iot_jobs_bridge.jobs_service.errors import JobsError
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, TargetSelection
+from iot_jobs_bridge.jobs_service.registry import Registry
+from iot_jobs_bridge.jobs_service.states import TERMINAL_STATUSES
+from iot_jobs_bridge.jobs_service.store import Store
 
 THINGS = ["t1", "t2", "t3"]
 JOBS = ["j1", "j2", "j3", "j4", "j5"]

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service.errors import InvalidQuery, InvalidRequest
-from jobs_service.fleet_query import (
+from iot_jobs_bridge.jobs_service.errors import InvalidQuery, InvalidRequest
+from iot_jobs_bridge.jobs_service.fleet_query import (
     LEADING_WILDCARD_MAX_LENGTH,
     MAX_DEPTH,
     MAX_QUERY_LENGTH,

@@ -2,10 +2,15 @@ import datetime as dt
 
 import pytest
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.job_policies import abort_trip, rate_per_minute, retry_allowed
-from jobs_service.maintenance_windows import next_open, open_window, parse_windows, upcoming_starts
-from jobs_service.models import ExecutionStatus as S
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.job_policies import abort_trip, rate_per_minute, retry_allowed
+from iot_jobs_bridge.jobs_service.maintenance_windows import (
+    next_open,
+    open_window,
+    parse_windows,
+    upcoming_starts,
+)
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus as S
 
 
 def at(text):

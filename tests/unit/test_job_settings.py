@@ -1,7 +1,7 @@
 import pytest
 
-from jobs_service.errors import InvalidRequest
-from jobs_service.job_settings import check_job_settings, parse_schedule_time
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest
+from iot_jobs_bridge.jobs_service.job_settings import check_job_settings, parse_schedule_time
 
 NOW = 1_900_000_000.0  # 2030-03-17
 

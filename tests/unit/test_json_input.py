@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service.errors import InvalidJson, InvalidRequest
-from jobs_service.json_input import MAX_DEPTH, MAX_NUMBER_CHARS, check_text, parse_json, read_json
+from iot_jobs_bridge.jobs_service.errors import InvalidJson, InvalidRequest
+from iot_jobs_bridge.jobs_service.json_input import (
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    check_text,
+    parse_json,
+    read_json,
+)
 
 
 def _refusal(data, what="The payload"):

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service import managed_templates as mt
-from jobs_service.errors import InvalidRequest, ResourceNotFound
+from iot_jobs_bridge.jobs_service import managed_templates as mt
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest, ResourceNotFound
 
 REGION = "us-east-1"
 SHIPPED = {

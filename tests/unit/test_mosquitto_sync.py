@@ -11,15 +11,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from broker.acl_export import AclExport
-from broker.mosquitto import ManagedMosquitto, MosquittoListeners
-from jobs_service.ca import CertificateAuthority, certificate_id, common_name, serial_number
-from jobs_service.certificates import Certificates
-from jobs_service.control_plane import ACCESS_OPERATIONS, ControlPlane
-from jobs_service.mosquitto_sync import MosquittoSync, access_files
-from jobs_service.policies import Policies
-from jobs_service.store import Certificate
-from jobs_service.templates import Templates
+from iot_jobs_bridge.broker.acl_export import AclExport
+from iot_jobs_bridge.broker.mosquitto import ManagedMosquitto, MosquittoListeners
+from iot_jobs_bridge.jobs_service.ca import CertificateAuthority, certificate_id, common_name, serial_number
+from iot_jobs_bridge.jobs_service.certificates import Certificates
+from iot_jobs_bridge.jobs_service.control_plane import ACCESS_OPERATIONS, ControlPlane
+from iot_jobs_bridge.jobs_service.mosquitto_sync import MosquittoSync, access_files
+from iot_jobs_bridge.jobs_service.policies import Policies
+from iot_jobs_bridge.jobs_service.store import Certificate
+from iot_jobs_bridge.jobs_service.templates import Templates
 
 SERVICE = "AKIDEXAMPLESERVICE"
 THING = "${iot:Connection.Thing.ThingName}"

@@ -5,12 +5,12 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import schemas
-from jobs_service.arns import Arns
-from jobs_service.clock import FakeClock
-from jobs_service.device_api import DeviceApi
-from jobs_service.engine import JobsEngine, NewJob
-from jobs_service.store import Store
+from iot_jobs_bridge import schemas
+from iot_jobs_bridge.jobs_service.arns import Arns
+from iot_jobs_bridge.jobs_service.clock import FakeClock
+from iot_jobs_bridge.jobs_service.device_api import DeviceApi
+from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
+from iot_jobs_bridge.jobs_service.store import Store
 
 
 def schema_for(topic: str) -> tuple[str, str]:

@@ -5,11 +5,11 @@ import itertools
 
 import pytest
 
-from jobs_service.engine import JobsEngine, NewJob
-from jobs_service.errors import InvalidStateTransition
-from jobs_service.models import ExecutionStatus as S
-from jobs_service.models import JobStatus, TargetSelection
-from jobs_service.store import Store
+from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
+from iot_jobs_bridge.jobs_service.errors import InvalidStateTransition
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus as S
+from iot_jobs_bridge.jobs_service.models import JobStatus, TargetSelection
+from iot_jobs_bridge.jobs_service.store import Store
 
 MINUTE = 60.0
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from jobs_service.engine import JobsEngine
-from jobs_service.errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
-from jobs_service.models import ExecutionStatus, JobStatus
-from jobs_service.schedules import NewSchedule, Schedules
-from jobs_service.store import Store
-from jobs_service.templates import Templates
+from iot_jobs_bridge.jobs_service.engine import JobsEngine
+from iot_jobs_bridge.jobs_service.errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus
+from iot_jobs_bridge.jobs_service.schedules import NewSchedule, Schedules
+from iot_jobs_bridge.jobs_service.store import Store
+from iot_jobs_bridge.jobs_service.templates import Templates
 
 HOUR = 3600.0
 

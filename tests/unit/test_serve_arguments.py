@@ -2,8 +2,8 @@
 
 import pytest
 
-from jobs_service.ca import CertificateAuthority
-from jobs_service.cli import _broker_fields, _parser
+from iot_jobs_bridge.jobs_service.ca import CertificateAuthority
+from iot_jobs_bridge.jobs_service.cli import _broker_fields, _parser
 
 
 def fields(*argv):

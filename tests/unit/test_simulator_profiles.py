@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.profiles import PROFILES, assign, parse_mix
+from iot_jobs_bridge.simulator.profiles import PROFILES, assign, parse_mix
 
 
 def test_a_mix_is_read_as_percentages():

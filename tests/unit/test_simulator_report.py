@@ -1,6 +1,6 @@
 import json
 
-from simulator.report import Latency, Report, percentile
+from iot_jobs_bridge.simulator.report import Latency, Report, percentile
 
 
 def test_nearest_rank_percentiles():

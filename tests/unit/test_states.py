@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service.models import ExecutionStatus, JobExecution
-from jobs_service.states import (
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobExecution
+from iot_jobs_bridge.jobs_service.states import (
     DEVICE_STATUSES,
     TERMINAL_STATUSES,
     Verdict,

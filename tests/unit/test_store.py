@@ -1,9 +1,9 @@
 import pytest
 
-from jobs_service.errors import InternalError
-from jobs_service.models import ExecutionStatus, Job, JobExecution, JobStatus, Thing
-from jobs_service.store import Store
-from jobs_service.store.migrations import MIGRATIONS
+from iot_jobs_bridge.jobs_service.errors import InternalError
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, Job, JobExecution, JobStatus, Thing
+from iot_jobs_bridge.jobs_service.store import Store
+from iot_jobs_bridge.jobs_service.store.migrations import MIGRATIONS
 
 
 def _job(job_id="j1"):
@@ -84,7 +84,7 @@ def test_counts_use_each_things_latest_execution(store):
 
 
 def test_group_tree_queries(store):
-    from jobs_service.models import ThingGroup
+    from iot_jobs_bridge.jobs_service.models import ThingGroup
 
     for name, parent in (("root", None), ("child", "root"), ("leaf", "child"), ("other", None)):
         store.insert_group(ThingGroup(name=name, group_id=f"id-{name}", parent_name=parent, created_at=1.0))

@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from jobs_service.request_queue import FairQueue
-from jobs_service.throttle import Throttle
+from iot_jobs_bridge.jobs_service.request_queue import FairQueue
+from iot_jobs_bridge.jobs_service.throttle import Throttle
 
 
 class Ticker:
@@ -60,7 +60,7 @@ def test_service_clock_resumes_across_restarts(tmp_path):
     import json
     import time
 
-    from jobs_service.clock import CLOCK_FILE, resumed_clock
+    from iot_jobs_bridge.jobs_service.clock import CLOCK_FILE, resumed_clock
 
     first = resumed_clock(tmp_path, 60.0)
     assert abs(first.now() - time.time()) < 5

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs_service import topics
-from jobs_service.topics import Operation
+from iot_jobs_bridge.jobs_service import topics
+from iot_jobs_bridge.jobs_service.topics import Operation
 
 things = st.from_regex(r"[a-zA-Z0-9:_-]{1,40}", fullmatch=True)
 job_ids = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)

@@ -105,7 +105,7 @@ class DeviceProcess:
     def __init__(self, *args: str) -> None:
         self.output = Inbox()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobs_service.cli", "device", *args],
+            [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "device", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from device_sdk import (
+from iot_jobs_bridge.device_sdk import (
     ClientClosed,
     JobExecution,
     JobsClient,

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from device_sdk import JobReport
-from device_sdk.testing import (
+from iot_jobs_bridge.device_sdk import JobReport
+from iot_jobs_bridge.device_sdk.testing import (
     Disconnect,
     Fail,
     FakeDevice,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from device_sdk import AsyncJobsClient, Backoff, JobRunner
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, Backoff, JobRunner
 
 from ..clients import paho_client, subscribe
 from ..conftest import ACCESS_KEY_ID, SECRET, start_server

@@ -5,7 +5,7 @@ import contextlib
 
 import pytest
 
-from device_sdk import AsyncJobsClient, JobRunner, Outcome
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, JobRunner, Outcome
 
 from .helpers import create_job, details, execution, make_thing, pid_alive, wait_until_async, write_handler
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from device_sdk import AsyncJobsClient, JobRunner
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, JobRunner
 
 from ..conftest import start_server
 from .helpers import create_job, execution, make_thing, wait_until_async

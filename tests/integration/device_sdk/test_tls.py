@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from device_sdk import AsyncJobsClient, JobRunner, RequestTimedOut, TlsOptions
+from iot_jobs_bridge.device_sdk import AsyncJobsClient, JobRunner, RequestTimedOut, TlsOptions
 from tests.certs import TestCA
 
 from .helpers import create_job, execution, make_thing, wait_until_async

@@ -27,7 +27,7 @@ def simulate(server, *args, credentials=True):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
     if credentials:
         env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-    command = [sys.executable, "-m", "jobs_service.cli", "simulate"]
+    command = [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "simulate"]
     command += ["--mqtt", f"mqtt://{server.mqtt_host}:{server.mqtt_port}", "--http", server.http_url, *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=110)
 
