@@ -64,20 +64,28 @@ async def run_process(
     process group gets SIGTERM, then SIGKILL after ``kill_grace`` seconds, before
     the cancellation goes on. ``OSError`` (missing or non-executable program) propagates.
     """
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env) if env is not None else None,
-        cwd=cwd,
-        start_new_session=True,
+    # The process exists once the fork is done, before creation returns: a cancel that
+    # lands meanwhile must still kill its whole group. (asyncio would kill the leader
+    # alone, then wait for the pipes that its children hold open.)
+    creating = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
     )
+    try:
+        process = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        process = await creating
+        await _kill(process, _drain_both(process, _Tail(), _Tail()), kill_grace)
+        raise
     out, err = _Tail(), _Tail()
-    assert process.stdout is not None and process.stderr is not None
-    # The pipes are read by their own task, which a cancel does not stop: a process
-    # that floods its output while being killed must not fill a pipe nobody reads.
-    drained = asyncio.ensure_future(asyncio.gather(_drain(process.stdout, out), _drain(process.stderr, err)))
+    drained = _drain_both(process, out, err)
     try:
         await asyncio.shield(drained)
         exit_code = await process.wait()
@@ -85,6 +93,13 @@ async def run_process(
         await _kill(process, drained, kill_grace)
         raise
     return ProcessResult(exit_code, out.text(), err.text(), err.line_count)
+
+
+def _drain_both(process: asyncio.subprocess.Process, out: _Tail, err: _Tail) -> asyncio.Future[Any]:
+    """Read both pipes in a task of their own, which a cancel does not stop: a process
+    that floods its output while being killed must not fill a pipe nobody reads."""
+    assert process.stdout is not None and process.stderr is not None
+    return asyncio.ensure_future(asyncio.gather(_drain(process.stdout, out), _drain(process.stderr, err)))
 
 
 async def _drain(stream: asyncio.StreamReader, tail: _Tail) -> None:

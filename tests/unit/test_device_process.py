@@ -199,6 +199,29 @@ def test_cancel_kills_the_process_group_with_sigterm(tmp_path):
     assert elapsed < 3.0
 
 
+def test_a_cancel_while_the_process_is_being_created_still_ends_its_whole_group(tmp_path):
+    # Regression: a cancel landing between the fork and the end of process creation let
+    # asyncio kill the leader alone and then wait for the pipes its child held: the
+    # caller hung for as long as the child lived (seen under load, 60 s of `sleep 60`).
+    pid_file = tmp_path / "pid"
+
+    async def main():
+        task = asyncio.ensure_future(
+            run_process(["sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"], kill_grace=0.3)
+        )
+        await asyncio.sleep(0)  # the task forks and is suspended inside process creation
+        task.cancel()
+        started = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(main())
+    assert elapsed < 5.0
+    if pid_file.exists() and pid_file.read_text().strip():  # the shell may have died before forking
+        assert _wait_gone(int(pid_file.read_text())), "the child outlived the cancel"
+
+
 def test_cancel_sigkills_a_group_that_ignores_sigterm_after_the_grace(tmp_path):
     pid_file = tmp_path / "pids"
 
