@@ -20,8 +20,10 @@ class BrokerLimits:
     (128 KB per MQTT message, keepalive 30 to 1200 seconds).
     """
 
-    # Largest packet a client may send. Its length is read first: a larger one is never buffered.
-    max_packet_bytes: int = 128 * KIB
+    # Largest packet a client may send, after its fixed header: the largest PUBLISH AWS IoT
+    # takes (a 128 KB payload on a 256-byte topic, with their length and packet id fields).
+    # Its length is read first: a larger packet is never buffered.
+    max_packet_bytes: int = 128 * KIB + 2 + 256 + 2
     # Largest CONNECT (client id, credentials, will), read before the client is known.
     max_connect_bytes: int = 16 * KIB
     # From accepting a socket to its CONNECT, the TLS handshake included.

@@ -59,7 +59,7 @@ class MosquittoListeners:
     keyfile: Path
     # Whether devices may log in on the plain listener by client id (otherwise only the service).
     plain_devices: bool = True
-    max_packet_bytes: int = 128 * 1024
+    max_packet_bytes: int = 128 * 1024 + 260  # after the fixed header, as BrokerLimits counts it
     max_connections: int = 10_000
 
 
@@ -176,7 +176,8 @@ class ManagedMosquitto:
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",
-                f"max_packet_size {listen.max_packet_bytes}",
+                # Mosquitto counts the fixed header too (at most 5 bytes).
+                f"max_packet_size {listen.max_packet_bytes + 5}",
                 # Mosquitto drops root privileges unless told to stay the user it was started as.
                 f"user {getpass.getuser()}",
                 "",

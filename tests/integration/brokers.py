@@ -111,6 +111,7 @@ def external_config(directory: Path, port: int) -> str:
             "log_dest stderr",
             "log_type error",
             "log_type warning",
+            "max_packet_size 131337",  # as the recipe's mosquitto.conf
             f"listener {port} 127.0.0.1",
             "allow_anonymous true",
             f"password_file {passwd}",

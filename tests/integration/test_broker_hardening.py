@@ -3,6 +3,7 @@ managed Mosquitto: forged wills refused, access withdrawn from open connections 
 
 import asyncio
 import json
+import socket
 import ssl
 import threading
 import time
@@ -76,7 +77,7 @@ class Device:
 
     def drop(self) -> None:
         """Vanish without DISCONNECT, so the broker publishes the will."""
-        self.client.socket().close()
+        self.client.socket().shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self.client.disconnect()

@@ -58,7 +58,7 @@ def test_a_connection_that_sends_no_request_is_closed(server):
     assert time.monotonic() - started >= HEADERS_TIMEOUT - 1
     line = _wait_for_line(server, f"HTTP connection from {local} closed")
     assert line.endswith(
-        f"WARNING jobs_service.http_api.server: HTTP connection from {local} closed: "
+        f"WARNING iot_jobs_bridge.jobs_service.http_api.server: HTTP connection from {local} closed: "
         "no complete request head within 10 s"
     )
     with _connect(server, timeout=5) as again:

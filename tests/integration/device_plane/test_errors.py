@@ -148,3 +148,16 @@ def test_a_burst_over_forty_is_throttled_while_another_thing_is_served(iot, conn
     assert throttled, "no RequestThrottled in a burst of 120"
     assert all(a["code"] == "RequestThrottled" and "executionState" not in a for a in throttled)
     assert len(answered) - len(throttled) >= 40
+
+
+def test_a_packet_over_the_brokers_limit_closes_its_senders_connection(iot, connect, unique):
+    # Every broker the service runs or recommends takes at most a 128 KB payload on a
+    # 256-byte topic, and closes a client that sends more before buffering it.
+    sender, bystander = connect("big"), connect("calm")
+    sender.client.on_disconnect = lambda *_args: sender.client.events.put(("disconnect",))
+    job_id = create_job(iot, f"{unique}-calm", [bystander.thing])
+    mark = sender.mark()
+    sender.client.publish(sender.topic("get"), b'{"pad": "' + b"A" * 200_000 + b'"}', qos=1)
+    sender.client.events.wait_for(lambda event: event[0] == "disconnect", timeout=10)
+    assert bystander.pending() == ([], [job_id])
+    assert not sender.since(mark, lambda m: m[0].startswith(sender.topic("get/"))), "it was read and answered"

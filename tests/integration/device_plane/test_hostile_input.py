@@ -24,7 +24,11 @@ HOSTILE = {
     "deep-nesting-closed": (b"[" * 10000 + b"]" * 10000, {"InvalidRequest"}),
     "deep-object": (b'{"a":' * 10000 + b"1" + b"}" * 10000, {"InvalidRequest"}),
     "5000-digit-number": (b'{"executionNumber": ' + b"9" * 5000 + b"}", {"InvalidRequest"}),
-    "200-kb": (b'{"clientToken": "big", "pad": "' + b"A" * 200_000 + b'"}', {"InvalidRequest"}),
+    # Over the service's 128 KB, within the broker's packet limit (larger closes the connection).
+    "just-over-128-kb": (
+        b'{"clientToken": "big", "pad": "' + b"A" * (128 * 1024) + b'"}',
+        {"InvalidRequest"},
+    ),
     "binary-junk": (_junk(), {"InvalidJson"}),
 }
 
