@@ -19,6 +19,9 @@ READY = re.compile(
     r"iotjobs ready mqtt=(?:(?P<mqtt_host>[^:\s]+):(?P<mqtt_port>\d+)|off) "
     r"http=(?P<http_host>[^:]+):(?P<http_port>\d+)"
 )
+# Servers started and not yet stopped: a failing test's report shows the end of their logs.
+RUNNING: dict[int, "Server"] = {}  # by process id
+LOG_LINES_IN_REPORTS = 60
 ACCESS_KEY_ID = "AKIAINTEGRATIONTEST1"
 SECRET = "integration-test-secret-key-0123456789ab"
 
@@ -45,6 +48,7 @@ class Server:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGINT, as Ctrl-C would; returns the exit code."""
+        RUNNING.pop(self.process.pid, None)
         try:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGINT)
@@ -108,6 +112,7 @@ def start_server(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     server = Server(process, data_dir, "", 0, "", lines, reader)
+    RUNNING[process.pid] = server
     deadline = time.monotonic() + timeout
     while not found.wait(0.1):
         if time.monotonic() > deadline:
@@ -138,3 +143,15 @@ def iot(server):
 def unique():
     """A fresh name prefix per test, so tests sharing one server never collide."""
     return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report ends with the last lines each running server logged."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for server in list(RUNNING.values()):
+        tail = "\n".join(server.lines[-LOG_LINES_IN_REPORTS:])
+        report.sections.append((f"server log ({server.data_dir.name}, last lines)", tail))
