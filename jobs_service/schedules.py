@@ -42,7 +42,7 @@ _SETTINGS = ("jobExecutionsRolloutConfig", "abortConfig", "timeoutConfig", "jobE
 # Fires skipped after a long downtime are recorded one by one, the latest this many.
 _SKIPPED_RECORDS = 100
 _SHOWN = 60
-# Fields of a schedule by the check each needs (NewSchedule attribute names).
+# The NewSchedule fields a fire's document comes from.
 _SOURCE_FIELDS = ("document", "template_arn", "parameters")
 
 
@@ -173,7 +173,7 @@ class Schedules:
         messages: list[Message] = []
         for schedule in self.store.due_schedules(now):
             try:
-                messages += self._fire(schedule, now)
+                self._fire(schedule, now, messages)
             except Exception:
                 log.exception(
                     "Schedule %s could not be handled; trying again in %.0f s", schedule.name, RETRY_AFTER
@@ -190,7 +190,8 @@ class Schedules:
     def next_due(self) -> float | None:
         return self.store.next_schedule_fire()
 
-    def _fire(self, schedule: Schedule, now: float) -> list[Message]:
+    def _fire(self, schedule: Schedule, now: float, messages: list[Message]) -> None:
+        """Handle one schedule's due fires, adding the messages of committed jobs to ``messages``."""
         cron = Cron.parse(schedule.cron, schedule.timezone)
         plan = plan_fires(
             cron,
@@ -200,11 +201,10 @@ class Schedules:
             misfire=_misfire(schedule.misfire),
             keep=_SKIPPED_RECORDS,
         )
-        messages: list[Message] = []
         for moment in plan.run:
             ran = self._run_or_record_failure(schedule, moment, now)
             if ran is None:
-                return messages  # changed or deleted meanwhile: its new settings count
+                return  # changed or deleted meanwhile: its new settings count
             messages += ran
         with self.store.atomic():
             for moment in plan.skipped:
@@ -215,7 +215,6 @@ class Schedules:
                 handled_until=now,
                 next_fire_at=cron.next_after(now),
             )
-        return messages
 
     def _run_or_record_failure(self, schedule: Schedule, fire: float, now: float) -> list[Message] | None:
         """Run one fire in its own transaction; a job that cannot be created is a ``failed`` fire.

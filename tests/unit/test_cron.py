@@ -113,6 +113,15 @@ def test_fires_due_before_the_service_came_up_are_misfires_and_later_ones_run():
     assert plan == FirePlan(run=(up + 1, up + 2, up + 3), skipped=(up - 3, up - 2, up - 1, up))
 
 
+def test_moments_between_whole_seconds_split_fires_the_same_way():
+    cron = Cron.parse("* * * * * *")
+    up = at(2026, 5, 1, 9, 0, 0) + 0.25
+    plan = plan_fires(cron, up - 3.5, up + 2.5, up_since=up, misfire="skip")
+    whole = up - 0.25
+    assert plan == FirePlan(run=(whole + 1, whole + 2), skipped=(whole - 3, whole - 2, whole - 1, whole))
+    assert cron.latest_fires(whole - 2.5, whole + 0.5, 10) == [whole - 2, whole - 1, whole]
+
+
 def test_after_downtime_skip_runs_nothing_and_lists_what_it_skipped():
     plan = hourly_plan(at(2026, 5, 1, 9, 0), at(2026, 5, 1, 13, 20), up_since=at(2026, 5, 1, 13, 19))
     assert plan == FirePlan(skipped=tuple(at(2026, 5, 1, hour) for hour in (10, 11, 12, 13)))
