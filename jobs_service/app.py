@@ -255,7 +255,7 @@ class JobsService:
             handlers,
             {key.access_key_id: key.secret_access_key},
             region=self.config.region,
-            extra=SchedulesApi(self.schedules),
+            extra=SchedulesApi(self.schedules, scheduler.wake),
         )
         await self._start_http(app)
 

@@ -18,12 +18,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-__all__ = ["Cron", "CronError", "Misfire", "due_fire", "fire_label"]
+__all__ = [
+    "MAX_EXPRESSION",
+    "MAX_ZONE_NAME",
+    "ON_TIME",
+    "Cron",
+    "CronError",
+    "FirePlan",
+    "Misfire",
+    "fire_label",
+    "plan_fires",
+]
 
 Misfire = Literal["skip", "run-once"]
 
-# How late a fire may still run under the "skip" misfire policy (scheduler lateness, not downtime).
+# While the service is up, a fire runs if the scheduler reaches it less than this
+# late (service seconds): a scheduler busy with other work is that late at most.
+# A fire any later could not run at its time (the process was stopped or starved)
+# and is a misfire, like one that fell due while the service was down.
 ON_TIME = 60.0
+# Longer expressions and zone names are refused before croniter or zoneinfo read them.
+MAX_EXPRESSION = 200
+MAX_ZONE_NAME = 64
 
 
 class CronError(ValueError):
@@ -39,6 +55,10 @@ class Cron:
 
     @classmethod
     def parse(cls, expression: str, timezone: str = "UTC") -> Cron:
+        if len(expression) > MAX_EXPRESSION:
+            raise CronError(
+                f"cron expression {expression[:40]!r}... is longer than {MAX_EXPRESSION} characters"
+            )
         fields = expression.split()
         if len(fields) not in (5, 6):
             raise CronError(
@@ -51,14 +71,11 @@ class Cron:
 
     def next_after(self, moment: float) -> float:
         """The first fire time strictly after ``moment``."""
-        zone = _zone(self.timezone)
-        start = datetime.fromtimestamp(moment, zone)
-        schedule = croniter(_for_croniter(self.expression.split()), start)
-        fixed_hours = _fixed_hours(self.expression.split())
-        while True:
-            fire: datetime = schedule.get_next(datetime)
-            if not (fixed_hours and _repeated_wall_time(fire, zone)):
-                return fire.timestamp()
+        return self._step(moment, forward=True)
+
+    def previous_before(self, moment: float) -> float:
+        """The last fire time strictly before ``moment``."""
+        return self._step(moment, forward=False)
 
     def fires_between(self, after: float, until: float, limit: int = 1000) -> list[float]:
         """Fire times in (``after``, ``until``], at most ``limit`` of them (the earliest)."""
@@ -71,29 +88,64 @@ class Cron:
             fires.append(moment)
         return fires
 
+    def latest_fires(self, after: float, until: float, limit: int) -> list[float]:
+        """The latest ``limit`` fire times in (``after``, ``until``], oldest first.
 
-def due_fire(cron: Cron, last: float, now: float, misfire: Misfire) -> tuple[float | None, int]:
-    """The one fire to run at ``now`` given the last one handled, and how many fires are skipped.
+        Walks back from ``until``, so a long span (a week of a per-second
+        schedule) costs ``limit`` steps, not one per fire.
+        """
+        fires: list[float] = []
+        moment = until
+        if after < until and self._is_fire(until):
+            fires.append(until)
+        while len(fires) < limit:
+            moment = self.previous_before(moment)
+            if moment <= after:
+                break
+            fires.append(moment)
+        return fires[::-1]
 
-    Only the latest fire in (``last``, ``now``] can run, never a burst: under
-    ``skip`` only if it is on time (at most a minute late); under ``run-once``
-    even if it is late, as the single catch-up run after downtime.
+    def _step(self, moment: float, *, forward: bool) -> float:
+        zone = _zone(self.timezone)
+        start = datetime.fromtimestamp(moment, zone)
+        schedule = croniter(_for_croniter(self.expression.split()), start)
+        fixed_hours = _fixed_hours(self.expression.split())
+        while True:
+            fire: datetime = schedule.get_next(datetime) if forward else schedule.get_prev(datetime)
+            if not (fixed_hours and _repeated_wall_time(fire, zone)):
+                return fire.timestamp()
+
+    def _is_fire(self, moment: float) -> bool:
+        return self.next_after(self.previous_before(moment)) == moment
+
+
+@dataclass(frozen=True)
+class FirePlan:
+    """What to do with the fires a schedule has not handled yet, oldest first."""
+
+    run: tuple[float, ...] = ()
+    skipped: tuple[float, ...] = ()  # misfires to record, the latest of them only
+
+
+def plan_fires(
+    cron: Cron, handled_until: float, now: float, *, up_since: float, misfire: Misfire, keep: int = 100
+) -> FirePlan:
+    """Sort the fires in (``handled_until``, ``now``] into those that run and those skipped.
+
+    A fire is a *misfire* when the service could not run it at its time: it fell
+    due while the service was down (at or before ``up_since``, when this run of
+    the service began), or it is :data:`ON_TIME` or more late now. Every other
+    fire runs, each once, oldest first, however busy the scheduler was. Misfires
+    never run under ``skip``; under ``run-once`` the latest one runs as the single
+    catch-up, unless a fire on time runs now anyway. At most ``keep`` misfires
+    (the latest) are returned to be recorded.
     """
-    latest: float | None = None
-    missed = 0
-    moment = last
-    while True:
-        moment = cron.next_after(moment)
-        if moment > now:
-            break
-        if latest is not None:
-            missed += 1
-        latest = moment
-    if latest is None:
-        return None, 0
-    if misfire == "skip" and now - latest > ON_TIME:
-        return None, missed + 1
-    return latest, missed
+    cutoff = min(now, max(up_since, now - ON_TIME))
+    on_time = cron.fires_between(max(handled_until, cutoff), now)
+    missed = cron.latest_fires(handled_until, cutoff, keep) if handled_until < cutoff else []
+    if misfire == "run-once" and missed and not on_time:
+        return FirePlan(run=(missed[-1],), skipped=tuple(missed[:-1]))
+    return FirePlan(run=tuple(on_time), skipped=tuple(missed))
 
 
 def fire_label(fire: float) -> str:
@@ -112,6 +164,8 @@ def _fixed_hours(fields: list[str]) -> bool:
 
 
 def _zone(name: str) -> tzinfo:
+    if len(name) > MAX_ZONE_NAME:
+        raise CronError(f"time zone {name[:40]!r}... is longer than {MAX_ZONE_NAME} characters")
     if name.upper() == "UTC":
         return UTC
     try:

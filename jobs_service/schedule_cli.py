@@ -99,7 +99,10 @@ def _dispatch(args: argparse.Namespace, client: _Client) -> Any:
     if args.param:
         body["documentParameters"] = dict(_pair(p) for p in args.param)
     if args.settings:
-        body["settings"] = json.loads(args.settings)
+        try:
+            body["settings"] = json.loads(args.settings)
+        except ValueError as exc:
+            raise ValueError(f"--settings is not valid JSON: {exc}") from exc
     return client.call("POST", f"/schedules/{args.name}", body)
 
 

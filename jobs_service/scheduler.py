@@ -1,8 +1,8 @@
 """The task that runs the engine's timers: it sleeps until the next thing is due, then ticks.
 
-Anything that may change what is due (a new job, a started execution, a
-restart) calls :meth:`Scheduler.wake`, so the task never sleeps past a new
-deadline. All waiting goes through the injected clock, so
+Anything that may change what is due (a new job, a started execution, a new,
+changed or enabled schedule, a restart) calls :meth:`Scheduler.wake`, so the
+task never sleeps past a new deadline. All waiting goes through the injected clock, so
 ``IOTJOBS_TIME_SCALE`` speeds it up with everything else.
 """
 
@@ -61,18 +61,7 @@ class Scheduler:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            try:
-                outcome = self._engine.tick()
-                self._publish(outcome.messages)
-                due = self._engine.next_due()
-                if self._schedules is not None:
-                    self._publish(self._schedules.fire_due())
-                    fire = self._schedules.next_due()
-                    due = fire if due is None else due if fire is None else min(due, fire)
-            except Exception:
-                # A bug must not stop every timer: log it and look again shortly.
-                log.exception("The scheduler's tick failed")
-                due = None
+            due = self._step()
             wait = IDLE_RECHECK if due is None else max(0.0, due - self._clock.now())
             sleeper = asyncio.create_task(self._clock.sleep(wait))
             waker = asyncio.create_task(self._wake.wait())
@@ -82,3 +71,27 @@ class Scheduler:
                 for task in (sleeper, waker):
                     task.cancel()
                 await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    def _step(self) -> float | None:
+        """Run what is due; returns when to look again (None: nothing is waiting).
+
+        The engine's timers and the schedules fail apart: a bug or a store error
+        in one is logged and looked at again after ``IDLE_RECHECK``, never in a
+        tight loop, while the other keeps its own deadlines.
+        """
+        dues: list[float | None] = []
+        try:
+            outcome = self._engine.tick()
+            self._publish(outcome.messages)
+            dues.append(self._engine.next_due())
+        except Exception:
+            log.exception("The engine's timers failed; looking again in %.0f s", IDLE_RECHECK)
+            dues.append(self._clock.now() + IDLE_RECHECK)
+        if self._schedules is not None:
+            try:
+                self._publish(self._schedules.fire_due())
+                dues.append(self._schedules.next_due())
+            except Exception:
+                log.exception("The schedules could not be fired; looking again in %.0f s", IDLE_RECHECK)
+                dues.append(self._clock.now() + IDLE_RECHECK)
+        return min((due for due in dues if due is not None), default=None)

@@ -4,32 +4,46 @@ A fire is recorded and its job created in one transaction, under a job id made
 from the schedule name and the fire time, so a crash at any point can neither
 lose a fire nor create it twice: after a restart the record is there, or
 neither is. Misfires after downtime and overlapping runs follow the schedule's
-policies (D45).
+policies (D45); what counts as a misfire is :func:`~jobs_service.cron.plan_fires`'s.
+
+A fire whose job cannot be created (its target group or template deleted since)
+is recorded as ``failed`` with the reason, and the schedule moves on: one
+schedule's trouble never stops another's fires or the engine's timers.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .clock import Clock
-from .cron import Cron, CronError, due_fire, fire_label
+from .cron import Cron, CronError, Misfire, fire_label, plan_fires
 from .documents import require_json_object
-from .engine import JobsEngine, NewJob
-from .errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
+from .engine import MAX_TARGETS, JobsEngine, NewJob
+from .errors import InvalidRequest, JobsError, LimitExceeded, ResourceAlreadyExists, ResourceNotFound
 from .job_settings import check_job_settings
 from .models import JobStatus
 from .notifications import Message
 from .store import Fire, Schedule, Store
 from .templates import Templates
 
-__all__ = ["NewSchedule", "Schedules"]
+__all__ = ["RETRY_AFTER", "NewSchedule", "Schedules"]
 
+log = logging.getLogger(__name__)
+
+# A schedule that could not be handled at all (not one failed fire: a bug, or the
+# store failing) is looked at again after this many service seconds, not at once.
+RETRY_AFTER = 60.0
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,40}")
 _SETTINGS = ("jobExecutionsRolloutConfig", "abortConfig", "timeoutConfig", "jobExecutionsRetryConfig")
-# Fires skipped after a long downtime are recorded one by one, up to this many.
+# Fires skipped after a long downtime are recorded one by one, the latest this many.
 _SKIPPED_RECORDS = 100
+_SHOWN = 60
+# The NewSchedule fields a fire's document comes from.
+_SOURCE_FIELDS = ("document", "template_arn", "parameters")
 
 
 @dataclass(frozen=True)
@@ -52,11 +66,21 @@ class NewSchedule:
 class Schedules:
     """Create, change and list schedules, and fire the ones that are due."""
 
-    def __init__(self, store: Store, engine: JobsEngine, templates: Templates, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: JobsEngine,
+        templates: Templates,
+        clock: Clock,
+        *,
+        up_since: float | None = None,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.templates = templates
         self.clock = clock
+        # When this run of the service began: fires due before then fell in downtime.
+        self.up_since = clock.now() if up_since is None else up_since
 
     # -- operations ----------------------------------------------------------
 
@@ -86,7 +110,9 @@ class Schedules:
             current = self.describe(name)
             merged = {**self._as_new(current).__dict__, **changes, "name": name}
             new = NewSchedule(**merged)
-            cron = self._validate(new)
+            # Only what changes is checked again: a schedule whose target group was
+            # deleted since can still be disabled or pointed elsewhere.
+            cron = self._validate(new, changed=changes.keys())
             timing_changed = (cron.expression, cron.timezone) != (current.cron, current.timezone)
             enabling = new.enabled and not current.enabled
             changed = replace(
@@ -118,7 +144,7 @@ class Schedules:
                 raise ResourceNotFound(f"Schedule {name} does not exist")
 
     def history(self, name: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest fires, newest first, each with its job's status now."""
+        """The latest fires, newest first, each with its job's status now (or why it failed)."""
         self.describe(name)
         entries = []
         for fire in self.store.list_fires(name, limit=limit):
@@ -129,6 +155,7 @@ class Schedules:
                     "outcome": fire.outcome,
                     "jobId": fire.job_id,
                     "jobStatus": job.status.value if job is not None else None,
+                    "reason": fire.reason,
                 }
             )
         return entries
@@ -136,29 +163,92 @@ class Schedules:
     # -- firing --------------------------------------------------------------
 
     def fire_due(self, now: float | None = None) -> list[Message]:
-        """Run every fire that is due; returns the messages to publish after the commits."""
+        """Run every fire that is due; returns the messages to publish after the commits.
+
+        Each schedule is handled on its own: whatever goes wrong with one is
+        logged and that schedule looked at again after :data:`RETRY_AFTER`,
+        while the others fire. Only a store that cannot record even that raises.
+        """
         now = self.clock.now() if now is None else now
         messages: list[Message] = []
         for schedule in self.store.due_schedules(now):
-            messages += self._fire(schedule, now)
+            try:
+                self._fire(schedule, now, messages)
+            except Exception:
+                log.exception(
+                    "Schedule %s could not be handled; trying again in %.0f s", schedule.name, RETRY_AFTER
+                )
+                with self.store.atomic():
+                    self.store.advance_schedule(
+                        schedule.name,
+                        handled_from=schedule.handled_until,
+                        handled_until=schedule.handled_until,
+                        next_fire_at=now + RETRY_AFTER,
+                    )
         return messages
 
     def next_due(self) -> float | None:
         return self.store.next_schedule_fire()
 
-    def _fire(self, schedule: Schedule, now: float) -> list[Message]:
+    def _fire(self, schedule: Schedule, now: float, messages: list[Message]) -> None:
+        """Handle one schedule's due fires, adding the messages of committed jobs to ``messages``."""
         cron = Cron.parse(schedule.cron, schedule.timezone)
-        messages: list[Message] = []
+        plan = plan_fires(
+            cron,
+            schedule.handled_until,
+            now,
+            up_since=self.up_since,
+            misfire=_misfire(schedule.misfire),
+            keep=_SKIPPED_RECORDS,
+        )
+        for moment in plan.run:
+            ran = self._run_or_record_failure(schedule, moment, now)
+            if ran is None:
+                return  # changed or deleted meanwhile: its new settings count
+            messages += ran
         with self.store.atomic():
-            fire, skipped = due_fire(cron, schedule.handled_until, now, _misfire(schedule.misfire))
-            missed = cron.fires_between(schedule.handled_until, now, limit=skipped)[-_SKIPPED_RECORDS:]
-            for moment in missed:
-                if moment != fire:
-                    self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
-            if fire is not None:
-                messages += self._run(schedule, fire, now)
-            self.store.put_schedule(replace(schedule, handled_until=now, next_fire_at=cron.next_after(now)))
-        return messages
+            for moment in plan.skipped:
+                self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
+            self.store.advance_schedule(
+                schedule.name,
+                handled_from=schedule.handled_until,
+                handled_until=now,
+                next_fire_at=cron.next_after(now),
+            )
+
+    def _run_or_record_failure(self, schedule: Schedule, fire: float, now: float) -> list[Message] | None:
+        """Run one fire in its own transaction; a job that cannot be created is a ``failed`` fire.
+
+        ``None`` when the schedule changed since it was read (nothing is run).
+        """
+        try:
+            with self.store.atomic():
+                current = self.store.get_schedule(schedule.name)
+                if current is None or not current.enabled or current.handled_until != schedule.handled_until:
+                    return None
+                return self._run(current, fire, now)
+        except JobsError as exc:
+            reason = exc.message
+        except Exception:
+            log.exception("Schedule %s: the fire at %s failed", schedule.name, fire_label(fire))
+            reason = "an internal error; the server log has the details"
+        with self.store.atomic():
+            self._record_failure(schedule.name, fire, now, reason)
+        return []
+
+    def _record_failure(self, name: str, fire: float, now: float, reason: str) -> None:
+        latest = self.store.list_fires(name, limit=1)
+        if not self.store.record_fire(Fire(name, fire, "failed", None, now, reason)):
+            return
+        # One line when a schedule starts failing, not one per fire of a per-second schedule.
+        repeated = bool(latest) and (latest[0].outcome, latest[0].reason) == ("failed", reason)
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "Schedule %s: the fire at %s created no job: %s",
+            name,
+            fire_label(fire),
+            reason,
+        )
 
     def _run(self, schedule: Schedule, fire: float, now: float) -> list[Message]:
         job_id = f"{schedule.name}-{fire_label(fire)}"
@@ -228,36 +318,62 @@ class Schedules:
             enabled=schedule.enabled,
         )
 
-    def _validate(self, new: NewSchedule) -> Cron:
+    def _validate(self, new: NewSchedule, changed: Collection[str] | None = None) -> Cron:
+        """Check a schedule as CreateJob checks a job; with ``changed``, only what changed."""
+
+        def changing(*fields: str) -> bool:
+            return changed is None or any(name in changed for name in fields)
+
         if _NAME.fullmatch(new.name) is None:
-            raise InvalidRequest(f"Schedule name {new.name!r} must be 1-40 letters, digits, '-' or '_'")
+            raise InvalidRequest(f"Schedule name {_shown(new.name)} must be 1-40 letters, digits, '-' or '_'")
         try:
             cron = Cron.parse(new.cron, new.timezone)
         except CronError as exc:
             raise InvalidRequest(str(exc)) from exc
+        if new.misfire not in ("skip", "run-once"):
+            raise InvalidRequest(f"misfire must be skip or run-once, not {_shown(new.misfire)}")
+        if new.overlap not in ("skip", "allow"):
+            raise InvalidRequest(f"overlap must be skip or allow, not {_shown(new.overlap)}")
+        if changing("targets"):
+            self._check_targets(new)
+        if changing(*_SOURCE_FIELDS):
+            self._check_document(new)
+        if changing("settings"):
+            unknown = set(new.settings) - set(_SETTINGS)
+            if unknown:
+                raise InvalidRequest(
+                    f"Schedules take only {', '.join(_SETTINGS)}; not {', '.join(sorted(unknown))}"
+                )
+            check_job_settings(new.settings, now=self.clock.now())
+        return cron
+
+    def _check_targets(self, new: NewSchedule) -> None:
         if not new.targets:
             raise InvalidRequest(f"Schedule {new.name} needs at least one target")
-        if new.misfire not in ("skip", "run-once"):
-            raise InvalidRequest(f"misfire must be skip or run-once, not {new.misfire!r}")
-        if new.overlap not in ("skip", "allow"):
-            raise InvalidRequest(f"overlap must be skip or allow, not {new.overlap!r}")
-        unknown = set(new.settings) - set(_SETTINGS)
-        if unknown:
-            raise InvalidRequest(
-                f"Schedules take only {', '.join(_SETTINGS)}; not {', '.join(sorted(unknown))}"
-            )
+        if len(new.targets) > MAX_TARGETS:
+            raise LimitExceeded(f"A job can have at most {MAX_TARGETS} targets, not {len(new.targets)}")
+        try:
+            self.engine.resolve_targets(new.targets)
+        except ResourceNotFound as exc:
+            # A 404 on /schedules/{name} would say the schedule does not exist.
+            raise InvalidRequest(f"A target of schedule {new.name} does not exist: {exc.message}") from exc
+
+    def _check_document(self, new: NewSchedule) -> None:
         try:
             resolved = self.templates.document_for_job(new.template_arn, new.document, new.parameters or None)
         except ResourceNotFound as exc:
             raise InvalidRequest(
-                f"Schedule {new.name} names a job template that does not exist: {exc}"
+                f"Schedule {new.name} names a job template that does not exist: {exc.message}"
             ) from exc
         # Judged now, as CreateJob would judge it, rather than failing at every fire.
         require_json_object(resolved.document)
-        check_job_settings(new.settings, now=self.clock.now())
-        self.engine.resolve_targets(new.targets)
-        return cron
 
 
-def _misfire(value: str) -> Any:
+def _misfire(value: str) -> Misfire:
     return "run-once" if value == "run-once" else "skip"
+
+
+def _shown(value: object) -> str:
+    """A value for an error message, cut short: it may be anything a client sent."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."

@@ -39,7 +39,7 @@ from botocore.utils import parse_to_aware_datetime
 from iot_jobs_bridge.jobs_service.errors import InvalidRequest
 from iot_jobs_bridge.jobs_service.json_input import read_json
 
-__all__ = ["parse_input"]
+__all__ = ["parse_input", "parse_members"]
 
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _TEXT_TYPES = ("string", "character")
@@ -99,6 +99,18 @@ def parse_input(
             raise InvalidRequest("Request body must be a JSON object")
         params.update(_structure_members(body_members, document, ""))
     return params
+
+
+def parse_members(
+    members: Mapping[str, Any], document: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """Some members of an input, from an already decoded JSON object, typed as :func:`parse_input` types them.
+
+    For bodies that carry an operation's members among their own (``/schedules``
+    takes CreateJob's targets, document and settings); ``prefix`` is where they
+    sit in that body, for error messages.
+    """
+    return _structure_members(members, document, prefix)
 
 
 def _parse_body(body: bytes, *, required: bool) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 from iot_jobs_bridge.jobs_service.errors import InvalidRequest
 from iot_jobs_bridge.jobs_service.http_api.patterns import matches
 
-__all__ = ["check_input", "validation_errors"]
+__all__ = ["check_input", "check_members", "validation_errors"]
 
 _NUMERIC = ("integer", "long", "double", "float")
 _REDACTED = "*** Sensitive Data Redacted ***"
@@ -33,7 +33,21 @@ def check_input(input_shape: Any, params: Mapping[str, Any]) -> None:
     """Raise :class:`InvalidRequest` listing every constraint ``params`` violate."""
     if input_shape is None:
         return
-    errors = validation_errors(input_shape, params)
+    _raise_if_any(validation_errors(input_shape, params))
+
+
+def check_members(members: Mapping[str, Any], params: Mapping[str, Any], prefix: str = "") -> None:
+    """:func:`check_input` for some members of an input: those ``params`` holds, none required.
+
+    ``prefix`` is where they sit in the body, as for :func:`params.parse_members`.
+    """
+    errors: list[str] = []
+    for name, value in params.items():
+        _check_value(members[name], value, f"{prefix}{name}", errors)
+    _raise_if_any(errors)
+
+
+def _raise_if_any(errors: list[str]) -> None:
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"

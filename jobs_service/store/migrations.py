@@ -222,6 +222,11 @@ def _v8_deleted_certificates(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v9_fire_reasons(conn: sqlite3.Connection) -> None:
+    # Why a schedule's fire failed, shown in its history.
+    _run(conn, "ALTER TABLE schedule_fires ADD COLUMN reason TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -231,6 +236,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v6_certificates,
     _v7_policies,
     _v8_deleted_certificates,
+    _v9_fire_reasons,
 ]
 
 

@@ -29,13 +29,14 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Fire:
-    """One fire of a schedule: the job it created, or why it was skipped."""
+    """One fire of a schedule: the job it created, or why it was skipped or failed."""
 
     schedule: str
     fire_at: float
     outcome: str
     job_id: str | None = None
     recorded_at: float = 0.0
+    reason: str | None = None  # why a fire failed
 
 
 def _schedule(row: sqlite3.Row) -> Schedule:
@@ -60,6 +61,7 @@ def _fire(row: sqlite3.Row) -> Fire:
         outcome=row["outcome"],
         job_id=row["job_id"],
         recorded_at=row["recorded_at"],
+        reason=row["reason"],
     )
 
 
@@ -98,6 +100,20 @@ class SchedulesStore(StoreBase):
         self._execute("DELETE FROM schedule_fires WHERE schedule = ?", (name,))
         return cursor.rowcount == 1
 
+    def advance_schedule(
+        self, name: str, *, handled_from: float, handled_until: float, next_fire_at: float
+    ) -> bool:
+        """Move a schedule on past its handled fires; ``False`` if it changed meanwhile.
+
+        Only a schedule still handled up to ``handled_from`` moves: an update or
+        re-enable since it was read (they count from their own time) wins.
+        """
+        cursor = self._execute(
+            "UPDATE schedules SET handled_until = ?, next_fire_at = ? WHERE name = ? AND handled_until = ?",
+            (handled_until, next_fire_at, name, handled_from),
+        )
+        return cursor.rowcount == 1
+
     def due_schedules(self, now: float) -> list[Schedule]:
         rows = self._rows(
             "SELECT * FROM schedules WHERE enabled = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?"
@@ -113,9 +129,9 @@ class SchedulesStore(StoreBase):
     def record_fire(self, fire: Fire) -> bool:
         """Record a fire; ``False`` if that fire time was already recorded (it never runs twice)."""
         cursor = self._execute(
-            "INSERT OR IGNORE INTO schedule_fires (schedule, fire_at, job_id, outcome, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (fire.schedule, fire.fire_at, fire.job_id, fire.outcome, fire.recorded_at),
+            "INSERT OR IGNORE INTO schedule_fires (schedule, fire_at, job_id, outcome, recorded_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (fire.schedule, fire.fire_at, fire.job_id, fire.outcome, fire.recorded_at, fire.reason),
         )
         return cursor.rowcount == 1
 

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from iot_jobs_bridge.jobs_service.cron import Cron, CronError, due_fire, fire_label
+from iot_jobs_bridge.jobs_service.cron import ON_TIME, Cron, CronError, FirePlan, fire_label, plan_fires
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -78,22 +78,94 @@ def test_bad_expressions_and_zones_are_named(expression, zone, message):
         Cron.parse(expression, zone)
 
 
-def test_an_on_time_fire_is_due_and_nothing_is_skipped():
-    cron = Cron.parse("0 * * * *")
-    assert due_fire(cron, at(2026, 5, 1, 9, 0), at(2026, 5, 1, 10, 0, 5), "skip") == (at(2026, 5, 1, 10), 0)
-    assert due_fire(cron, at(2026, 5, 1, 10, 0), at(2026, 5, 1, 10, 30), "skip") == (None, 0)
+# The service came up long before the fires these tests look at, unless a test says otherwise.
+LONG_UP = at(2026, 5, 1, 0, 0)
 
 
-def test_after_downtime_skip_runs_nothing_and_counts_what_it_skipped():
-    cron = Cron.parse("0 * * * *")
-    fire, skipped = due_fire(cron, at(2026, 5, 1, 9, 0), at(2026, 5, 1, 13, 20), "skip")
-    assert (fire, skipped) == (None, 4)
+def hourly_plan(handled, now, *, up_since=LONG_UP, misfire="skip"):
+    return plan_fires(Cron.parse("0 * * * *"), handled, now, up_since=up_since, misfire=misfire)
+
+
+def test_an_on_time_fire_runs_and_nothing_is_skipped():
+    assert hourly_plan(at(2026, 5, 1, 9, 0), at(2026, 5, 1, 10, 0, 5)) == FirePlan(run=(at(2026, 5, 1, 10),))
+    assert hourly_plan(at(2026, 5, 1, 10, 0), at(2026, 5, 1, 10, 30)) == FirePlan()
+
+
+def test_every_fire_a_busy_scheduler_reaches_late_runs_once_in_order():
+    cron = Cron.parse("*/2 * * * * *")
+    start = at(2026, 5, 1, 9, 0, 0)
+    for misfire in ("skip", "run-once"):
+        plan = plan_fires(cron, start, start + 7, up_since=start - 3600, misfire=misfire)
+        assert plan == FirePlan(run=(start + 2, start + 4, start + 6)), misfire
+
+
+def test_a_fire_under_a_minute_late_runs_and_one_a_minute_late_could_not_run_at_its_time():
+    ten = at(2026, 5, 1, 10, 0)
+    assert hourly_plan(ten - 3600, ten + ON_TIME - 1) == FirePlan(run=(ten,))
+    assert hourly_plan(ten - 3600, ten + ON_TIME) == FirePlan(skipped=(ten,))
+    assert hourly_plan(ten - 3600, ten + ON_TIME, misfire="run-once") == FirePlan(run=(ten,))
+
+
+def test_fires_due_before_the_service_came_up_are_misfires_and_later_ones_run():
+    cron = Cron.parse("* * * * * *")
+    up = at(2026, 5, 1, 9, 0, 0)
+    plan = plan_fires(cron, up - 4, up + 3, up_since=up, misfire="skip")
+    assert plan == FirePlan(run=(up + 1, up + 2, up + 3), skipped=(up - 3, up - 2, up - 1, up))
+
+
+def test_moments_between_whole_seconds_split_fires_the_same_way():
+    cron = Cron.parse("* * * * * *")
+    up = at(2026, 5, 1, 9, 0, 0) + 0.25
+    plan = plan_fires(cron, up - 3.5, up + 2.5, up_since=up, misfire="skip")
+    whole = up - 0.25
+    assert plan == FirePlan(run=(whole + 1, whole + 2), skipped=(whole - 3, whole - 2, whole - 1, whole))
+    assert cron.latest_fires(whole - 2.5, whole + 0.5, 10) == [whole - 2, whole - 1, whole]
+
+
+def test_after_downtime_skip_runs_nothing_and_lists_what_it_skipped():
+    plan = hourly_plan(at(2026, 5, 1, 9, 0), at(2026, 5, 1, 13, 20), up_since=at(2026, 5, 1, 13, 19))
+    assert plan == FirePlan(skipped=tuple(at(2026, 5, 1, hour) for hour in (10, 11, 12, 13)))
 
 
 def test_after_downtime_run_once_runs_one_catch_up_never_a_storm():
-    cron = Cron.parse("0 * * * *")
-    fire, skipped = due_fire(cron, at(2026, 5, 1, 9, 0), at(2026, 5, 1, 13, 20), "run-once")
-    assert (fire, skipped) == (at(2026, 5, 1, 13, 0), 3)
+    plan = hourly_plan(
+        at(2026, 5, 1, 9, 0), at(2026, 5, 1, 13, 20), up_since=at(2026, 5, 1, 13, 19), misfire="run-once"
+    )
+    assert plan == FirePlan(run=(at(2026, 5, 1, 13),), skipped=tuple(at(2026, 5, 1, h) for h in (10, 11, 12)))
+
+
+def test_run_once_needs_no_catch_up_when_a_fire_runs_on_time():
+    cron = Cron.parse("* * * * * *")
+    up = at(2026, 5, 1, 9, 0, 0)
+    plan = plan_fires(cron, up - 3, up + 1, up_since=up, misfire="run-once")
+    assert plan == FirePlan(run=(up + 1,), skipped=(up - 2, up - 1, up))
+
+
+def test_a_long_downtime_lists_only_the_latest_misfires():
+    cron = Cron.parse("* * * * * *")
+    up = at(2026, 5, 8, 0, 0, 0)
+    plan = plan_fires(cron, up - 7 * 86400, up, up_since=up, misfire="skip", keep=100)
+    assert plan == FirePlan(skipped=tuple(up - n for n in range(99, -1, -1)))
+
+
+@pytest.mark.parametrize("expression", ["30 2 * * *", "0 * * * *", "*/20 * * * *", "0 2,3 * * *"])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(at(2026, 3, 28, 12), at(2026, 3, 31, 12)), (at(2026, 10, 24, 12), at(2026, 10, 26, 12))],
+)
+def test_walking_back_finds_the_fires_walking_forward_finds(expression, start, end):
+    cron = Cron.parse(expression, "Europe/Berlin")
+    forward = cron.fires_between(start, end)
+    assert len(forward) >= 2
+    assert cron.latest_fires(start, end, len(forward) + 5) == forward
+    assert cron.latest_fires(start, forward[-1], 2) == forward[-2:]
+
+
+def test_overlong_expressions_and_zone_names_are_refused_before_parsing():
+    with pytest.raises(CronError, match="is longer than 200 characters"):
+        Cron.parse("1," * 150 + " * * * *")
+    with pytest.raises(CronError, match="is longer than 64 characters"):
+        Cron.parse("* * * * *", "Europe/" + "x" * 100)
 
 
 def test_fire_labels_are_compact_utc():
