@@ -23,9 +23,10 @@ def fast_server(tmp_path_factory):
     assert server.stop() == 0
 
 
-def schedule(server, *args):
+def schedule(server, *args, credentials=True):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
-    env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+    if credentials:
+        env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
     action, *rest = args
     command = [
         sys.executable,
@@ -113,3 +114,36 @@ def test_an_unknown_template_is_named(fast_server):
         fast_server, "create", "tpl", "--cron", "0 * * * *", "--targets", arn, "--template", "nope"
     )
     assert result.returncode == 1 and "job template nope does not exist" in result.stderr
+
+
+def test_the_document_and_settings_may_come_from_files(fast_server, tmp_path):
+    arn = fast_server.iot().create_thing(thingName="cron-dev-4")["thingArn"]
+    document = '{"operation": "from-a-file"}'
+    (tmp_path / "document.json").write_text(document)
+    (tmp_path / "settings.json").write_text('{"timeoutConfig": {"inProgressTimeoutInMinutes": 7}}')
+    options = ["--cron", "0 4 * * *", "--targets", arn]
+    created = schedule(
+        fast_server,
+        *("create", "from-files", *options),
+        *("--document", f"@{tmp_path}/document.json", "--settings", f"file://{tmp_path}/settings.json"),
+    )
+    assert created.returncode == 0, created.stderr
+    described = json.loads(schedule(fast_server, "describe", "from-files").stdout)
+    assert described["document"] == document
+    assert described["settings"] == {"timeoutConfig": {"inProgressTimeoutInMinutes": 7}}
+
+
+def test_a_document_file_that_is_missing_is_named(fast_server, tmp_path):
+    arn = "arn:aws:iot:us-east-1:123456789012:thing/x"
+    missing = tmp_path / "missing.json"
+    result = schedule(
+        fast_server, "create", "nofile", "--cron", "0 * * * *", "--targets", arn, "--document", f"@{missing}"
+    )
+    assert result.returncode == 2
+    assert f"iotjobs schedule: --document: cannot read {missing}: No such file or directory" in result.stderr
+
+
+def test_without_a_key_the_path_looked_at_is_named(fast_server, tmp_path):
+    result = schedule(fast_server, "list", "--data-dir", str(tmp_path), credentials=False)
+    assert result.returncode == 2
+    assert f"({tmp_path}/admin-credentials.json does not exist)" in result.stderr
