@@ -9,7 +9,7 @@ MQTT_PORT ?= 1883
 HTTP_PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run test lint typecheck unit clean system-deps
+.PHONY: run test lint typecheck unit clean system-deps smoke-install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ typecheck: $(STAMP)
 system-deps:
 	./scripts/system-deps.sh
 
-test: lint typecheck system-deps
+# A plain install (no extras) and a device install, each in a clean venv, actually run.
+smoke-install:
+	PYTHON=$(PYTHON) ./scripts/smoke-install.sh
+
+test: lint typecheck system-deps smoke-install
 	$(BIN)/python -m pytest
 
 clean:

@@ -13,42 +13,65 @@ from .async_client import AsyncJobsClient, ignore_stale_socket_callbacks
 from .connection import Endpoint, TlsOptions
 from .runner import JobRunner
 
-__all__ = ["add_device_command", "run_device"]
+__all__ = ["add_arguments", "run_device"]
 
 _log = logging.getLogger("iot_jobs_bridge.device_sdk.cli")
 
 
-def add_device_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``device`` subcommand to an ``iotjobs`` parser."""
-    device = commands.add_parser(
-        "device",
-        help="run a device agent that takes jobs for one thing and runs them",
-        description="Runs jobs for one thing: handlers from --handlers-dir, commands from PATH.",
+def add_arguments(device: argparse.ArgumentParser) -> None:
+    """The options of ``iotjobs device``."""
+    device.description = "Runs jobs for one thing: handlers from --handlers-dir, commands from PATH."
+    device.epilog = (
+        "Every handler and command gets the agent's environment plus IOTJOBS_THING_NAME, "
+        "IOTJOBS_JOB_ID and IOTJOBS_EXECUTION_NUMBER."
     )
     device.add_argument("--thing", required=True, help="the thing name (also the MQTT client id)")
     device.add_argument(
         "--endpoint", required=True, type=_endpoint, help="mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS"
     )
-    device.add_argument("--handlers-dir", type=Path, help="directory of executable job handlers")
+    device.add_argument(
+        "--handlers-dir",
+        type=Path,
+        help="directory of executable job handlers (default: none; then only runCommand actions run)",
+    )
     device.add_argument("--no-run-command", action="store_true", help="reject runCommand actions")
     device.add_argument("--client-id", help="MQTT client id (default: the thing name)")
-    device.add_argument("--username", help="MQTT username")
+    device.add_argument("--username", help="MQTT username (default: none)")
     device.add_argument(
         "--password-env",
         metavar="VAR",
-        help="name of the environment variable holding the MQTT password (kept off the command line)",
+        help="name of the environment variable holding the MQTT password, kept off the command line "
+        "(default: none, no password)",
     )
-    device.add_argument("--ca-file", type=Path, help="CA bundle to verify the broker (TLS)")
-    device.add_argument("--cert-file", type=Path, help="client certificate, PEM (TLS)")
-    device.add_argument("--key-file", type=Path, help="client private key, PEM (TLS)")
     device.add_argument(
-        "--alpn", action="append", default=[], help="ALPN protocol id to offer (repeatable; TLS)"
+        "--ca-file", type=Path, help="CA bundle to verify the broker (TLS; default: the system's)"
     )
-    device.add_argument("--keepalive", type=int, default=60, help="MQTT keepalive in seconds (default 60)")
     device.add_argument(
-        "--kill-grace", type=float, default=5.0, help="seconds between SIGTERM and SIGKILL on cancel"
+        "--cert-file", type=Path, help="client certificate, PEM (TLS; default: none, no client certificate)"
     )
-    device.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    device.add_argument("--key-file", type=Path, help="client private key, PEM (TLS; default: none)")
+    device.add_argument(
+        "--alpn",
+        action="append",
+        default=[],
+        help="ALPN protocol id to offer (repeatable; TLS; default: none, or x-amzn-mqtt-ca with a "
+        "client certificate on port 443)",
+    )
+    device.add_argument(
+        "--keepalive", type=int, default=60, help="MQTT keepalive in seconds (default %(default)s)"
+    )
+    device.add_argument(
+        "--kill-grace",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL on cancel (default %(default)g)",
+    )
+    device.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="lowest level logged (default %(default)s)",
+    )
 
 
 def _endpoint(text: str) -> Endpoint:

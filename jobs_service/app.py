@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
+import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -162,25 +164,30 @@ class JobsService:
 
     async def start(self) -> None:
         data_dir = self.config.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
-        if self._given_clock is None:
-            self.clock = resumed_clock(data_dir, self.config.time_scale)
-        self.store = Store(data_dir / DATABASE_FILE)
+        _make_data_dir(data_dir)
+        # Job documents, device output, keys: what the service writes into the data dir is the
+        # owner's alone, SQLite's -wal and -shm files included (they take the database's mode).
+        with _owner_only_files():
+            self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
+            if self._given_clock is None:
+                self.clock = resumed_clock(data_dir, self.config.time_scale)
+            self.store = Store(data_dir / DATABASE_FILE)
+            ca = CertificateAuthority(data_dir)
         engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits, events=self.config.events)
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key
-        ca = CertificateAuthority(data_dir)
         self.policies = Policies(self.store, self.clock, self.arns)
         self.certificates = Certificates(self.store, ca, self.clock, self.arns, self.policies.documents_for)
         username: str | None = key.access_key_id
         password: str | None = key.secret_access_key
         if self.config.broker == "mosquitto":
-            await self._start_mosquitto(ca)
+            with _owner_only_files():
+                await self._start_mosquitto(ca)
         elif self.config.external_broker is not None:
             username, password = self.config.external_username, self.config.external_password
             if self.config.external_acl_dir is not None:
+                # Not owner-only: the external broker, often another user, reads these files.
                 export = AclExport(self.config.external_acl_dir, self.config.external_reload_command)
                 await self._follow_registry(ca, export)
         else:
@@ -269,7 +276,8 @@ class JobsService:
         assert self.store is not None
         tls = None
         if config.mqtts_port is not None:
-            certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
+            with _owner_only_files():
+                certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
             tls = TlsListener(config.mqtts_port, certfile, keyfile, ca.cert_path, config.host)
         self.broker = EmbeddedBroker(
             CredentialAuthenticator(
@@ -394,6 +402,37 @@ class JobsService:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    """Create the data dir for its owner alone; warn when an existing one is open to others."""
+    try:
+        data_dir.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not data_dir.is_dir():
+            raise
+        mode = stat.S_IMODE(data_dir.stat().st_mode)
+        if mode & 0o077:
+            log.warning(
+                "the data dir %s can be read by other users (mode %o); it holds job documents, device "
+                "output and keys: chmod 700 it",
+                data_dir.absolute(),
+                mode,
+            )
+
+
+@contextlib.contextmanager
+def _owner_only_files() -> Iterator[None]:
+    """Files and folders made meanwhile are the owner's alone (0600, 0700).
+
+    The umask is process-wide: hold this only around start-up steps that write
+    into the data dir.
+    """
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _is_loopback(host: str) -> bool:

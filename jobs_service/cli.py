@@ -1,274 +1,136 @@
-"""The ``iotjobs`` command line."""
+"""The ``iotjobs`` command line.
+
+Each subcommand lives in its own module and is imported only when it runs:
+``iotjobs device`` loads the device agent and nothing of the server stack
+(uvicorn, starlette, amqtt, botocore), so a device can install the package
+without it (docs/device-sdk.md), and ``iotjobs --help`` loads no subcommand.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
-import signal
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 
-from iot_jobs_bridge.broker import BrokerLimits
-from iot_jobs_bridge.broker.mosquitto import MosquittoError
-from iot_jobs_bridge.device_sdk.cli import add_device_command, run_device
-from iot_jobs_bridge.device_sdk.connection import Endpoint, TlsOptions
-from iot_jobs_bridge.simulator.cli import add_simulate_command, run_simulate
+__all__ = ["COMMANDS", "build_parser", "main"]
 
-from .app import JobsService, ServiceConfig
-from .clock import time_scale_from_env
-from .limits import DeviceLimits
-from .quick_run import add_run_command, run_quick_job
-from .schedule_cli import add_schedule_command, run_schedule_command
-
-__all__ = ["main"]
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
 
 
-def _parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its line in ``iotjobs --help``, and how to import it."""
+
+    help: str
+    load: Callable[[], tuple[AddArguments, Run]]
+
+
+def _serve() -> tuple[AddArguments, Run]:
+    from . import serve_cli
+
+    return serve_cli.add_arguments, serve_cli.run_serve
+
+
+def _device() -> tuple[AddArguments, Run]:
+    from iot_jobs_bridge.device_sdk import cli
+
+    return cli.add_arguments, cli.run_device
+
+
+def _run() -> tuple[AddArguments, Run]:
+    from . import quick_run
+
+    return quick_run.add_arguments, quick_run.run_quick_job
+
+
+def _schedule() -> tuple[AddArguments, Run]:
+    from . import schedule_cli
+
+    return schedule_cli.add_arguments, schedule_cli.run_schedule_command
+
+
+def _simulate() -> tuple[AddArguments, Run]:
+    from iot_jobs_bridge.simulator import cli
+
+    return cli.add_arguments, cli.run_simulate
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("run the broker, the jobs service and the HTTP control plane", _serve),
+    "device": Command("run a device agent that takes jobs for one thing and runs them", _device),
+    "run": Command("run one command on one device now and print its output", _run),
+    "schedule": Command("create and manage recurring (cron) schedules", _schedule),
+    "simulate": Command("simulate a fleet of devices running a job, and report", _simulate),
+}
+
+
+class _Subcommand(argparse.ArgumentParser):
+    """A subcommand's parser, which reports an option it does not know with its own usage.
+
+    argparse hands such options up to the top-level parser, whose usage line
+    (``iotjobs [-h] {serve,...}``) says nothing about the subcommand's options.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def version() -> str:
+    """The installed package's version."""
+    return metadata.version("iot-jobs-bridge")
+
+
+def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, Run | None]:
+    """The ``iotjobs`` parser with ``command``'s options (the others are listed, not imported).
+
+    Returns the parser and the function that runs ``command``.
+    """
     parser = argparse.ArgumentParser(
         prog="iotjobs", description="An AWS IoT Jobs-compatible jobs service over MQTT"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the broker, the jobs service and the HTTP control plane")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument(
-        "--mqtt-port",
-        type=_port_or_off,
-        default=1883,
-        metavar="PORT|off",
-        help="plain MQTT port, where a device logs in by client id alone; 0 lets the OS pick, "
-        "off turns it off (with --mqtts-port: devices only with certificates) (default 1883)",
-    )
-    serve.add_argument(
-        "--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default 8080)"
-    )
-    serve.add_argument(
-        "--data-dir", type=Path, default=Path("./data"), help="where state is kept (default ./data)"
-    )
-    serve.add_argument(
-        "--region",
-        default="us-east-1",
-        help="region in ARNs and in the SigV4 scope clients sign for (default us-east-1)",
-    )
-    serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    serve.add_argument(
-        "--device-rate",
-        type=float,
-        default=DeviceLimits.requests_per_second,
-        help="device requests per second per thing before RequestThrottled (default 20)",
-    )
-    serve.add_argument(
-        "--device-burst",
-        type=int,
-        default=DeviceLimits.request_burst,
-        help="requests a thing may send at once above its rate (default 40)",
-    )
-    serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
-    serve.add_argument(
-        "--broker",
-        choices=["embedded", "mosquitto", "external"],
-        default="embedded",
-        help="embedded (default); mosquitto: a Mosquitto the service configures and runs, for MQTT 5; "
-        "external: an MQTT broker you run, at --broker-url",
-    )
-    serve.add_argument(
-        "--broker-url", metavar="mqtt[s]://HOST:PORT", help="the external broker (mqtts: over TLS)"
-    )
-    serve.add_argument(
-        "--broker-ca-file", type=Path, help="CA bundle the external broker's certificate is checked against"
-    )
-    serve.add_argument("--broker-cert-file", type=Path, help="the service's client certificate there")
-    serve.add_argument("--broker-key-file", type=Path, help="its private key")
-    serve.add_argument(
-        "--broker-acl-dir",
-        type=Path,
-        help="write the external Mosquitto's device ACL and CRL here, kept in step with the registry",
-    )
-    serve.add_argument(
-        "--broker-reload-command",
-        metavar="CMD",
-        help="run after those files change; IOTJOBS_BROKER_CHANGE=reload (SIGHUP will do) or restart",
-    )
-    serve.add_argument(
-        "--mqtts-port",
-        type=int,
-        nargs="?",
-        const=8883,
-        metavar="PORT",
-        help="also listen for MQTT over TLS with client certificates, on PORT or 8883 (0: any free port; "
-        "--broker mosquitto always does, on 8883 by default)",
-    )
-    serve.add_argument(
-        "--tls-name",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a host name or address devices use to reach the TLS listener, for its certificate "
-        "(repeatable; --host, localhost, 127.0.0.1 and this machine's name are always in it)",
-    )
-    limits = BrokerLimits()
-    serve.add_argument(
-        "--max-packet-size",
-        type=int,
-        default=limits.max_packet_bytes,
-        metavar="BYTES",
-        help="largest MQTT packet a client may send; a larger one closes its connection "
-        f"(default {limits.max_packet_bytes}, AWS IoT's 128 KB)",
-    )
-    serve.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=limits.connect_timeout,
-        metavar="SECONDS",
-        help="time a new connection has for its TLS handshake and CONNECT "
-        f"(default {limits.connect_timeout:g}; embedded broker)",
-    )
-    serve.add_argument(
-        "--max-connections",
-        type=int,
-        default=limits.max_connections,
-        metavar="N",
-        help=f"open MQTT connections at most; more are closed at once (default {limits.max_connections})",
-    )
-    serve.add_argument(
-        "--max-queued-bytes",
-        type=int,
-        default=limits.max_queued_bytes,
-        metavar="BYTES",
-        help="bytes waiting to be sent to all clients together; the client that would pass it is "
-        f"disconnected (default {limits.max_queued_bytes}; embedded broker)",
-    )
-    serve.add_argument("--broker-username", help="the service's username on the external broker")
-    serve.add_argument(
-        "--broker-password-env",
-        metavar="VAR",
-        help="environment variable with the service's password there",
-    )
-    add_device_command(commands)
-    add_simulate_command(commands)
-    add_run_command(commands)
-    add_schedule_command(commands)
-    return parser
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
+    run: Run | None = None
+    for name, spec in COMMANDS.items():
+        # A subcommand module may replace this description with a longer one.
+        description = spec.help[0].upper() + spec.help[1:] + "."
+        sub = commands.add_parser(name, help=spec.help, description=description)
+        if name == command:
+            add_arguments, run = _load(name, spec)
+            add_arguments(sub)
+    return parser, run
 
 
-async def _serve(config: ServiceConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with JobsService(config) as service:
-        key = service.admin_key
-        if key.source == "environment":
-            print("admin credentials: from IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY", flush=True)
-        else:
-            made = "generated and stored in" if service.admin_key_generated else "stored in"
-            print(f"admin credentials: {made} {key.source} (access key id {key.access_key_id})", flush=True)
-        if service.mqtts_address is not None:
-            tls_host, tls_port = service.mqtts_address
-            print(f"mqtts listening on {tls_host}:{tls_port} (device certificates from the CA in ca.pem)")
-        mqtt = "off" if service.mqtt_address is None else "{}:{}".format(*service.mqtt_address)
-        http_host, http_port = service.http_address
-        print(f"iotjobs ready mqtt={mqtt} http={http_host}:{http_port}", flush=True)
-        await stop.wait()
-        print("iotjobs stopping", flush=True)
-
-
-def _port_or_off(value: str) -> int | None:
-    if value == "off":
-        return None
+def _load(name: str, spec: Command) -> tuple[AddArguments, Run]:
     try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is neither a port number nor off") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
-    return port
-
-
-def _broker_limits(args: argparse.Namespace) -> BrokerLimits:
-    return BrokerLimits(
-        max_packet_bytes=args.max_packet_size,
-        connect_timeout=args.connect_timeout,
-        max_connections=args.max_connections,
-        max_queued_bytes=args.max_queued_bytes,
-    )
-
-
-def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """ServiceConfig fields for ``--broker``; ValueError for a bad URL or a missing password."""
-    tls_files = (args.broker_ca_file, args.broker_cert_file, args.broker_key_file)
-    if args.broker != "external":
-        if args.broker_url is not None or any(f is not None for f in tls_files) or args.broker_acl_dir:
-            raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")
-        if args.broker == "embedded" and args.mqtt_port is None and args.mqtts_port is None:
-            raise ValueError("--mqtt-port off leaves devices no listener: add --mqtts-port for the TLS one")
-        return {"broker": args.broker}
-    if args.broker_url is None:
-        raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT or mqtts://HOST:PORT")
-    if args.mqtts_port is not None:
-        raise ValueError("--mqtts-port is for a broker the service runs; an external broker has its own")
-    if args.mqtt_port is None:
-        raise ValueError("--mqtt-port off is for a broker the service runs; an external broker has its own")
-    endpoint = Endpoint.parse(args.broker_url)
-    tls = None
-    if endpoint.tls:
-        tls = TlsOptions(*tls_files)
-        tls.context(endpoint.port)  # a missing or unreadable file is reported now, not at connect
-    elif any(f is not None for f in tls_files):
-        raise ValueError("--broker-ca-file, --broker-cert-file and --broker-key-file need mqtts://")
-    password = None
-    if args.broker_password_env:
-        password = os.environ.get(args.broker_password_env)
-        if password is None:
-            raise ValueError(f"environment variable {args.broker_password_env} is not set")
-    return {
-        "broker": "external",
-        "external_broker": (endpoint.host, endpoint.port),
-        "external_username": args.broker_username,
-        "external_password": password,
-        "external_tls": tls,
-        "external_acl_dir": args.broker_acl_dir,
-        "external_reload_command": args.broker_reload_command,
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "device":
-        return run_device(args)
-    if args.command == "simulate":
-        return run_simulate(args)
-    if args.command == "run":
-        return run_quick_job(args)
-    if args.command == "schedule":
-        return run_schedule_command(args)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # amqtt logs every connection at INFO; keep the service's own lines readable.
-    logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
-    try:
-        config = ServiceConfig(
-            host=args.host,
-            mqtt_port=args.mqtt_port,
-            http_port=args.http_port,
-            data_dir=args.data_dir,
-            region=args.region,
-            account=args.account,
-            time_scale=time_scale_from_env(),
-            events=not args.no_events,
-            limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
-            mqtts_port=args.mqtts_port,
-            tls_names=tuple(args.tls_name),
-            broker_limits=_broker_limits(args),
-            **_broker_fields(args),
+        return spec.load()
+    except ModuleNotFoundError as exc:
+        # A device install (pip install --no-deps, docs/device-sdk.md) has only what `device` needs.
+        sys.exit(
+            f"iotjobs {name}: {exc.name or exc} is not installed: this command needs the full install "
+            "(pip install iot-jobs-bridge, without --no-deps)"
         )
-        asyncio.run(_serve(config))
-    except (ValueError, OSError, MosquittoError) as exc:
-        print(f"iotjobs: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    # The top-level options take no value, so the first other word names the subcommand.
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, run = build_parser(_command(argv))
+    args = parser.parse_args(argv)
+    assert run is not None, "argparse accepted a subcommand that was not loaded"
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .credentials import read_admin_key
+from .credentials import CREDENTIALS_HELP, client_admin_key
 
-__all__ = ["EXIT_REJECTED", "EXIT_TIMED_OUT", "add_run_command", "command_document", "run_quick_job"]
+__all__ = ["EXIT_REJECTED", "EXIT_TIMED_OUT", "add_arguments", "command_document", "run_quick_job"]
 
 # Exit codes when the device did not run the command to an exit code of its own.
 EXIT_TIMED_OUT = 124  # as timeout(1)
@@ -32,22 +32,27 @@ EXIT_REJECTED = 125
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED"}
 
 
-def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = commands.add_parser(
-        "run",
-        help="run one command on one device now and print its output",
-        description="Creates a runCommand job for one thing, follows it, prints the device's stdout and "
-        "stderr, and exits with the device's exit code (124 if it timed out, 125 if rejected).",
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    """The options of ``iotjobs run``."""
+    run.description = (
+        "Creates a runCommand job for one thing, follows it, prints the device's stdout and "
+        "stderr, and exits with the device's exit code (124 if it timed out, 125 if rejected). "
+        f"{CREDENTIALS_HELP}"
     )
     run.add_argument("--thing", required=True, help="the thing that runs the command")
-    run.add_argument("--endpoint", default="http://127.0.0.1:8080", help="control plane URL")
     run.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for the result (default 300)"
+        "--endpoint", default="http://127.0.0.1:8080", help="control plane URL (default %(default)s)"
     )
     run.add_argument(
-        "--data-dir", type=Path, default=Path("./data"), help="where to find stored admin credentials"
+        "--timeout", type=float, default=300.0, help="seconds to wait for the result (default %(default)g)"
     )
-    run.add_argument("--region", default="us-east-1")
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("./data"),
+        help="the server's data dir, where the admin key is stored (default ./data)",
+    )
+    run.add_argument("--region", default="us-east-1", help="region to sign for (default %(default)s)")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help="what to run")
 
 
@@ -70,16 +75,9 @@ def run_quick_job(args: argparse.Namespace, say: Callable[[str], None] | None = 
         return 2
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        key = read_admin_key(args.data_dir)
+        key = client_admin_key(args.data_dir)
     except ValueError as exc:
         print(f"iotjobs run: {exc}", file=sys.stderr)
-        return 2
-    if key is None:
-        print(
-            "iotjobs run: no admin key: set IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY, "
-            f"or point --data-dir at the server's data dir (no key in {args.data_dir})",
-            file=sys.stderr,
-        )
         return 2
     iot = botocore.session.get_session().create_client(
         "iot",

@@ -15,28 +15,55 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from .credentials import read_admin_key
+from .credentials import CREDENTIALS_HELP, client_admin_key
+from .json_argument import json_argument
 
-__all__ = ["add_schedule_command", "run_schedule_command"]
+__all__ = ["add_arguments", "run_schedule_command"]
 
 
-def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    schedule = commands.add_parser("schedule", help="create and manage recurring (cron) schedules")
+def add_arguments(schedule: argparse.ArgumentParser) -> None:
+    """The actions of ``iotjobs schedule`` and their options."""
+    schedule.description = f"Create and manage recurring (cron) schedules. {CREDENTIALS_HELP}"
     actions = schedule.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a schedule")
     create.add_argument("name")
     create.add_argument("--cron", required=True, help="5 fields, or 6 with seconds first")
-    create.add_argument("--timezone", default="UTC", help="IANA time zone, e.g. Europe/Berlin (default UTC)")
+    create.add_argument(
+        "--timezone", default="UTC", help="IANA time zone, e.g. Europe/Berlin (default %(default)s)"
+    )
     create.add_argument(
         "--targets", nargs="+", required=True, metavar="ARN", help="thing or thing group ARNs"
     )
     source = create.add_mutually_exclusive_group(required=True)
-    source.add_argument("--document", help="the job document, as JSON")
+    source.add_argument(
+        "--document", help="the job document: inline JSON, @FILE, file://FILE or the path of a file"
+    )
     source.add_argument("--template", help="a job template id or ARN")
-    create.add_argument("--param", action="append", default=[], metavar="K=V", help="documentParameters")
-    create.add_argument("--misfire", choices=["skip", "run-once"], default="skip")
-    create.add_argument("--overlap", choices=["skip", "allow"], default="skip")
-    create.add_argument("--settings", help="job settings as JSON (rollout, abort, timeout, retry)")
+    create.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="documentParameters for --template (repeatable; default: none)",
+    )
+    create.add_argument(
+        "--misfire",
+        choices=["skip", "run-once"],
+        default="skip",
+        help="fires missed during downtime: skipped, or the latest run once (default %(default)s)",
+    )
+    create.add_argument(
+        "--overlap",
+        choices=["skip", "allow"],
+        default="skip",
+        help="a fire while the previous run's job is still in progress: skipped, or run "
+        "(default %(default)s)",
+    )
+    create.add_argument(
+        "--settings",
+        help="job settings (rollout, abort, timeout, retry) as inline JSON, @FILE, file://FILE or the "
+        "path of a file (default: none)",
+    )
     actions.add_parser("list", help="list schedules")
     for name, text in (
         ("describe", "show one schedule"),
@@ -47,21 +74,21 @@ def add_schedule_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     ):
         actions.add_parser(name, help=text).add_argument("name")
     for parser in actions.choices.values():
-        parser.add_argument("--endpoint", default="http://127.0.0.1:8080", help="control plane URL")
         parser.add_argument(
-            "--data-dir", type=Path, default=Path("./data"), help="where stored credentials are"
+            "--endpoint", default="http://127.0.0.1:8080", help="control plane URL (default %(default)s)"
         )
-        parser.add_argument("--region", default="us-east-1")
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path("./data"),
+            help="the server's data dir, where the admin key is stored (default ./data)",
+        )
+        parser.add_argument("--region", default="us-east-1", help="region to sign for (default %(default)s)")
 
 
 def run_schedule_command(args: argparse.Namespace) -> int:
     try:
-        key = read_admin_key(args.data_dir)
-        if key is None:
-            raise ValueError(
-                "no admin key: set IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY,"
-                f" or point --data-dir at the server's data dir (no key in {args.data_dir})"
-            )
+        key = client_admin_key(args.data_dir)
         client = _Client(args.endpoint, args.region, Credentials(key.access_key_id, key.secret_access_key))
         result = _dispatch(args, client)
     except ValueError as exc:
@@ -93,16 +120,13 @@ def _dispatch(args: argparse.Namespace, client: _Client) -> Any:
         "overlap": args.overlap,
     }
     if args.document is not None:
-        body["document"] = args.document
+        body["document"] = json_argument(args.document, "--document")
     else:
         body["jobTemplateArn"] = client.template_arn(args.template)
     if args.param:
         body["documentParameters"] = dict(_pair(p) for p in args.param)
     if args.settings:
-        try:
-            body["settings"] = json.loads(args.settings)
-        except ValueError as exc:
-            raise ValueError(f"--settings is not valid JSON: {exc}") from exc
+        body["settings"] = json.loads(json_argument(args.settings, "--settings"))
     return client.call("POST", f"/schedules/{args.name}", body)
 
 

@@ -1,6 +1,6 @@
 """The simulator's controller: register the fleet, start workers, run a job, report.
 
-It is a client of the service like any operator and any fleet: boto3 against
+It is a client of the service like any operator and any fleet: botocore against
 the HTTP control plane, MQTT through the broker. It never imports the service.
 """
 
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -31,7 +31,7 @@ _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELE
 
 
 class SimulationError(Exception):
-    """The simulation could not run (bad settings, missing credentials, unreachable service)."""
+    """The simulation could not run (bad settings, a service that cannot be reached)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class SimulationConfig:
     mqtt: str
     http: str
     things: int
+    # The admin key the control-plane calls are signed with.
+    access_key_id: str
+    secret_access_key: str
     profiles: dict[str, float] = field(default_factory=lambda: {"succeed": 100.0})
     group: str = "simulated-fleet"
     prefix: str = "sim"
@@ -109,15 +112,12 @@ def simulate(config: SimulationConfig, on_progress: Callable[[Progress], None] |
 
 
 def _control_plane(config: SimulationConfig) -> Any:
-    key, secret = os.environ.get("IOTJOBS_ACCESS_KEY_ID"), os.environ.get("IOTJOBS_SECRET_ACCESS_KEY")
-    if not key or not secret:
-        raise SimulationError("set IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY to the admin key")
-    return boto3.client(
+    return botocore.session.Session().create_client(
         "iot",
         endpoint_url=config.http,
         region_name=config.region,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16),
     )
 

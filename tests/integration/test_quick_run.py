@@ -1,5 +1,6 @@
 """`iotjobs run`: one command on one device, its output and its exit code."""
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def device(server, iot, unique):
     process.close()
 
 
-def run(server, *args, credentials=True, timeout=60):
+def run(server, *args, credentials=True, timeout=60, cwd=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
     if credentials:
         env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
@@ -34,7 +35,7 @@ def run(server, *args, credentials=True, timeout=60):
         server.http_url,
         *args,
     ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def test_output_and_exit_code_come_back(server, device):
@@ -73,5 +74,18 @@ def test_unknown_things_and_missing_credentials_are_clear_errors(server, tmp_pat
     assert result.returncode == 2 and "nobody-here" in result.stderr
     result = run(server, "--thing", "x", "--data-dir", str(tmp_path), "--", "true", credentials=False)
     assert result.returncode == 2 and "no admin key" in result.stderr
+    assert f"({tmp_path}/admin-credentials.json does not exist)" in result.stderr
     result = run(server, "--thing", "x")
     assert result.returncode == 2 and "give the command after --" in result.stderr
+
+
+def test_without_the_environment_the_key_comes_from_the_data_dir(server, device, tmp_path):
+    (tmp_path / "data").mkdir()
+    stored = {"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": SECRET}
+    (tmp_path / "data" / "admin-credentials.json").write_text(json.dumps(stored))
+    # ./data by default, as the server's own default.
+    result = run(
+        server, "--thing", device, "--", "echo", "from the data dir", credentials=False, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "from the data dir\n"

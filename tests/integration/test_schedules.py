@@ -35,9 +35,10 @@ def real_time_server(tmp_path_factory):
     assert server.stop() == 0
 
 
-def schedule(server, *args):
+def schedule(server, *args, credentials=True):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
-    env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+    if credentials:
+        env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
     action, *rest = args
     command = [
         sys.executable,
@@ -305,11 +306,14 @@ def test_a_missing_target_is_a_400_naming_the_schedule_where_create_job_says_404
 def test_the_cli_prints_the_refusal_and_exits_non_zero(server, iot, unique):
     thing = iot.create_thing(thingName=f"{unique}-thing")["thingArn"]
     base = ["create", unique, "--cron", "0 3 * * *", "--targets", thing]
+    # A document that is not JSON is refused before it is sent; the service refuses it too (above).
     bad_document = schedule(server, *base, "--document", "{bad")
-    assert bad_document.returncode == 1
-    assert bad_document.stderr == (
-        "iotjobs schedule: InvalidRequestException:"
-        " The job document is not valid JSON: its brackets do not balance\n"
+    assert bad_document.returncode == 2
+    assert bad_document.stderr.startswith("iotjobs schedule: --document '{bad' is not JSON (")
+    refused = schedule(server, *base, "--document", "[1, 2]")  # JSON, but no job document
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "iotjobs schedule: InvalidRequestException: The job document must be a JSON object\n"
     )
     bad_setting = schedule(server, *base, "--document", "{}", "--settings",
                            '{"jobExecutionsRolloutConfig": {"maximumPerMinute": 0}}')  # fmt: skip
@@ -317,5 +321,38 @@ def test_the_cli_prints_the_refusal_and_exits_non_zero(server, iot, unique):
     assert "at 'settings.jobExecutionsRolloutConfig.maximumPerMinute' failed to satisfy" in bad_setting.stderr
     not_json = schedule(server, *base, "--document", "{}", "--settings", "{bad")
     assert not_json.returncode == 2
-    assert not_json.stderr.startswith("iotjobs schedule: --settings is not valid JSON: ")
+    assert not_json.stderr.startswith("iotjobs schedule: --settings '{bad' is not JSON (")
     assert signed_request(server, "GET", f"/schedules/{unique}").status_code == 404
+
+
+def test_the_document_and_settings_may_come_from_files(fast_server, tmp_path):
+    arn = fast_server.iot().create_thing(thingName="cron-dev-4")["thingArn"]
+    document = '{"operation": "from-a-file"}'
+    (tmp_path / "document.json").write_text(document)
+    (tmp_path / "settings.json").write_text('{"timeoutConfig": {"inProgressTimeoutInMinutes": 7}}')
+    options = ["--cron", "0 4 * * *", "--targets", arn]
+    created = schedule(
+        fast_server,
+        *("create", "from-files", *options),
+        *("--document", f"@{tmp_path}/document.json", "--settings", f"file://{tmp_path}/settings.json"),
+    )
+    assert created.returncode == 0, created.stderr
+    described = json.loads(schedule(fast_server, "describe", "from-files").stdout)
+    assert described["document"] == document
+    assert described["settings"] == {"timeoutConfig": {"inProgressTimeoutInMinutes": 7}}
+
+
+def test_a_document_file_that_is_missing_is_named(fast_server, tmp_path):
+    arn = "arn:aws:iot:us-east-1:123456789012:thing/x"
+    missing = tmp_path / "missing.json"
+    result = schedule(
+        fast_server, "create", "nofile", "--cron", "0 * * * *", "--targets", arn, "--document", f"@{missing}"
+    )
+    assert result.returncode == 2
+    assert f"iotjobs schedule: --document: cannot read {missing}: No such file or directory" in result.stderr
+
+
+def test_without_a_key_the_path_looked_at_is_named(fast_server, tmp_path):
+    result = schedule(fast_server, "list", "--data-dir", str(tmp_path), credentials=False)
+    assert result.returncode == 2
+    assert f"({tmp_path}/admin-credentials.json does not exist)" in result.stderr

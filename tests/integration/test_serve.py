@@ -42,3 +42,44 @@ def test_ready_line_names_both_listeners(server):
     assert ready == [f"iotjobs ready mqtt={server.mqtt_host}:{server.mqtt_port} http={server.http_url[7:]}"]
     assert server.mqtt_host == "127.0.0.1"
     assert (server.data_dir / "jobs.sqlite3").exists()
+
+
+def test_a_fresh_data_dir_and_every_file_in_it_are_the_owners_alone(tmp_path):
+    data_dir = tmp_path / "fresh" / "data"
+    # --mqtts-port writes the CA and the server certificate too; no key in the environment
+    # makes the service store one.
+    server = start_server(data_dir, env_credentials=False, extra_args=["--mqtts-port", "0"])
+    try:
+        stored = json.loads((data_dir / "admin-credentials.json").read_text())
+        iot = server.iot(key_id=stored["accessKeyId"], secret=stored["secretAccessKey"])
+        arn = iot.create_thing(thingName="private")["thingArn"]
+        iot.create_job(jobId="private-job", document='{"secret": "plans"}', targets=[arn])
+        modes = {
+            str(path.relative_to(data_dir)): stat.S_IMODE(path.stat().st_mode)
+            for path in [data_dir, *data_dir.rglob("*")]
+        }
+    finally:
+        assert server.stop() == 0
+    assert {
+        "jobs.sqlite3",
+        "jobs.sqlite3-wal",
+        "jobs.sqlite3-shm",
+        "ca.pem",
+        "admin-credentials.json",
+    } <= set(modes)
+    assert modes.pop(".") == 0o700
+    assert {name: oct(mode) for name, mode in modes.items() if mode != 0o600} == {}
+
+
+def test_an_existing_data_dir_open_to_others_is_reported(tmp_path):
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir()
+    data_dir.chmod(0o755)
+    server = start_server(data_dir)
+    try:
+        warnings = [line for line in server.lines if "WARNING" in line and "data dir" in line]
+    finally:
+        assert server.stop() == 0
+    assert len(warnings) == 1
+    assert f"the data dir {data_dir} can be read by other users (mode 755)" in warnings[0]
+    assert "chmod 700" in warnings[0]

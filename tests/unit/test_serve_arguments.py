@@ -3,17 +3,23 @@
 import pytest
 
 from iot_jobs_bridge.jobs_service.ca import CertificateAuthority
-from iot_jobs_bridge.jobs_service.cli import _broker_fields, _parser
+from iot_jobs_bridge.jobs_service.cli import build_parser
+from iot_jobs_bridge.jobs_service.serve_cli import _broker_fields
+
+
+def parse(*argv):
+    parser, _ = build_parser("serve")
+    return parser.parse_args(["serve", *argv])
 
 
 def fields(*argv):
-    return _broker_fields(_parser().parse_args(["serve", *argv]))
+    return _broker_fields(parse(*argv))
 
 
 def test_mqtts_port_alone_means_8883_and_a_value_wins():
-    assert _parser().parse_args(["serve", "--mqtts-port"]).mqtts_port == 8883
-    assert _parser().parse_args(["serve", "--mqtts-port", "0"]).mqtts_port == 0
-    assert _parser().parse_args(["serve"]).mqtts_port is None
+    assert parse("--mqtts-port").mqtts_port == 8883
+    assert parse("--mqtts-port", "0").mqtts_port == 0
+    assert parse().mqtts_port is None
 
 
 def test_brokers_the_service_runs_take_no_external_settings():

@@ -1,0 +1,286 @@
+"""``iotjobs serve``: the broker, the jobs service and the HTTP control plane in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from iot_jobs_bridge.broker import BrokerLimits
+from iot_jobs_bridge.broker.mosquitto import MosquittoError
+from iot_jobs_bridge.device_sdk.connection import Endpoint, TlsOptions
+
+from .app import JobsService, ServiceConfig
+from .clock import time_scale_from_env
+from .limits import DeviceLimits
+
+__all__ = ["add_arguments", "run_serve"]
+
+_ENVIRONMENT = """\
+environment:
+  IOTJOBS_ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY
+                        the admin key (both or neither); without them the key in
+                        DATA_DIR/admin-credentials.json is used, generated on first start
+  IOTJOBS_TIME_SCALE    N makes one configured minute last 60/N seconds, for tests and
+                        simulations of rollout rates and timeouts (default 1)
+  IOTJOBS_BROKER_CHANGE set for --broker-reload-command: reload or restart
+
+The data dir is created readable by its owner only (0700), and so is every
+file the service writes there (0600).
+"""
+
+
+def add_arguments(serve: argparse.ArgumentParser) -> None:
+    """The options of ``iotjobs serve``."""
+    serve.formatter_class = argparse.RawDescriptionHelpFormatter
+    serve.epilog = _ENVIRONMENT
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    serve.add_argument(
+        "--mqtt-port",
+        type=_port_or_off,
+        default=1883,
+        metavar="PORT|off",
+        help="plain MQTT port, where a device logs in by client id alone; 0 lets the OS pick, "
+        "off turns it off (with --mqtts-port: devices only with certificates) (default %(default)s)",
+    )
+    serve.add_argument(
+        "--http-port", type=int, default=8080, help="HTTP port; 0 lets the OS pick (default %(default)s)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("./data"),
+        help="where state is kept: the database, the admin key, the CA (default ./data)",
+    )
+    serve.add_argument(
+        "--region",
+        default="us-east-1",
+        help="region in ARNs and in the SigV4 scope clients sign for (default %(default)s)",
+    )
+    serve.add_argument("--account", default="123456789012", help="account in ARNs (default %(default)s)")
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="lowest level logged (default %(default)s)",
+    )
+    serve.add_argument(
+        "--device-rate",
+        type=float,
+        default=DeviceLimits.requests_per_second,
+        help="device requests per second per thing before RequestThrottled (default %(default)g)",
+    )
+    serve.add_argument(
+        "--device-burst",
+        type=int,
+        default=DeviceLimits.request_burst,
+        help="requests a thing may send at once above its rate (default %(default)s)",
+    )
+    serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
+    serve.add_argument(
+        "--broker",
+        choices=["embedded", "mosquitto", "external"],
+        default="embedded",
+        help="embedded: in this process; mosquitto: a Mosquitto the service configures and runs, for "
+        "MQTT 5; external: an MQTT broker you run, at --broker-url (default %(default)s)",
+    )
+    serve.add_argument(
+        "--broker-url",
+        metavar="mqtt[s]://HOST:PORT",
+        help="the external broker (mqtts: over TLS) (default: none; needed with --broker external)",
+    )
+    serve.add_argument(
+        "--broker-ca-file",
+        type=Path,
+        help="CA bundle the external broker's certificate is checked against (default: the system's)",
+    )
+    serve.add_argument(
+        "--broker-cert-file",
+        type=Path,
+        help="the service's client certificate there (default: none, no client certificate)",
+    )
+    serve.add_argument("--broker-key-file", type=Path, help="its private key (default: none)")
+    serve.add_argument(
+        "--broker-acl-dir",
+        type=Path,
+        help="write the external Mosquitto's device ACL and CRL here, kept in step with the registry "
+        "(default: none, not written)",
+    )
+    serve.add_argument(
+        "--broker-reload-command",
+        metavar="CMD",
+        help="run after those files change; IOTJOBS_BROKER_CHANGE=reload (SIGHUP will do) or restart "
+        "(default: none)",
+    )
+    serve.add_argument(
+        "--mqtts-port",
+        type=int,
+        nargs="?",
+        const=8883,
+        metavar="PORT",
+        help="also listen for MQTT over TLS with client certificates, on PORT or 8883 (0: any free port; "
+        "--broker mosquitto always does, on 8883 by default) (default: no TLS listener)",
+    )
+    serve.add_argument(
+        "--tls-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name or address devices use to reach the TLS listener, for its certificate "
+        "(repeatable; default: none besides --host, localhost, 127.0.0.1 and this machine's name, "
+        "which are always in it)",
+    )
+    limits = BrokerLimits()
+    serve.add_argument(
+        "--max-packet-size",
+        type=int,
+        default=limits.max_packet_bytes,
+        metavar="BYTES",
+        help="largest MQTT packet a client may send; a larger one closes its connection "
+        "(default %(default)s: AWS IoT's 128 KB payload on a 256-byte topic)",
+    )
+    serve.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=limits.connect_timeout,
+        metavar="SECONDS",
+        help="time a new connection has for its TLS handshake and CONNECT "
+        "(default %(default)g; embedded broker)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        metavar="N",
+        help="open MQTT connections at most; more are closed at once (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-queued-bytes",
+        type=int,
+        default=limits.max_queued_bytes,
+        metavar="BYTES",
+        help="bytes waiting to be sent to all clients together; the client that would pass it is "
+        "disconnected (default %(default)s; embedded broker)",
+    )
+    serve.add_argument(
+        "--broker-username", help="the service's username on the external broker (default: none)"
+    )
+    serve.add_argument(
+        "--broker-password-env",
+        metavar="VAR",
+        help="environment variable with the service's password there (default: none, no password)",
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; 2 on bad options or when a listener cannot start."""
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # amqtt logs every connection at INFO; keep the service's own lines readable.
+    logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        config = ServiceConfig(
+            host=args.host,
+            mqtt_port=args.mqtt_port,
+            http_port=args.http_port,
+            data_dir=args.data_dir,
+            region=args.region,
+            account=args.account,
+            time_scale=time_scale_from_env(),
+            events=not args.no_events,
+            limits=DeviceLimits(requests_per_second=args.device_rate, request_burst=args.device_burst),
+            mqtts_port=args.mqtts_port,
+            tls_names=tuple(args.tls_name),
+            broker_limits=_broker_limits(args),
+            **_broker_fields(args),
+        )
+        asyncio.run(_serve(config))
+    except (ValueError, OSError, MosquittoError) as exc:
+        print(f"iotjobs: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _serve(config: ServiceConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with JobsService(config) as service:
+        key = service.admin_key
+        if key.source == "environment":
+            print("admin credentials: from IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY", flush=True)
+        else:
+            made = "generated and stored in" if service.admin_key_generated else "stored in"
+            print(f"admin credentials: {made} {key.source} (access key id {key.access_key_id})", flush=True)
+        if service.mqtts_address is not None:
+            tls_host, tls_port = service.mqtts_address
+            print(f"mqtts listening on {tls_host}:{tls_port} (device certificates from the CA in ca.pem)")
+        mqtt = "off" if service.mqtt_address is None else "{}:{}".format(*service.mqtt_address)
+        http_host, http_port = service.http_address
+        print(f"iotjobs ready mqtt={mqtt} http={http_host}:{http_port}", flush=True)
+        await stop.wait()
+        print("iotjobs stopping", flush=True)
+
+
+def _port_or_off(value: str) -> int | None:
+    if value == "off":
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a port number nor off") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _broker_limits(args: argparse.Namespace) -> BrokerLimits:
+    return BrokerLimits(
+        max_packet_bytes=args.max_packet_size,
+        connect_timeout=args.connect_timeout,
+        max_connections=args.max_connections,
+        max_queued_bytes=args.max_queued_bytes,
+    )
+
+
+def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """ServiceConfig fields for ``--broker``; ValueError for a bad URL or a missing password."""
+    tls_files = (args.broker_ca_file, args.broker_cert_file, args.broker_key_file)
+    if args.broker != "external":
+        if args.broker_url is not None or any(f is not None for f in tls_files) or args.broker_acl_dir:
+            raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")
+        if args.broker == "embedded" and args.mqtt_port is None and args.mqtts_port is None:
+            raise ValueError("--mqtt-port off leaves devices no listener: add --mqtts-port for the TLS one")
+        return {"broker": args.broker}
+    if args.broker_url is None:
+        raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT or mqtts://HOST:PORT")
+    if args.mqtts_port is not None:
+        raise ValueError("--mqtts-port is for a broker the service runs; an external broker has its own")
+    if args.mqtt_port is None:
+        raise ValueError("--mqtt-port off is for a broker the service runs; an external broker has its own")
+    endpoint = Endpoint.parse(args.broker_url)
+    tls = None
+    if endpoint.tls:
+        tls = TlsOptions(*tls_files)
+        tls.context(endpoint.port)  # a missing or unreadable file is reported now, not at connect
+    elif any(f is not None for f in tls_files):
+        raise ValueError("--broker-ca-file, --broker-cert-file and --broker-key-file need mqtts://")
+    password = None
+    if args.broker_password_env:
+        password = os.environ.get(args.broker_password_env)
+        if password is None:
+            raise ValueError(f"environment variable {args.broker_password_env} is not set")
+    return {
+        "broker": "external",
+        "external_broker": (endpoint.host, endpoint.port),
+        "external_username": args.broker_username,
+        "external_password": password,
+        "external_tls": tls,
+        "external_acl_dir": args.broker_acl_dir,
+        "external_reload_command": args.broker_reload_command,
+    }
