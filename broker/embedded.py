@@ -350,6 +350,17 @@ class EmbeddedBroker:
     def limits(self) -> BrokerLimits:
         return self._limits
 
+    @property
+    def running(self) -> bool:
+        """Whether the broker is started and every one of its listeners accepts connections."""
+        broker = self._broker
+        if self._state != "started" or broker is None:
+            return False
+        return all(
+            server.instance is not None and server.instance.is_serving()
+            for server in broker._servers.values()
+        )
+
     async def reauthenticate(self) -> int:
         """Close the connections whose credentials are no longer accepted (see `JobsBroker`)."""
         return await self._broker.reauthenticate() if self._broker is not None else 0

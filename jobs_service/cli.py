@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from iot_jobs_bridge.simulator.cli import add_simulate_command, run_simulate
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
 from .limits import DeviceLimits
+from .logs import LOG_FORMATS, setup_logging
 from .quick_run import add_run_command, run_quick_job
 from .schedule_cli import add_schedule_command, run_schedule_command
 
@@ -54,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--account", default="123456789012", help="account in ARNs (default 123456789012)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="text (default), or json: one object per line with timestamp, level, logger, message "
+        "and the event's fields (job_id, thing, reason, ...)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every control-plane request at INFO (logger iotjobs.access); otherwise at DEBUG",
+    )
     serve.add_argument(
         "--device-rate",
         type=float,
@@ -245,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_quick_job(args)
     if args.command == "schedule":
         return run_schedule_command(args)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # amqtt logs every connection at INFO; keep the service's own lines readable.
-    logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
+    setup_logging(args.log_level, args.log_format)
     try:
         config = ServiceConfig(
             host=args.host,
@@ -262,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             mqtts_port=args.mqtts_port,
             tls_names=tuple(args.tls_name),
             broker_limits=_broker_limits(args),
+            access_log=args.access_log,
             **_broker_fields(args),
         )
         asyncio.run(_serve(config))
