@@ -1,7 +1,8 @@
 """Who is connecting: principals and the credential rules that produce them.
 
 Pure policy, no amqtt: the broker plugin in `broker.plugins` calls an
-`Authenticator` and stores the resulting `Principal` on the client's session.
+`Authenticator` and stores the resulting `Principal` on the client's session,
+or, for a refusal, the reason the broker logs (`Refusal`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,19 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from iot_jobs_bridge.broker.policy import Statement, allowed, parse_policy, resource_arn
 
-__all__ = ["Authenticator", "CertificateIdentity", "CredentialAuthenticator", "Principal"]
+__all__ = [
+    "Authenticator",
+    "CertificateIdentity",
+    "CredentialAuthenticator",
+    "ExplainingAuthenticator",
+    "Principal",
+    "Refusal",
+    "authenticate_explained",
+]
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,25 @@ class Principal:
 
 @dataclass(frozen=True)
 class CertificateIdentity:
-    """What a valid (ours, ACTIVE) client certificate stands for: its things and policy documents."""
+    """What one of our client certificates stands for: its things and policy documents, and its status.
+
+    Only an ``ACTIVE`` certificate logs a client in; the status and id say why another is refused.
+    """
 
     things: list[str]
     policies: list[str]
+    status: str = "ACTIVE"
+    certificate_id: str = ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a CONNECT is refused: a short phrase an operator can act on, for the broker's log.
+
+    The client itself only ever learns "not authorized".
+    """
+
+    reason: str
 
 
 class Authenticator(Protocol):
@@ -63,6 +87,33 @@ class Authenticator(Protocol):
         password: str | None,
         certificate: bytes | None = None,
     ) -> Principal | None: ...
+
+
+@runtime_checkable
+class ExplainingAuthenticator(Authenticator, Protocol):
+    """An `Authenticator` that can also say why it refuses."""
+
+    def check(
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
+    ) -> Principal | Refusal: ...
+
+
+def authenticate_explained(
+    authenticator: Authenticator,
+    client_id: str | None,
+    username: str | None,
+    password: str | None,
+    certificate: bytes | None = None,
+) -> Principal | Refusal:
+    """The principal, or why not: `check` where the authenticator has one, else a generic reason."""
+    if isinstance(authenticator, ExplainingAuthenticator):
+        return authenticator.check(client_id, username, password, certificate)
+    principal = authenticator.authenticate(client_id, username, password, certificate)
+    return principal if principal is not None else Refusal("credentials not accepted")
 
 
 class CredentialAuthenticator:
@@ -108,6 +159,17 @@ class CredentialAuthenticator:
         certificate: bytes | None = None,
     ) -> Principal | None:
         """Return the principal for these CONNECT credentials, or `None` to refuse."""
+        decided = self.check(client_id, username, password, certificate)
+        return decided if isinstance(decided, Principal) else None
+
+    def check(
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
+    ) -> Principal | Refusal:
+        """The principal for these CONNECT credentials, or why they are refused."""
         if certificate is not None:
             return self._by_certificate(client_id, certificate)
         if username == self._admin_key_id:
@@ -115,18 +177,30 @@ class CredentialAuthenticator:
                 if self._service_client_id is not None and client_id == self._service_client_id:
                     return Principal("service", self._admin_key_id)
                 return Principal("admin", self._admin_key_id)
-            return None
-        if client_id and self._thing_exists(client_id):
+            return Refusal(f"bad admin secret for access key id {self._admin_key_id}")
+        if not client_id:
+            return Refusal("no client id (a device connects with its thing name as client id)")
+        if self._thing_exists(client_id):
             return Principal("thing", client_id)
-        return None
+        return Refusal(f"thing not registered (aws iot create-thing --thing-name {client_id})")
 
-    def _by_certificate(self, client_id: str | None, certificate: bytes) -> Principal | None:
+    def _by_certificate(self, client_id: str | None, certificate: bytes) -> Principal | Refusal:
         identity = self._certificate_identity(certificate) if self._certificate_identity else None
-        if identity is None or not client_id:
-            return None
+        if identity is None:
+            return Refusal("certificate unknown: not one this server issued or registered, or deleted")
+        name = identity.certificate_id or "of the client"
+        if identity.status != "ACTIVE":
+            return Refusal(f"certificate {identity.status.lower()}: {name} is {identity.status}")
+        if not client_id:
+            return Refusal("no client id (a device connects with its thing name as client id)")
         if not identity.policies:
             # No policy: the default rule, a device is a thing its certificate is attached to.
-            return Principal("thing", client_id) if client_id in identity.things else None
+            if client_id in identity.things:
+                return Principal("thing", client_id)
+            return Refusal(
+                f"not attached to the thing: certificate {name} is not attached to thing {client_id!r}"
+                " (aws iot attach-thing-principal)"
+            )
         statements = tuple(s for document in identity.policies for s in parse_policy(document))
         principal = Principal(
             "policy",
@@ -135,4 +209,6 @@ class CredentialAuthenticator:
             thing=identity.things[0] if identity.things else "",
             arn_prefix=self._arn_prefix,
         )
-        return principal if principal.may("iot:Connect", client_id) else None
+        if principal.may("iot:Connect", client_id):
+            return principal
+        return Refusal(f"policy does not allow iot:Connect for client id {client_id!r} (certificate {name})")

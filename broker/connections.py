@@ -55,11 +55,13 @@ from transitions import MachineError
 
 from iot_jobs_bridge.broker.framing import CheckedReader, abort_connection, topic_problem
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
-from iot_jobs_bridge.broker.plugins import check_topic, session_principal
+from iot_jobs_bridge.broker.plugins import check_topic, session_principal, session_refusal
 
 __all__ = ["ConnectionLifecycle", "FleetProtocolHandler"]
 
 _log = logging.getLogger("iot_jobs_bridge.broker.connections")
+# The operator's view of devices' connections (see `jobs_service.logs`).
+devices_log = logging.getLogger("iotjobs.devices")
 
 # [MQTT-3.1.2-24]: a server closes a connection silent for one and a half keepalives.
 KEEPALIVE_GRACE = 1.5
@@ -202,7 +204,13 @@ class ConnectionLifecycle:
             # Changed: authenticate first, will included; a refusal touches no existing session.
             refusal = await self._refusal(session, listener_name)
             if refusal is not None:
-                _log.info("refused connection: client id %r: %s", session.client_id, refusal)
+                devices_log.info(
+                    "refused connection: client id %r from %s: %s",
+                    session.client_id,
+                    _peer(writer),
+                    refusal,
+                    extra={"thing": session.client_id, "reason": refusal, "address": _peer(writer)},
+                )
                 handler.attach(session, checked, writer)
                 await handler.mqtt_connack_authorize(False)
                 await writer.close()
@@ -238,16 +246,16 @@ class ConnectionLifecycle:
     async def _refusal(self, session: Any, listener_name: str) -> str | None:
         """Why this CONNECT is refused, or None to accept it."""
         if not await self._authenticate(session, self.listeners_config[listener_name]):
-            return "its credentials are not accepted"
+            return session_refusal(session)
         principal = session_principal(session)
         if listener_name in self._service_only and (principal is None or principal.kind != "service"):
             return "this listener admits only the jobs service"
         if session.will_flag:
             problem = topic_problem(session.will_topic)
             if problem is not None:
-                return f"its will topic {problem}"
+                return f"will topic not allowed: it {problem}"
             if not check_topic(session, session.will_topic, Action.PUBLISH):
-                return f"it may not publish to its will topic {session.will_topic!r}"
+                return f"will topic not allowed: it may not publish to {session.will_topic!r}"
         return None
 
     async def _take_over(self, client_id: str) -> None:

@@ -20,10 +20,16 @@ from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 
 from iot_jobs_bridge.broker.auth import Authenticator
-from iot_jobs_bridge.broker.connections import ConnectionLifecycle
+from iot_jobs_bridge.broker.connections import ConnectionLifecycle, devices_log
 from iot_jobs_bridge.broker.framing import abort_connection
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
-from iot_jobs_bridge.broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic, session_principal
+from iot_jobs_bridge.broker.plugins import (
+    JobsAuthPlugin,
+    JobsTopicPlugin,
+    check_topic,
+    session_principal,
+    session_refusal,
+)
 from iot_jobs_bridge.broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
@@ -91,8 +97,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             BrokerEvents.MESSAGE_RECEIVED, client_id=client_session.client_id, message=app_message
         )
         if not await self._topic_filtering(client_session, topic=topic, action=Action.PUBLISH):
-            self.logger.info(f"{client_session.client_id} not allowed to publish to TOPIC {topic}.")
-            return True
+            return True  # `check_topic` logged the refusal
         await self.plugins_manager.fire_event(
             BrokerEvents.MESSAGE_BROADCAST, client_id=client_session.client_id, message=app_message
         )
@@ -135,7 +140,13 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
                 continue
             if await self._authenticate(session, None):
                 continue
-            log.info("closing %s: its credentials are no longer accepted", client_id)
+            reason = session_refusal(session)
+            devices_log.info(
+                "closing %s: its credentials are no longer accepted: %s",
+                client_id,
+                reason,
+                extra={"thing": client_id, "reason": reason},
+            )
             abort_connection(handler.writer)
             closed += 1
         return closed
