@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from iot_jobs_bridge.broker.policy import Statement, allowed, parse_policy, resource_arn
@@ -35,7 +35,9 @@ class Principal:
     `$aws/things/<name>/jobs/...` topics) or `"policy"` (a certificate with
     AWS IoT policies attached: every action is decided by `statements`, with
     `thing` and the client id `name` as policy variables); `name` is the admin
-    key id, the thing name or the client id.
+    key id, the thing name or the client id. `certificate_id` names the
+    certificate that logged it in, if one did (not part of its identity for
+    comparisons: the rights are the same).
     """
 
     kind: Literal["admin", "service", "thing", "policy"]
@@ -43,6 +45,12 @@ class Principal:
     statements: tuple[Statement, ...] = ()
     thing: str = ""
     arn_prefix: str = ""
+    certificate_id: str = field(default="", compare=False)
+
+    @property
+    def identifier(self) -> str:
+        """AWS IoT's ``principalIdentifier``: the certificate id, else the key id or thing name."""
+        return self.certificate_id or self.name
 
     def may(self, action: str, name: str) -> bool:
         """For a `"policy"` principal: whether its policies allow ``action`` on ``name``."""
@@ -196,7 +204,7 @@ class CredentialAuthenticator:
         if not identity.policies:
             # No policy: the default rule, a device is a thing its certificate is attached to.
             if client_id in identity.things:
-                return Principal("thing", client_id)
+                return Principal("thing", client_id, certificate_id=identity.certificate_id)
             return Refusal(
                 f"not attached to the thing: certificate {name} is not attached to thing {client_id!r}"
                 " (aws iot attach-thing-principal)"
@@ -208,6 +216,7 @@ class CredentialAuthenticator:
             statements=statements,
             thing=identity.things[0] if identity.things else "",
             arn_prefix=self._arn_prefix,
+            certificate_id=identity.certificate_id,
         )
         if principal.may("iot:Connect", client_id):
             return principal

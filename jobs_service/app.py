@@ -28,6 +28,7 @@ from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
+from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
@@ -244,7 +245,12 @@ class JobsService:
         control.certificates = self.certificates
         control.policies = self.policies
         scheduler.start()
-        handlers = control.handlers()
+        embedded_broker = self.broker
+        presence = embedded_broker.presence if embedded_broker is not None else None
+        handlers = {
+            **control.handlers(),
+            **Connectivity(self.store.thing_exists, presence, self.config.broker).handlers(),
+        }
         if self.mosquitto_sync is not None:
             handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
         elif self.broker is not None:
@@ -299,6 +305,7 @@ class JobsService:
             port=config.mqtt_port,
             tls=tls,
             limits=config.broker_limits,
+            clock=self.clock.now,
         )
         await self.broker.start()
 
