@@ -9,6 +9,7 @@ policies (D45).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +26,9 @@ from .store import Fire, Schedule, Store
 from .templates import Templates
 
 __all__ = ["NewSchedule", "Schedules"]
+
+# The operator's log of schedules (see `jobs_service.logs`).
+log = logging.getLogger("iotjobs.schedules")
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,40}")
 _SETTINGS = ("jobExecutionsRolloutConfig", "abortConfig", "timeoutConfig", "jobExecutionsRetryConfig")
@@ -155,6 +159,14 @@ class Schedules:
             for moment in missed:
                 if moment != fire:
                     self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
+            if skipped:
+                log.info(
+                    "schedule %s skipped %d fires missed while the service was down (misfire %s)",
+                    schedule.name,
+                    skipped,
+                    schedule.misfire,
+                    extra={"schedule": schedule.name, "skipped": skipped},
+                )
             if fire is not None:
                 messages += self._run(schedule, fire, now)
             self.store.put_schedule(replace(schedule, handled_until=now, next_fire_at=cron.next_after(now)))
@@ -164,6 +176,12 @@ class Schedules:
         job_id = f"{schedule.name}-{fire_label(fire)}"
         if schedule.overlap == "skip" and self._previous_still_running(schedule.name):
             self.store.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
+            log.info(
+                "schedule %s skipped its fire at %s: its previous job is still running (overlap skip)",
+                schedule.name,
+                fire_label(fire),
+                extra={"schedule": schedule.name, "reason": "skipped-overlap"},
+            )
             return []
         if not self.store.record_fire(Fire(schedule.name, fire, "created", job_id, now)):
             return []  # this fire was handled before a crash
@@ -179,7 +197,14 @@ class Schedules:
             settings={**resolved.settings, **(spec.get("settings") or {})},
             raw_document=resolved.raw_document,
         )
-        return self.engine.create_job(new).messages
+        messages = self.engine.create_job(new).messages
+        log.info(
+            "schedule %s fired: job %s created",
+            schedule.name,
+            job_id,
+            extra={"schedule": schedule.name, "job_id": job_id},
+        )
+        return messages
 
     def _previous_still_running(self, name: str) -> bool:
         for fire in self.store.list_fires(name, limit=10):
