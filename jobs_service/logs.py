@@ -8,8 +8,8 @@ can be filtered on (``grep 'iotjobs.jobs'``, or the ``logger`` field in JSON):
   deleted; an execution timed out (WARNING);
 * ``iotjobs.schedules``: a schedule fired (the job it created) or skipped a fire;
 * ``iotjobs.devices``: an MQTT connection refused, with the reason, or closed
-  by the broker (keepalive, take-over, access withdrawn); connects and
-  disconnects at DEBUG;
+  because its access was withdrawn; connects and disconnects (with the
+  reason) at DEBUG;
 * ``iotjobs.access``: one line per control-plane request, at DEBUG, or at
   INFO with ``--access-log``.
 
