@@ -28,13 +28,13 @@ with their order fixed for fleets; each change is marked where it is made:
   on SUBSCRIBE, as MQTT 3.1.1 says;
 * a connection's socket is closed however its handling ends, cancellation
   included, and shutting the broker down closes every connection and waits
-  for its handling to end;
-* each connection's start and end are published as AWS IoT presence events
-  (`broker.presence`), its end with the reason whoever closed it recorded on
-  its handler (`ending`). Stock amqtt leaves a connection that has not
+  for its handling to end. Stock amqtt leaves a connection that has not
   finished CONNECT open after shutdown (Python 3.11's ``Server.close`` keeps
   accepted sockets), and asyncio does not close the socket of a cancelled
-  connection task, so it leaked until garbage collection.
+  connection task, so it leaked until garbage collection;
+* each connection's start and end are published as AWS IoT presence events
+  (`broker.presence`), its end with the reason whoever closed it recorded on
+  its handler (`mark_ending`).
 
 Re-check all of it on any amqtt upgrade.
 """
