@@ -1,19 +1,28 @@
 """Who is connecting: principals and the credential rules that produce them.
 
 Pure policy, no amqtt: the broker plugin in `broker.plugins` calls an
-`Authenticator` and stores the resulting `Principal` on the client's session.
+`Authenticator` and stores the resulting `Principal` on the client's session,
+or, for a refusal, the reason the broker logs (`Refusal`).
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
 from iot_jobs_bridge.broker.policy import Statement, allowed, parse_policy, resource_arn
 
-__all__ = ["Authenticator", "CertificateIdentity", "CredentialAuthenticator", "Principal"]
+__all__ = [
+    "Authenticator",
+    "CertificateIdentity",
+    "CredentialAuthenticator",
+    "ExplainingAuthenticator",
+    "Principal",
+    "Refusal",
+    "authenticate_explained",
+]
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,9 @@ class Principal:
     `$aws/things/<name>/jobs/...` topics) or `"policy"` (a certificate with
     AWS IoT policies attached: every action is decided by `statements`, with
     `thing` and the client id `name` as policy variables); `name` is the admin
-    key id, the thing name or the client id.
+    key id, the thing name or the client id. `certificate_id` names the
+    certificate that logged it in, if one did (not part of its identity for
+    comparisons: the rights are the same).
     """
 
     kind: Literal["admin", "service", "thing", "policy"]
@@ -34,6 +45,12 @@ class Principal:
     statements: tuple[Statement, ...] = ()
     thing: str = ""
     arn_prefix: str = ""
+    certificate_id: str = field(default="", compare=False)
+
+    @property
+    def identifier(self) -> str:
+        """AWS IoT's ``principalIdentifier``: the certificate id, else the key id or thing name."""
+        return self.certificate_id or self.name
 
     def may(self, action: str, name: str) -> bool:
         """For a `"policy"` principal: whether its policies allow ``action`` on ``name``."""
@@ -43,10 +60,25 @@ class Principal:
 
 @dataclass(frozen=True)
 class CertificateIdentity:
-    """What a valid (ours, ACTIVE) client certificate stands for: its things and policy documents."""
+    """What one of our client certificates stands for: its things and policy documents, and its status.
+
+    Only an ``ACTIVE`` certificate logs a client in; the status and id say why another is refused.
+    """
 
     things: list[str]
     policies: list[str]
+    status: str = "ACTIVE"
+    certificate_id: str = ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a CONNECT is refused: a short phrase an operator can act on, for the broker's log.
+
+    The client itself only ever learns "not authorized".
+    """
+
+    reason: str
 
 
 class Authenticator(Protocol):
@@ -63,6 +95,33 @@ class Authenticator(Protocol):
         password: str | None,
         certificate: bytes | None = None,
     ) -> Principal | None: ...
+
+
+@runtime_checkable
+class ExplainingAuthenticator(Authenticator, Protocol):
+    """An `Authenticator` that can also say why it refuses."""
+
+    def check(
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
+    ) -> Principal | Refusal: ...
+
+
+def authenticate_explained(
+    authenticator: Authenticator,
+    client_id: str | None,
+    username: str | None,
+    password: str | None,
+    certificate: bytes | None = None,
+) -> Principal | Refusal:
+    """The principal, or why not: `check` where the authenticator has one, else a generic reason."""
+    if isinstance(authenticator, ExplainingAuthenticator):
+        return authenticator.check(client_id, username, password, certificate)
+    principal = authenticator.authenticate(client_id, username, password, certificate)
+    return principal if principal is not None else Refusal("credentials not accepted")
 
 
 class CredentialAuthenticator:
@@ -108,6 +167,17 @@ class CredentialAuthenticator:
         certificate: bytes | None = None,
     ) -> Principal | None:
         """Return the principal for these CONNECT credentials, or `None` to refuse."""
+        decided = self.check(client_id, username, password, certificate)
+        return decided if isinstance(decided, Principal) else None
+
+    def check(
+        self,
+        client_id: str | None,
+        username: str | None,
+        password: str | None,
+        certificate: bytes | None = None,
+    ) -> Principal | Refusal:
+        """The principal for these CONNECT credentials, or why they are refused."""
         if certificate is not None:
             return self._by_certificate(client_id, certificate)
         if username == self._admin_key_id:
@@ -115,18 +185,30 @@ class CredentialAuthenticator:
                 if self._service_client_id is not None and client_id == self._service_client_id:
                     return Principal("service", self._admin_key_id)
                 return Principal("admin", self._admin_key_id)
-            return None
-        if client_id and self._thing_exists(client_id):
+            return Refusal(f"bad admin secret for access key id {self._admin_key_id}")
+        if not client_id:
+            return Refusal("no client id (a device connects with its thing name as client id)")
+        if self._thing_exists(client_id):
             return Principal("thing", client_id)
-        return None
+        return Refusal(f"thing not registered (aws iot create-thing --thing-name {client_id})")
 
-    def _by_certificate(self, client_id: str | None, certificate: bytes) -> Principal | None:
+    def _by_certificate(self, client_id: str | None, certificate: bytes) -> Principal | Refusal:
         identity = self._certificate_identity(certificate) if self._certificate_identity else None
-        if identity is None or not client_id:
-            return None
+        if identity is None:
+            return Refusal("certificate unknown: not one this server issued or registered, or deleted")
+        name = identity.certificate_id or "of the client"
+        if identity.status != "ACTIVE":
+            return Refusal(f"certificate {identity.status.lower()}: {name} is {identity.status}")
+        if not client_id:
+            return Refusal("no client id (a device connects with its thing name as client id)")
         if not identity.policies:
             # No policy: the default rule, a device is a thing its certificate is attached to.
-            return Principal("thing", client_id) if client_id in identity.things else None
+            if client_id in identity.things:
+                return Principal("thing", client_id, certificate_id=identity.certificate_id)
+            return Refusal(
+                f"not attached to the thing: certificate {name} is not attached to thing {client_id!r}"
+                " (aws iot attach-thing-principal)"
+            )
         statements = tuple(s for document in identity.policies for s in parse_policy(document))
         principal = Principal(
             "policy",
@@ -134,5 +216,8 @@ class CredentialAuthenticator:
             statements=statements,
             thing=identity.things[0] if identity.things else "",
             arn_prefix=self._arn_prefix,
+            certificate_id=identity.certificate_id,
         )
-        return principal if principal.may("iot:Connect", client_id) else None
+        if principal.may("iot:Connect", client_id):
+            return principal
+        return Refusal(f"policy does not allow iot:Connect for client id {client_id!r} (certificate {name})")

@@ -31,7 +31,10 @@ with their order fixed for fleets; each change is marked where it is made:
   for its handling to end. Stock amqtt leaves a connection that has not
   finished CONNECT open after shutdown (Python 3.11's ``Server.close`` keeps
   accepted sockets), and asyncio does not close the socket of a cancelled
-  connection task, so it leaked until garbage collection.
+  connection task, so it leaked until garbage collection;
+* each connection's start and end are published as AWS IoT presence events
+  (`broker.presence`), its end with the reason whoever closed it recorded on
+  its handler (`mark_ending`).
 
 Re-check all of it on any amqtt upgrade.
 """
@@ -55,11 +58,14 @@ from transitions import MachineError
 
 from iot_jobs_bridge.broker.framing import CheckedReader, abort_connection, topic_problem
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
-from iot_jobs_bridge.broker.plugins import check_topic, session_principal
+from iot_jobs_bridge.broker.plugins import check_topic, session_principal, session_refusal
+from iot_jobs_bridge.broker.presence import DisconnectReason, Presence, PresenceBook
 
-__all__ = ["ConnectionLifecycle", "FleetProtocolHandler"]
+__all__ = ["ConnectionLifecycle", "FleetProtocolHandler", "mark_ending"]
 
 _log = logging.getLogger("iot_jobs_bridge.broker.connections")
+# The operator's view of devices' connections (see `jobs_service.logs`).
+devices_log = logging.getLogger("iotjobs.devices")
 
 # [MQTT-3.1.2-24]: a server closes a connection silent for one and a half keepalives.
 KEEPALIVE_GRACE = 1.5
@@ -69,6 +75,14 @@ _TAKE_OVER_WAIT = 5.0
 _SHUTDOWN_WAIT = 5.0
 # Errors that end a connection before it is served: protocol, TLS and socket failures.
 _EARLY_END = (AMQTTError, MQTTError, NoDataError, OSError, EOFError)
+# A persistent session keeps its presence `sessionIdentifier` across connections.
+_SESSION_ID_KEY = "iotjobs.session_identifier"
+
+
+def mark_ending(handler: Any, reason: DisconnectReason) -> None:
+    """Record why the broker is about to close ``handler``'s connection; the first reason stands."""
+    if getattr(handler, "ending", None) is None:
+        handler.ending = reason
 
 
 class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no types
@@ -78,6 +92,9 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
     the client's by `ConnectionLifecycle`) but then does nothing; here the
     timeout closes the connection.
     """
+
+    # Why the broker closed this connection (see `mark_ending`); None: the client ended it.
+    ending: DisconnectReason | None = None
 
     async def _handle_qos1_message_flow(self, app_message: Any) -> None:
         # Stock amqtt drops an outgoing QoS 1 message after 5 s without PUBACK, and
@@ -108,6 +125,7 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
             getattr(session, "client_id", "?"),
             getattr(session, "keep_alive", "?"),
         )
+        mark_ending(self, DisconnectReason.MQTT_KEEP_ALIVE_TIMEOUT)
         abort_connection(self.writer)
 
 
@@ -133,9 +151,13 @@ class ConnectionLifecycle:
     _handshakes: int
     _too_many_connections: LimitLog
     _too_many_handshakes: LimitLog
+    _presence: PresenceBook
+    _shutting_down: bool
+    _broadcast_queue: asyncio.Queue[dict[str, Any]]
 
     async def shutdown(self) -> None:
         """Stop listening, close every connection and wait for its end, then stock shutdown."""
+        self._shutting_down = True
         for server in self._servers.values():
             if server.instance is not None:
                 server.instance.close()
@@ -202,7 +224,13 @@ class ConnectionLifecycle:
             # Changed: authenticate first, will included; a refusal touches no existing session.
             refusal = await self._refusal(session, listener_name)
             if refusal is not None:
-                _log.info("refused connection: client id %r: %s", session.client_id, refusal)
+                devices_log.info(
+                    "refused connection: client id %r from %s: %s",
+                    session.client_id,
+                    _peer(writer),
+                    refusal,
+                    extra={"thing": session.client_id, "reason": refusal, "address": _peer(writer)},
+                )
                 handler.attach(session, checked, writer)
                 await handler.mqtt_connack_authorize(False)
                 await writer.close()
@@ -238,16 +266,16 @@ class ConnectionLifecycle:
     async def _refusal(self, session: Any, listener_name: str) -> str | None:
         """Why this CONNECT is refused, or None to accept it."""
         if not await self._authenticate(session, self.listeners_config[listener_name]):
-            return "its credentials are not accepted"
+            return session_refusal(session)
         principal = session_principal(session)
         if listener_name in self._service_only and (principal is None or principal.kind != "service"):
             return "this listener admits only the jobs service"
         if session.will_flag:
             problem = topic_problem(session.will_topic)
             if problem is not None:
-                return f"its will topic {problem}"
+                return f"will topic not allowed: it {problem}"
             if not check_topic(session, session.will_topic, Action.PUBLISH):
-                return f"it may not publish to its will topic {session.will_topic!r}"
+                return f"will topic not allowed: it may not publish to {session.will_topic!r}"
         return None
 
     async def _take_over(self, client_id: str) -> None:
@@ -256,6 +284,7 @@ class ConnectionLifecycle:
         if current is None or end is None or not current[0].transitions.is_connected():
             return
         _log.info("%s connected again while its old connection is open: closing the old one", client_id)
+        mark_ending(current[1], DisconnectReason.DUPLICATE_CLIENTID)
         abort_connection(current[1].writer)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(end[1].wait(), _TAKE_OVER_WAIT)
@@ -296,6 +325,7 @@ class ConnectionLifecycle:
         """Stock `_handle_client_session`, after authentication, without the retained-message sweep."""
         end = asyncio.Event()
         self._ends[session.client_id] = (session, end)
+        connection: Presence | None = None
         try:
             while True:
                 try:
@@ -308,6 +338,7 @@ class ConnectionLifecycle:
             handler.attach(session, reader, writer)
             self._sessions[session.client_id] = (session, handler)
             await handler.mqtt_connack_authorize(True)
+            connection = self._connected(session)
             await self.plugins_manager.fire_event(
                 BrokerEvents.CLIENT_CONNECTED, client_id=session.client_id, client_session=session
             )
@@ -315,10 +346,61 @@ class ConnectionLifecycle:
             await self._publish_session_retained_messages(session)
             await self._client_message_loop(session, handler)
         finally:
+            if connection is not None:
+                self._disconnected(connection, handler, reader)
             end.set()
             ends = self._ends
             if ends.get(session.client_id, (None, None))[1] is end:
                 del ends[session.client_id]
+
+    def _connected(self, session: Any) -> Presence:
+        """Record and announce a connection that was just accepted."""
+        principal = session_principal(session)
+        previous = None if session.clean_session else session.attributes.get(_SESSION_ID_KEY)
+        connection, event = self._presence.connected(
+            session.client_id,
+            session_identifier=previous,
+            principal_identifier=principal.identifier if principal is not None else "",
+            ip_address=session.remote_address,
+            port=session.remote_port,
+            keepalive=int(session.keep_alive / KEEPALIVE_GRACE),
+            clean_session=bool(session.clean_session),
+        )
+        session.attributes[_SESSION_ID_KEY] = connection.session_identifier
+        devices_log.debug(
+            "%s connected from %s:%s",
+            session.client_id,
+            session.remote_address,
+            session.remote_port,
+            extra={"thing": session.client_id, "address": f"{session.remote_address}:{session.remote_port}"},
+        )
+        self._announce(event)
+        return connection
+
+    def _disconnected(self, connection: Presence, handler: Any, reader: Any) -> None:
+        """Record and announce the end of ``connection``; at shutdown no one is left to tell."""
+        reason = getattr(handler, "ending", None)
+        if reason is None:
+            refused = getattr(reader, "refused", False)
+            reason = DisconnectReason.CLIENT_ERROR if refused else DisconnectReason.CONNECTION_LOST
+        if self._shutting_down:
+            reason = DisconnectReason.SERVER_INITIATED_DISCONNECT
+        event = self._presence.disconnected(connection, reason)
+        devices_log.debug(
+            "%s disconnected: %s",
+            connection.client_id,
+            reason.value,
+            extra={"thing": connection.client_id, "reason": reason.value},
+        )
+        if not self._shutting_down:
+            self._announce(event)
+
+    def _announce(self, event: tuple[str, bytes] | None) -> None:
+        # Straight onto amqtt's broadcast queue (unbounded): no await, so it also runs while a
+        # connection's handling is being cancelled.
+        if event is not None:
+            topic, payload = event
+            self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload})
 
     if TYPE_CHECKING:  # amqtt's own methods, which this class calls (amqtt ships no types)
 

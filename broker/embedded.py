@@ -6,7 +6,9 @@ import asyncio
 import functools
 import logging
 import ssl
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,10 +22,17 @@ from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 
 from iot_jobs_bridge.broker.auth import Authenticator
-from iot_jobs_bridge.broker.connections import ConnectionLifecycle
+from iot_jobs_bridge.broker.connections import ConnectionLifecycle, devices_log, mark_ending
 from iot_jobs_bridge.broker.framing import abort_connection
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
-from iot_jobs_bridge.broker.plugins import JobsAuthPlugin, JobsTopicPlugin, check_topic, session_principal
+from iot_jobs_bridge.broker.plugins import (
+    JobsAuthPlugin,
+    JobsTopicPlugin,
+    check_topic,
+    session_principal,
+    session_refusal,
+)
+from iot_jobs_bridge.broker.presence import DisconnectReason, Presence, PresenceBook
 from iot_jobs_bridge.broker.routing import SubscriptionIndex
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
@@ -81,6 +90,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             # protocol violation closes the connection. Stock amqtt answered with
             # nothing and stopped routing the client's later messages.
             self.logger.warning("closing %s: it published to %r", client_session.client_id, topic)
+            mark_ending(handler, DisconnectReason.CLIENT_ERROR)
             abort_connection(handler.writer)
             return True
         if not topic.startswith("$"):
@@ -91,8 +101,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
             BrokerEvents.MESSAGE_RECEIVED, client_id=client_session.client_id, message=app_message
         )
         if not await self._topic_filtering(client_session, topic=topic, action=Action.PUBLISH):
-            self.logger.info(f"{client_session.client_id} not allowed to publish to TOPIC {topic}.")
-            return True
+            return True  # `check_topic` logged the refusal
         await self.plugins_manager.fire_event(
             BrokerEvents.MESSAGE_BROADCAST, client_id=client_session.client_id, message=app_message
         )
@@ -103,7 +112,9 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         # Stock amqtt 0.12.1, except that the will passes the topic rules again when it
         # fires (access may have changed since CONNECT) and is never retained on a `$` topic.
         result = disconnect_waiter.result()
-        if not isinstance(result, DisconnectPacket) and client_session.will_flag:
+        if isinstance(result, DisconnectPacket):
+            mark_ending(handler, DisconnectReason.CLIENT_INITIATED_DISCONNECT)
+        elif client_session.will_flag:
             await self._publish_will(client_session)
         await self._stop_handler(handler)
         client_session.transitions.disconnect()
@@ -121,6 +132,10 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         if session.will_retain and not topic.startswith("$"):
             await self.retain_message(session, topic, message, qos)
 
+    def presence_of(self, client_id: str) -> Presence | None:
+        """The latest known of ``client_id``'s connection."""
+        return self._presence.get(client_id)
+
     async def reauthenticate(self) -> int:
         """Check every live connection's credentials again; close those no longer accepted.
 
@@ -135,7 +150,14 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
                 continue
             if await self._authenticate(session, None):
                 continue
-            log.info("closing %s: its credentials are no longer accepted", client_id)
+            reason = session_refusal(session)
+            devices_log.info(
+                "closing %s: its credentials are no longer accepted: %s",
+                client_id,
+                reason,
+                extra={"thing": client_id, "reason": reason},
+            )
+            mark_ending(handler, DisconnectReason.AUTH_ERROR)
             abort_connection(handler.writer)
             closed += 1
         return closed
@@ -145,9 +167,12 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         *args: Any,
         limits: BrokerLimits | None = None,
         service_only: frozenset[str] = frozenset(),
+        now: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._presence = PresenceBook(now)
+        self._shutting_down = False
         self._limits = limits or BrokerLimits()
         self._service_only = service_only
         self._tls_contexts = {}
@@ -256,6 +281,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._queues_full(
             "closing %s: %d bytes wait to be sent to it (%s)", session.client_id, waiting, bound
         )
+        mark_ending(handler, DisconnectReason.THROTTLED)
         abort_connection(handler.writer)
         return False
 
@@ -303,7 +329,8 @@ class EmbeddedBroker:
     a listener that requires client certificates. A port of 0 lets the OS
     pick (give a literal address as `host` then: a name that resolves to
     several addresses gets one port per address); the address properties tell
-    what was bound.
+    what was bound. ``clock`` (epoch seconds) stamps presence events, and
+    `presence` tells what is known of a client id's connection.
     """
 
     def __init__(
@@ -313,6 +340,7 @@ class EmbeddedBroker:
         port: int | None = 1883,
         tls: TlsListener | None = None,
         limits: BrokerLimits | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if port is None and tls is None:
             raise ValueError("the MQTT broker needs a plain or a TLS listener")
@@ -321,6 +349,7 @@ class EmbeddedBroker:
         self._port = port
         self._tls = tls
         self._limits = limits or BrokerLimits()
+        self._clock = clock
         self._state: Literal["new", "starting", "started", "closed"] = "new"
         self._broker: JobsBroker | None = None
         self._addresses: dict[str, tuple[str, int]] = {}
@@ -350,6 +379,21 @@ class EmbeddedBroker:
     def limits(self) -> BrokerLimits:
         return self._limits
 
+    @property
+    def running(self) -> bool:
+        """Whether the broker is started and every one of its listeners accepts connections."""
+        broker = self._broker
+        if self._state != "started" or broker is None:
+            return False
+        return all(
+            server.instance is not None and server.instance.is_serving()
+            for server in broker._servers.values()
+        )
+
+    def presence(self, client_id: str) -> Presence | None:
+        """The latest known of ``client_id``'s connection (see `broker.presence`); None if never seen."""
+        return self._broker.presence_of(client_id) if self._broker is not None else None
+
     async def reauthenticate(self) -> int:
         """Close the connections whose credentials are no longer accepted (see `JobsBroker`)."""
         return await self._broker.reauthenticate() if self._broker is not None else 0
@@ -363,7 +407,9 @@ class EmbeddedBroker:
         listeners = self._listeners()
         try:
             service_only = frozenset({_LISTENER}) if self._port is None else frozenset()
-            broker = JobsBroker(self._config(listeners), limits=self._limits, service_only=service_only)
+            broker = JobsBroker(
+                self._config(listeners), limits=self._limits, service_only=service_only, now=self._clock
+            )
             # Fail closed: without topic filtering amqtt never calls the ACL plugin.
             if not broker.plugins_manager.is_topic_filtering_enabled():
                 raise BrokerStartError("amqtt did not enable topic filtering; refusing to run without ACL")

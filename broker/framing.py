@@ -157,6 +157,11 @@ class CheckedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
         self._packets = 0
         self.client_id = "?"
 
+    @property
+    def refused(self) -> bool:
+        """Whether this reader closed the connection for a malformed or forbidden packet."""
+        return self._refused
+
     async def read(self, n: int = -1) -> bytes:
         if n < 0:
             data: bytes = await self._inner.read(n)

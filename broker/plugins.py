@@ -1,7 +1,13 @@
 """amqtt plugins: authentication and the per-thing topic ACL.
 
 They stay thin: the policy lives in `broker.auth` and `broker.acl`. Both fail
-closed and log every refusal and every error with the client id (and topic).
+closed and log every error with the client id (and topic). A refused CONNECT
+is logged once, with its reason, by the connection's handling
+(`broker.connections`), which reads the reason from the session. Refused
+publishes and subscribes are logged at INFO; a message withheld from a
+subscriber (receive) at DEBUG only, since the subscription itself was allowed
+and such filtering is by design: the jobs service's own replies meeting its
+`jobs/#` subscription, a device's own requests meeting its.
 They never let an exception escape, because amqtt does not contain plugin
 errors: one raised while routing loses the message or ends that client's
 message loop, leaving at best an unretrieved-task warning.
@@ -19,13 +25,14 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from iot_jobs_bridge.broker.acl import may_publish, may_receive, may_subscribe
-from iot_jobs_bridge.broker.auth import Authenticator, Principal
+from iot_jobs_bridge.broker.auth import Authenticator, Principal, Refusal, authenticate_explained
 
 logger = logging.getLogger(__name__)
 
 # `Session.attributes` is amqtt's documented place for plugin-owned data;
 # keys are namespaced to avoid collisions.
 _PRINCIPAL_KEY = "iotjobs.principal"
+_REFUSAL_KEY = "iotjobs.refusal"
 
 _RULES: dict[Action, Callable[[Principal, str], bool]] = {
     Action.PUBLISH: may_publish,
@@ -38,6 +45,12 @@ def session_principal(session: Session | None) -> Principal | None:
     """The principal `JobsAuthPlugin` stored on `session`, if any."""
     value = session.attributes.get(_PRINCIPAL_KEY) if session is not None else None
     return value if isinstance(value, Principal) else None
+
+
+def session_refusal(session: Session | None) -> str:
+    """Why `JobsAuthPlugin` last refused `session`."""
+    value = session.attributes.get(_REFUSAL_KEY) if session is not None else None
+    return value if isinstance(value, str) else "credentials not accepted"
 
 
 class JobsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type information
@@ -63,15 +76,18 @@ class JobsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no ty
             # amqtt reuses the Session object of a persistent session on
             # reconnect: drop the old principal so a failed login keeps none.
             session.attributes.pop(_PRINCIPAL_KEY, None)
-            principal = self._authenticator.authenticate(
-                client_id, session.username, session.password, _peer_certificate(session)
+            session.attributes.pop(_REFUSAL_KEY, None)
+            decided = authenticate_explained(
+                self._authenticator, client_id, session.username, session.password, _peer_certificate(session)
             )
-            if principal is None:
-                logger.info("refused connection: client id %r, username %r", client_id, session.username)
+            if isinstance(decided, Refusal):
+                # Logged by whoever acts on the refusal, with the client's address.
+                session.attributes[_REFUSAL_KEY] = decided.reason
                 return False
-            session.attributes[_PRINCIPAL_KEY] = principal
+            session.attributes[_PRINCIPAL_KEY] = decided
         except Exception:
             logger.exception("authentication error, connection refused: client id %r", client_id)
+            session.attributes[_REFUSAL_KEY] = "authentication error (logged above)"
             return False
         return True
 
@@ -108,5 +124,6 @@ def check_topic(session: Session | None, topic: str | None, action: Action | Non
         logger.exception("topic check error, refused %s: client id %r, topic %r", action, client_id, topic)
         return False
     if not allowed:
-        logger.info("refused %s: client id %r, topic %r", action, client_id, topic)
+        level = logging.DEBUG if action == Action.RECEIVE else logging.INFO
+        logger.log(level, "refused %s: client id %r, topic %r", action, client_id, topic)
     return allowed

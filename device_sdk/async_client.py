@@ -30,7 +30,7 @@ import aiomqtt
 
 from iot_jobs_bridge import schemas
 
-from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions
+from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions, refusal_hint
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
 from .models import (
     JobExecution,
@@ -122,6 +122,7 @@ class AsyncJobsClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._offline_until = 0.0
+        self._explained = False  # a refusal's hint was logged since the last connection
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -374,14 +375,32 @@ class AsyncJobsClient:
             wait = self._offline_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            delay: float | None = None
             try:
                 await self._connect_once()
             except aiomqtt.MqttError as exc:
-                endpoint = self.options.endpoint
-                _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, endpoint, exc)
-            delay = self._backoff.next_delay()
-            _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
+                delay = self._report_failure(exc)
+            if delay is None:
+                delay = self._backoff.next_delay()
+                _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
             await asyncio.sleep(delay)
+
+    def _report_failure(self, exc: aiomqtt.MqttError) -> float | None:
+        """Log why the connection failed; returns the delay when it said it already."""
+        code = getattr(exc, "rc", None)
+        hint = refusal_hint(self.options, int(getattr(code, "value", code))) if code is not None else None
+        if hint is None:
+            endpoint = self.options.endpoint
+            _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, endpoint, exc)
+            return None
+        if not self._explained:
+            # Once: the long explanation. The device keeps trying, the thing may be registered later.
+            self._explained = True
+            _log.warning("%s", hint)
+            return None
+        delay = self._backoff.next_delay()
+        _log.info("%s: still refused (%s); trying again in %.1fs", self.thing_name, exc, delay)
+        return delay
 
     async def _connect_once(self) -> None:
         options = self.options
@@ -405,6 +424,7 @@ class AsyncJobsClient:
             self._mqtt = mqtt
             self._ready.set()
             self._backoff.reset()
+            self._explained = False
             _log.info("%s: connected to %s", self.thing_name, options.endpoint)
             try:
                 for request in list(self._pending.values()):

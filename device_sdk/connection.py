@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["AWS_MQTT_ALPN", "Backoff", "ConnectOptions", "Endpoint", "TlsOptions"]
+__all__ = ["AWS_MQTT_ALPN", "Backoff", "ConnectOptions", "Endpoint", "TlsOptions", "refusal_hint"]
 
 # AWS IoT Core accepts MQTT with a client certificate on port 443 only with this ALPN id.
 AWS_MQTT_ALPN = "x-amzn-mqtt-ca"
 
 _DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
+# CONNACK refusals a device can fix itself: MQTT 3.1.1 return codes and their MQTT 5 reason codes.
+_NOT_AUTHORIZED = frozenset({5, 135})
+_BAD_CREDENTIALS = frozenset({4, 134})
 
 
 @dataclass(frozen=True)
@@ -141,3 +144,28 @@ class ConnectOptions:
         if self.tls is None and not self.endpoint.tls:
             return None
         return (self.tls or TlsOptions()).context(self.endpoint.port)
+
+
+def refusal_hint(options: ConnectOptions, code: int) -> str | None:
+    """What to check when the broker refuses ``options`` with CONNACK ``code``; None for other codes.
+
+    Meant to be said once: a device keeps retrying, since a thing may be
+    registered or a certificate activated later.
+    """
+    thing = options.thing_name
+    if code in _BAD_CREDENTIALS:
+        return f"the broker refused thing {thing!r}: bad user name or password (--username, --password-env)"
+    if code not in _NOT_AUTHORIZED:
+        return None
+    checks = f"is the thing registered (aws iot create-thing --thing-name {thing})"
+    if options.tls is not None and options.tls.cert_file is not None:
+        checks += (
+            ", its certificate ACTIVE and attached to it (aws iot attach-thing-principal),"
+            " and, if policies are attached to the certificate, do they allow iot:Connect"
+        )
+    elif options.tls is not None or options.endpoint.tls:
+        checks += ", and does this device present its certificate (--cert-file, --key-file)"
+    client_id = options.client_id or thing
+    if client_id != thing:
+        checks += f"; the broker knows a device by its client id, {client_id!r}, not by {thing!r}"
+    return f"the broker refused thing {thing!r}: not authorized: {checks}? Retrying with backoff."

@@ -30,10 +30,12 @@ from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
+from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
 from .engine import JobsEngine
 from .http_api import build_app
+from .http_api.health import Health
 from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
 from .limits import DeviceLimits
@@ -92,6 +94,8 @@ class ServiceConfig:
     external_reload_command: str | None = None
     # What clients can make the broker the service runs hold.
     broker_limits: BrokerLimits = field(default_factory=BrokerLimits)
+    # Control-plane requests are logged at INFO (an access log) instead of DEBUG.
+    access_log: bool = False
 
 
 class _QuietServer(uvicorn.Server):
@@ -248,7 +252,12 @@ class JobsService:
         control.certificates = self.certificates
         control.policies = self.policies
         scheduler.start()
-        handlers = control.handlers()
+        embedded_broker = self.broker
+        presence = embedded_broker.presence if embedded_broker is not None else None
+        handlers = {
+            **control.handlers(),
+            **Connectivity(self.store.thing_exists, presence, self.config.broker).handlers(),
+        }
         if self.mosquitto_sync is not None:
             handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
         elif self.broker is not None:
@@ -263,8 +272,20 @@ class JobsService:
             {key.access_key_id: key.secret_access_key},
             region=self.config.region,
             extra=SchedulesApi(self.schedules, scheduler.wake),
+            access_log_level=logging.INFO if self.config.access_log else logging.DEBUG,
+            health=Health({"broker": self._broker_problem, "store": self.store.ping}),
         )
         await self._start_http(app)
+
+    def _broker_problem(self) -> str | None:
+        """For ``/health``: what keeps devices' requests from reaching the service, if anything."""
+        if self.broker is not None and not self.broker.running:
+            return "the embedded broker is not running"
+        bridge = self.bridge
+        if bridge is None or not bridge.connected:
+            where = f" to {bridge.address}" if bridge is not None else ""
+            return f"the service's MQTT connection{where} is down"
+        return None
 
     def _server_names(self) -> list[str]:
         """Names devices may use to reach the TLS listener, for its certificate."""
@@ -292,6 +313,7 @@ class JobsService:
             port=config.mqtt_port,
             tls=tls,
             limits=config.broker_limits,
+            clock=self.clock.now,
         )
         await self.broker.start()
 

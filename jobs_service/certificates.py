@@ -108,7 +108,10 @@ class Certificates:
         return self.store.things_of(principal)
 
     def identity_for_der(self, der: bytes) -> CertificateIdentity | None:
-        """What the certificate a TLS connection presents stands for; ``None`` unless ours and ACTIVE."""
+        """What the certificate a TLS connection presents stands for; ``None`` unless ours.
+
+        Its status is part of it: only an ACTIVE one logs a client in.
+        """
         try:
             pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()
         except ValueError:
@@ -116,10 +119,14 @@ class Certificates:
         if not self.ca.issued(pem):
             return None
         certificate = self.store.get_certificate(certificate_id(pem))
-        if certificate is None or certificate.status != "ACTIVE":
+        if certificate is None:
             return None
+        if certificate.status != "ACTIVE":
+            return CertificateIdentity([], [], certificate.status, certificate.certificate_id)
         arn = self.arns.certificate(certificate.certificate_id)
-        return CertificateIdentity(self.store.things_of(arn), self._policy_documents(arn))
+        return CertificateIdentity(
+            self.store.things_of(arn), self._policy_documents(arn), "ACTIVE", certificate.certificate_id
+        )
 
     def _keep(self, issued: IssuedCertificate, active: bool) -> NewCertificate:
         now = self.clock.now()

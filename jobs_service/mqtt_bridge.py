@@ -66,6 +66,7 @@ class MqttBridge:
         low, high = reconnect_delays
         self._client.reconnect_delay_set(min_delay=low, max_delay=high)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=QUEUE_PER_THING)
@@ -73,6 +74,7 @@ class MqttBridge:
         self._subscribed: asyncio.Event = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._lost = False  # the connection dropped since it was last up
         self.subscriptions = 0  # times the request filters were granted: once per (re)connection
         self._grant = asyncio.Event()
         # Called after each answered request (e.g. to re-arm timers a start may have set).
@@ -90,6 +92,16 @@ class MqttBridge:
             host, port = self._address
             raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
         self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
+
+    @property
+    def connected(self) -> bool:
+        """Whether the service's MQTT connection is up (it reconnects by itself when not)."""
+        return self._client.is_connected()
+
+    @property
+    def address(self) -> str:
+        host, port = self._address
+        return f"{host}:{port}"
 
     async def resubscribed(self, since: int) -> None:
         """Return once the request filters are granted again after ``since`` grants."""
@@ -135,9 +147,23 @@ class MqttBridge:
     # -- paho callbacks (network thread) ----------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
-            log.error("The broker refused the service connection: %s", reason)
+            log.error("The broker at %s refused the service connection: %s", self.address, reason)
             return
+        if self._lost:
+            self._lost = False
+            log.info("The service is connected to the broker at %s again", self.address)
         client.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if self._closed or self._lost:
+            return
+        # Devices' requests wait at the broker (or are lost, on a clean session) until it is back.
+        self._lost = True
+        log.warning(
+            "The service lost its connection to the broker at %s (%s); reconnecting", self.address, reason
+        )
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any

@@ -3,7 +3,9 @@
 A client of the control plane like any operator's script: it creates a
 runCommand job (the AWS IoT Device Client format) for one thing, follows the
 execution, prints the device's stdout and stderr when it ends, and exits with
-the device's exit code.
+the device's exit code. While it waits it says whether the device is
+connected (GetThingConnectivityData, which the embedded broker's presence
+answers), so a job queued for a device that is offline does not look stuck.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from .credentials import CREDENTIALS_HELP, client_admin_key
 
 __all__ = ["EXIT_REJECTED", "EXIT_TIMED_OUT", "add_arguments", "command_document", "run_quick_job"]
 
+# How often (seconds) `run` asks whether the device is connected while it waits.
+_PRESENCE_EVERY = 1.0
 # Exit codes when the device did not run the command to an exit code of its own.
 EXIT_TIMED_OUT = 124  # as timeout(1)
 EXIT_REJECTED = 125
@@ -123,10 +127,13 @@ def _follow(
     """Poll the execution until it ends (returns it) or ``timeout`` passes (returns ``None``)."""
     deadline = time.monotonic() + timeout
     last: tuple[str, str] | None = None
+    presence = _Presence(iot, thing, timeout, say)
     while time.monotonic() < deadline:
         record: dict[str, Any] = iot.describe_job_execution(jobId=job_id, thingName=thing)["execution"]
         details = record.get("statusDetails", {}).get("detailsMap", {})
         shown = (record["status"], json.dumps(details, sort_keys=True))
+        # Asked again on every change, so "connected" comes before the status it led to.
+        presence.check(now=shown != last)
         if shown != last:
             last = shown
             progress = " ".join(f"{k}={v}" for k, v in sorted(details.items()) if k in ("step", "progress"))
@@ -135,6 +142,44 @@ def _follow(
             return record
         time.sleep(0.25)
     return None
+
+
+class _Presence:
+    """Says whether the thing is connected when `run` starts waiting, and when that changes."""
+
+    def __init__(self, iot: Any, thing: str, timeout: float, say: Callable[[str], None]) -> None:
+        self._iot = iot
+        self._thing = thing
+        self._timeout = timeout
+        self._say = say
+        self._connected: bool | None = None
+        self._next = 0.0
+        self._unknown = False
+
+    def check(self, *, now: bool = False) -> None:
+        """Ask, at most every `_PRESENCE_EVERY` seconds unless ``now``; say what changed."""
+        if self._unknown or (time.monotonic() < self._next and not now):
+            return
+        self._next = time.monotonic() + _PRESENCE_EVERY
+        thing = self._thing
+        try:
+            state = self._iot.get_thing_connectivity_data(thingName=thing)
+        except ClientError as exc:
+            # Mosquitto and other brokers report no connections (or an older server lacks the call).
+            self._unknown = True
+            message = exc.response["Error"].get("Message") or str(exc)
+            self._say(f"note: {message}; waiting up to {self._timeout:g}s for a result")
+            return
+        connected = bool(state.get("connected"))
+        if connected == self._connected:
+            return
+        reason = state.get("disconnectReason")
+        if self._connected is None and not connected:
+            since = f" (it disconnected: {reason})" if reason else " (not since the server started)"
+            self._say(f"{thing} is not connected{since}; the job waits for it, up to {self._timeout:g}s")
+        elif self._connected is not None:
+            self._say(f"{thing} connected" if connected else f"{thing} disconnected ({reason or 'UNKNOWN'})")
+        self._connected = connected
 
 
 def _report(record: dict[str, Any]) -> int:

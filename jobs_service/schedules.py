@@ -32,7 +32,8 @@ from .templates import Templates
 
 __all__ = ["RETRY_AFTER", "NewSchedule", "Schedules"]
 
-log = logging.getLogger(__name__)
+# The operator's log of schedules (see `jobs_service.logs`).
+log = logging.getLogger("iotjobs.schedules")
 
 # A schedule that could not be handled at all (not one failed fire: a bug, or the
 # store failing) is looked at again after this many service seconds, not at once.
@@ -209,6 +210,14 @@ class Schedules:
         with self.store.atomic():
             for moment in plan.skipped:
                 self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
+            if plan.skipped:
+                log.info(
+                    "schedule %s skipped %d fires it missed (misfire %s)",
+                    schedule.name,
+                    len(plan.skipped),
+                    schedule.misfire,
+                    extra={"schedule": schedule.name, "skipped": len(plan.skipped)},
+                )
             self.store.advance_schedule(
                 schedule.name,
                 handled_from=schedule.handled_until,
@@ -254,6 +263,12 @@ class Schedules:
         job_id = f"{schedule.name}-{fire_label(fire)}"
         if schedule.overlap == "skip" and self._previous_still_running(schedule.name):
             self.store.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
+            log.info(
+                "schedule %s skipped its fire at %s: its previous job is still running (overlap skip)",
+                schedule.name,
+                fire_label(fire),
+                extra={"schedule": schedule.name, "reason": "skipped-overlap"},
+            )
             return []
         if not self.store.record_fire(Fire(schedule.name, fire, "created", job_id, now)):
             return []  # this fire was handled before a crash
@@ -269,7 +284,14 @@ class Schedules:
             settings={**resolved.settings, **(spec.get("settings") or {})},
             raw_document=resolved.raw_document,
         )
-        return self.engine.create_job(new).messages
+        messages = self.engine.create_job(new).messages
+        log.info(
+            "schedule %s fired: job %s created",
+            schedule.name,
+            job_id,
+            extra={"schedule": schedule.name, "job_id": job_id},
+        )
+        return messages
 
     def _previous_still_running(self, name: str) -> bool:
         for fire in self.store.list_fires(name, limit=10):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -18,6 +17,7 @@ from iot_jobs_bridge.device_sdk.connection import Endpoint, TlsOptions
 from .app import JobsService, ServiceConfig
 from .clock import time_scale_from_env
 from .limits import DeviceLimits
+from .logs import LOG_FORMATS, setup_logging
 
 __all__ = ["add_arguments", "run_serve"]
 
@@ -68,6 +68,19 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="lowest level logged (default %(default)s)",
+    )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="text, or json: one object per line with timestamp, level, logger, message "
+        "and the event's fields (job_id, thing, reason, ...) (default %(default)s)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every control-plane request at INFO (logger iotjobs.access); otherwise at DEBUG "
+        "(default off)",
     )
     serve.add_argument(
         "--device-rate",
@@ -179,9 +192,7 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 2 on bad options or when a listener cannot start."""
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # amqtt logs every connection at INFO; keep the service's own lines readable.
-    logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().level))
+    setup_logging(args.log_level, args.log_format)
     try:
         config = ServiceConfig(
             host=args.host,
@@ -196,6 +207,7 @@ def run_serve(args: argparse.Namespace) -> int:
             mqtts_port=args.mqtts_port,
             tls_names=tuple(args.tls_name),
             broker_limits=_broker_limits(args),
+            access_log=args.access_log,
             **_broker_fields(args),
         )
         asyncio.run(_serve(config))

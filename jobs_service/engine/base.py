@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,6 +20,11 @@ from ..store import Store
 __all__ = ["EngineBase", "Outcome", "no_execution"]
 
 T = TypeVar("T")
+
+# The operator's log of jobs (see `jobs_service.logs`).
+jobs_log = logging.getLogger("iotjobs.jobs")
+# level, message, its arguments, the structured fields
+_Note = tuple[int, str, tuple[Any, ...], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,17 @@ class EngineBase:
         self.events_enabled = events
         # Events raised inside the current transaction; only touched while the store lock is held.
         self._events: list[Message] = []
+        # Log lines of the current transaction, written once it is committed; same lock rule.
+        self._notes: list[_Note] = []
+
+    # -- the operator's log -------------------------------------------------
+    def _note(self, level: int, message: str, *args: Any, **fields: Any) -> None:
+        """Log ``message`` on ``iotjobs.jobs`` after the commit; ``fields`` become the record's extras."""
+        self._notes.append((level, message, args, fields))
+
+    def _take_notes(self) -> list[_Note]:
+        notes, self._notes = self._notes, []
+        return notes
 
     # -- events -----------------------------------------------------------
     def _emit_execution(self, execution: JobExecution, operation: str | None = None) -> None:
@@ -80,6 +98,7 @@ class EngineBase:
 
         with self.store.atomic():
             self._take_events()  # anything left by a change that failed
+            self._take_notes()
             # Only the head of each pending list and what a notify shows are read,
             # plus a signature that tells whether membership changed: a thing with
             # thousands of pending executions costs no more than one with ten.
@@ -115,6 +134,8 @@ class EngineBase:
                     membership_changed=signature != self.store.pending_signature(name),
                 )
             messages += self._take_events()
+            notes = self._take_notes()
+        write_notes(notes)
         return Outcome(value, messages)
 
     def _queue(self, job_id: str, thing_name: str, now: float, *, retry_attempt: int = 0) -> JobExecution:
@@ -184,6 +205,21 @@ class EngineBase:
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
         return execution
+
+
+def write_notes(notes: list[_Note]) -> None:
+    for level, message, args, fields in notes:
+        jobs_log.log(level, message, *args, extra=fields)
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 thing``, ``2 things``: for log lines."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def utc_text(seconds: float) -> str:
+    """A service time for a log line: ISO 8601, UTC, to the second."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def no_execution(job_id: str, thing_name: str, execution_number: int | None) -> str:

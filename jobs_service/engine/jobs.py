@@ -3,6 +3,7 @@ and the service-side changes to single executions (cancel, delete)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..errors import (
 from ..job_settings import check_job_settings, check_status_details
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal
-from .base import Outcome, no_execution
+from .base import Outcome, counted, no_execution, write_notes
 from .rollout import RolloutOps, schedule_of
 
 __all__ = ["MAX_DELETIONS_IN_PROGRESS", "MAX_TARGETS", "JobOps", "NewJob"]
@@ -82,7 +83,9 @@ class JobOps(RolloutOps):
             )
             self.store.insert_job(job)
             if self._ready_to_start(job, now):
-                self._start_job(job, things, now)
+                self._start_job(job, things, now, created=True)
+            else:
+                self._note_scheduled(job, len(things), now)
             return self.get_job(job.job_id)
 
         return self._watching(things, change)
@@ -136,6 +139,20 @@ class JobOps(RolloutOps):
             self.store.save_job(canceled)
             self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
             self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+            said = [
+                f"{k}: {v}" for k, v in (("reasonCode", reason_code), ("comment", comment)) if v is not None
+            ]
+            self._note(
+                logging.INFO,
+                "job %s canceled%s%s",
+                job_id,
+                " with force" if force else "",
+                f" ({', '.join(said)})" if said else "",
+                job_id=job_id,
+                force=force,
+                reason=reason_code,
+                comment=comment,
+            )
             return canceled
 
         return self._watching(lambda: self._things_with_open_executions(job_id), change)
@@ -156,9 +173,21 @@ class JobOps(RolloutOps):
                 raise LimitExceeded(
                     f"{MAX_DELETIONS_IN_PROGRESS} jobs are already being deleted; try again shortly"
                 )
-            for execution in self.store.executions_for_job(job_id, status=None, after=None, limit=-1):
+            executions = self.store.executions_for_job(job_id, status=None, after=None, limit=-1)
+            for execution in executions:
                 self.store.delete_execution(execution)
                 self._emit_execution(execution, "deleted")
+            self._note(
+                logging.INFO,
+                "job %s deleted%s: it was %s, with %s",
+                job_id,
+                " with force" if force else "",
+                job.status.value,
+                counted(len(executions), "execution"),
+                job_id=job_id,
+                force=force,
+                status=job.status.value,
+            )
             deleting = job.model_copy(
                 update={"status": JobStatus.DELETION_IN_PROGRESS, "last_updated_at": self.clock.now()}
             )
@@ -175,12 +204,16 @@ class JobOps(RolloutOps):
         """
         with self.store.atomic():
             self._take_events()
+            self._take_notes()
             job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
             for job_id in job_ids:
                 job = self.get_job(job_id)
                 self.store.delete_job(job_id)
                 self._emit_job(job, "deleted", "DELETED")
+                self._note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
             events = self._take_events()
+            notes = self._take_notes()
+        write_notes(notes)
         return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:

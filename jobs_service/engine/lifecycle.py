@@ -7,6 +7,7 @@ abort criteria are evaluated, and a snapshot job may complete.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from ..job_policies import ABORT_REASON, AbortTrip, abort_trip, retry_allowed
@@ -64,6 +65,15 @@ class LifecycleOps(EngineBase):
         self.store.save_job(canceled)
         self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
         self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+        self._note(
+            logging.WARNING,
+            "job %s aborted: %s",
+            job.job_id,
+            trip.comment,
+            job_id=job.job_id,
+            reason=ABORT_REASON,
+            comment=trip.comment,
+        )
 
     def _cancel_open_work(self, job: Job, now: float, *, force: bool) -> None:
         """QUEUED executions (IN_PROGRESS ones too with ``force``) and unreleased things become CANCELED."""
@@ -88,6 +98,15 @@ class LifecycleOps(EngineBase):
             return
         self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
         self._emit_job(self.get_job(job_id), "completed", JobStatus.COMPLETED.value)
+        counts = {status.value: n for status, n in sorted(self.store.execution_counts(job_id).items()) if n}
+        self._note(
+            logging.INFO,
+            "job %s completed: %s",
+            job_id,
+            ", ".join(f"{n} {status}" for status, n in counts.items()) or "it had no things",
+            job_id=job_id,
+            executions=counts,
+        )
 
     def _started_timers(self, job_id: str, now: float) -> float | None:
         """The in-progress deadline an execution gets when it starts, from the job's timeoutConfig."""
@@ -110,6 +129,18 @@ class LifecycleOps(EngineBase):
                 )
                 if current is None or current.status not in PENDING_STATUSES:
                     continue
+                step = current.step_timeout_at is not None and current.step_timeout_at <= now
+                timer = "step timer (stepTimeoutInMinutes)" if step else "timer (inProgressTimeoutInMinutes)"
+                self._note(
+                    logging.WARNING,
+                    "execution of job %s on %s timed out: its %s ran out",
+                    current.job_id,
+                    current.thing_name,
+                    timer,
+                    job_id=current.job_id,
+                    thing=current.thing_name,
+                    reason="step timeout" if step else "in-progress timeout",
+                )
                 timed_out = self._end_by_service(current, ExecutionStatus.TIMED_OUT, now)
                 self.store.save_execution(
                     timed_out.model_copy(update={"timeout_at": None, "step_timeout_at": None})

@@ -8,13 +8,14 @@ resumes at the same pace.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..job_policies import rate_per_minute
 from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
 from ..models import ExecutionStatus, Job, JobStatus
-from .base import Outcome
+from .base import Outcome, counted, utc_text
 from .lifecycle import LifecycleOps
 
 __all__ = ["RolloutOps", "schedule_of"]
@@ -32,10 +33,25 @@ def schedule_of(settings: dict[str, Any]) -> tuple[float | None, float | None, l
 
 class RolloutOps(LifecycleOps):
     # -- starting ---------------------------------------------------------
-    def _start_job(self, job: Job, things: list[str], now: float) -> Job:
+    def _start_job(self, job: Job, things: list[str], now: float, *, created: bool = False) -> Job:
         """Move a job to IN_PROGRESS: release everything now, or queue it for a paced rollout."""
         paced = rate_per_minute(job.settings.get("jobExecutionsRolloutConfig"), notified=0, succeeded=0)
         _, _, windows = schedule_of(job.settings)
+        pace = "" if paced is None else f", paced at {paced:g} per minute"
+        pace += " in its maintenance windows" if windows else ""
+        self._note(
+            logging.INFO,
+            "job %s %s %s (%s)%s",
+            job.job_id,
+            "created for" if created else "started with",
+            counted(len(things), "thing"),
+            job.target_selection.value,
+            f"; rollout started{pace}" if pace else "",
+            job_id=job.job_id,
+            things=len(things),
+            target_selection=job.target_selection.value,
+            rate_per_minute=paced,
+        )
         started = job.model_copy(update={"status": JobStatus.IN_PROGRESS, "last_updated_at": now})
         if paced is None and not windows:
             for thing_name in things:
@@ -59,6 +75,25 @@ class RolloutOps(LifecycleOps):
         if start is not None and start > now:
             return False
         return not windows or open_window(windows, now) is not None
+
+    def _note_scheduled(self, job: Job, things: int, now: float) -> None:
+        start, _, _ = schedule_of(job.settings)
+        when = (
+            f"at {utc_text(start)}"
+            if start is not None and start > now
+            else "when a maintenance window opens"
+        )
+        self._note(
+            logging.INFO,
+            "job %s created for %s (%s); it starts %s",
+            job.job_id,
+            counted(things, "thing"),
+            job.target_selection.value,
+            when,
+            job_id=job.job_id,
+            things=things,
+            target_selection=job.target_selection.value,
+        )
 
     # -- the scheduler's entry points -------------------------------------
     def tick(self, now: float | None = None) -> Outcome:
@@ -137,8 +172,23 @@ class RolloutOps(LifecycleOps):
                 self.store.save_job(canceled)
                 self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
                 self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+                self._note(
+                    logging.INFO,
+                    "job %s canceled: it reached its endTime (%s)",
+                    job_id,
+                    behavior,
+                    job_id=job_id,
+                    reason=END_REASON,
+                )
                 return canceled
             # STOP_ROLLOUT: nothing more is released; what was released carries on.
+            self._note(
+                logging.INFO,
+                "job %s reached its endTime: its rollout stopped (STOP_ROLLOUT)",
+                job_id,
+                job_id=job_id,
+                reason=END_REASON,
+            )
             self.store.drop_from_rollout(job_id)
             self.store.save_job(ended.model_copy(update={"next_release_at": None}))
             self._complete_if_done(job_id, now)
@@ -186,10 +236,11 @@ class RolloutOps(LifecycleOps):
                 self._queue(job_id, thing_name, now)
         self.store.drop_from_rollout(job_id, batch)
         current = self.get_job(job_id)
-        self.store.save_job(
-            current.model_copy(update={"released": current.released + len(batch), "next_release_at": next_at})
-        )
+        released = current.released + len(batch)
+        self.store.save_job(current.model_copy(update={"released": released, "next_release_at": next_at}))
+        self._note(logging.DEBUG, "job %s released %s", job_id, counted(len(batch), "thing"), job_id=job_id)
         if next_at is None:
+            self._note(logging.INFO, "job %s: all its %d things released", job_id, released, job_id=job_id)
             self._complete_if_done(job_id, now)
 
     def resolve_targets_leniently(self, targets: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from iot_jobs_bridge.jobs_service.errors import InvalidRequest, InvalidSignature, JobsError
 from iot_jobs_bridge.jobs_service.http_api.errors import UnknownOperation
+from iot_jobs_bridge.jobs_service.http_api.health import Health
 from iot_jobs_bridge.jobs_service.http_api.responses import (
     error_response,
     internal_error_response,
@@ -30,6 +31,8 @@ from iot_jobs_bridge.jobs_service.http_api.sigv4 import verify_request
 __all__ = ["MAX_BODY_BYTES", "ExtraApi", "build_app", "create_app"]
 
 logger = logging.getLogger("iot_jobs_bridge.jobs_service.http_api")
+# One line per request (see `jobs_service.logs`).
+access_logger = logging.getLogger("iotjobs.access")
 
 
 class ExtraApi(Protocol):
@@ -42,6 +45,8 @@ class ExtraApi(Protocol):
 
 #: Largest request body accepted (a job document is at most 32 KB).
 MAX_BODY_BYTES = 1024 * 1024
+# Characters of a request's path an access-log line keeps.
+_LOGGED_PATH = 256
 
 
 def build_app(
@@ -52,6 +57,8 @@ def build_app(
     service_name: str = "iot",
     wall_clock: Callable[[], float] = time.time,
     extra: ExtraApi | None = None,
+    access_log_level: int = logging.DEBUG,
+    health: Health | None = None,
 ) -> Starlette:
     """Serve the botocore service ``service_name`` with ``handlers``.
 
@@ -63,10 +70,19 @@ def build_app(
     must be SigV4-signed by one of them for this service's signing name, with
     ``region`` in its credential scope (AWS refuses a scope for another region).
     ``wall_clock`` (epoch seconds) bounds signature age; it is real time, never
-    scaled, because clients sign with real time.
+    scaled, because clients sign with real time. Each request is logged on
+    ``iotjobs.access`` at ``access_log_level``. ``health`` answers ``GET /health``, unsigned.
     """
     apis = [ServiceApi.for_service(service_name, handlers)]
-    return create_app(apis, credentials, region=region, wall_clock=wall_clock, extra=extra)
+    return create_app(
+        apis,
+        credentials,
+        region=region,
+        wall_clock=wall_clock,
+        extra=extra,
+        access_log_level=access_log_level,
+        health=health,
+    )
 
 
 def create_app(
@@ -76,6 +92,8 @@ def create_app(
     region: str,
     wall_clock: Callable[[], float] = time.time,
     extra: ExtraApi | None = None,
+    access_log_level: int = logging.DEBUG,
+    health: Health | None = None,
 ) -> Starlette:
     """Serve several services on one listener, chosen by the SigV4 scope's service.
 
@@ -86,8 +104,11 @@ def create_app(
     by_signing_name = {api.signing_name: api for api in apis}
     if len(by_signing_name) != len(apis):
         raise ValueError("Two services share a signing name")
-    gateway = _Gateway(by_signing_name, credentials, region, wall_clock, extra)
-    return Starlette(routes=[Route("/{path:path}", gateway)])
+    gateway = _Gateway(by_signing_name, credentials, region, wall_clock, extra, access_log_level)
+    routes = [Route("/{path:path}", gateway)]
+    if health is not None:
+        routes.insert(0, Route("/health", health.respond, methods=["GET", "HEAD"]))
+    return Starlette(routes=routes)
 
 
 class _Gateway:
@@ -100,8 +121,10 @@ class _Gateway:
         region: str,
         wall_clock: Callable[[], float],
         extra: ExtraApi | None = None,
+        access_log_level: int = logging.DEBUG,
     ) -> None:
         self._extra = extra
+        self._access_log_level = access_log_level
         self._apis = apis
         self._credentials = credentials
         self._region = region
@@ -110,6 +133,7 @@ class _Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
         request = Request(scope, receive)
+        began = time.monotonic()
         try:
             response = await self._serve(request, request_id)
         except ClientDisconnect:
@@ -122,6 +146,34 @@ class _Gateway:
             logger.exception("Unexpected error serving %s %s", request.method, request.url.path)
             response = internal_error_response(request_id=request_id)
         await response(scope, receive, send)
+        self._log_access(request, response.status_code, time.monotonic() - began, request_id)
+
+    def _log_access(self, request: Request, status: int, seconds: float, request_id: str) -> None:
+        if not access_logger.isEnabledFor(self._access_log_level):
+            return
+        client = request.client.host if request.client is not None else "-"
+        # The path is the client's: bounded here so a long one cannot flood the log.
+        path = request.url.path[:_LOGGED_PATH]
+        operation = getattr(request.state, "operation", None) or "-"
+        access_logger.log(
+            self._access_log_level,
+            "%s %s %s %d %s %.1f ms",
+            client,
+            request.method,
+            path,
+            status,
+            operation,
+            seconds * 1000,
+            extra={
+                "client": client,
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "operation": operation,
+                "duration_ms": round(seconds * 1000, 1),
+                "request_id": request_id,
+            },
+        )
 
     async def _serve(self, request: Request, request_id: str) -> Response:
         body = await _read_body(request)
@@ -144,6 +196,7 @@ class _Gateway:
             expected = " or ".join(f"'{name}'" for name in sorted(self._apis))
             raise InvalidSignature(f"Credential should be scoped to correct service: {expected}.")
         if self._extra is not None and signed.service == "iot" and self._extra.handles(request.url.path):
+            request.state.operation = "Schedules"
             content = await run_in_threadpool(self._extra, request.method, request.url.path, body)
             return json_response(content, request_id=request_id)
         try:
@@ -157,6 +210,7 @@ class _Gateway:
             raise UnknownOperation(
                 f"No {api.signing_name} operation matches {request.method} {request.url.path}"
             )
+        request.state.operation = call.operation
         try:
             result = await run_in_threadpool(call.handler, call.params)
             # A result that cannot be rendered (not JSON-able) is the handler's bug too.

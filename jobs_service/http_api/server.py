@@ -80,6 +80,8 @@ def server_config(app: Any, bounds: ConnectionBounds | None = None) -> uvicorn.C
         # An upgraded connection would leave this protocol, and its bounds, behind.
         ws="none",
         log_level="warning",
+        # No logging config of uvicorn's own: its lines go to the root logger, in `--log-format`.
+        log_config=None,
         access_log=False,
         lifespan="off",
     )

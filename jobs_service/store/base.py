@@ -56,6 +56,17 @@ class StoreBase:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
 
+    def ping(self) -> str | None:
+        """Read the database file's schema page: ``None`` when that works, else what went wrong."""
+        with self._lock:
+            if self._conn is None:
+                return "the store is closed"
+            try:
+                self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as exc:
+                return f"a query on {self.path} failed: {exc}"
+        return None
+
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """One transaction; nested calls join the outer one."""

@@ -42,6 +42,33 @@ async def test_device_publish_outside_its_request_topics_is_dropped(admin, devic
     assert f"refused publish: client id 't1', topic '{topic}'" in caplog.text
 
 
+async def test_a_refused_publish_is_one_info_line(admin, device, caplog):
+    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
+    assert await admin.subscribe("$aws/#") == 1
+    await device.publish("$aws/things/t2/jobs/get")
+    await device.publish("$aws/things/t1/jobs/get")
+    assert await admin.next_topic() == "$aws/things/t1/jobs/get"
+    lines = [r for r in caplog.records if "t2" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in lines] == [
+        (logging.INFO, "refused publish: client id 't1', topic '$aws/things/t2/jobs/get'")
+    ]
+
+
+async def test_a_message_withheld_from_a_subscriber_is_logged_at_debug_only(admin, device, caplog):
+    # The jobs service's replies meet its own `jobs/#` subscription, a device's requests
+    # meet its own: withholding them is the ACL working, not news for an operator.
+    caplog.set_level(logging.DEBUG, logger="iot_jobs_bridge.broker")
+    assert await device.subscribe("$aws/things/t1/jobs/#") == 1
+    await device.publish("$aws/things/t1/jobs/get")  # its own request: not delivered back to it
+    await admin.publish("$aws/things/t1/jobs/get/accepted")
+    assert await device.next_topic() == "$aws/things/t1/jobs/get/accepted"
+    withheld = [r for r in caplog.records if r.getMessage().startswith("refused receive")]
+    assert [r.getMessage() for r in withheld] == [
+        "refused receive: client id 't1', topic '$aws/things/t1/jobs/get'"
+    ]
+    assert withheld[0].levelno == logging.DEBUG
+
+
 @pytest.mark.parametrize(
     "topic_filter",
     [

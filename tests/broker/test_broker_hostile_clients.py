@@ -52,15 +52,15 @@ async def _nothing_delivered(watcher: MqttClient, sender: MqttClient) -> None:
     ],
 )
 async def test_a_will_the_client_may_not_publish_refuses_its_connect(will_topic, mqtt_broker, admin, caplog):
-    caplog.set_level(logging.INFO, logger="iot_jobs_bridge.broker")
+    caplog.set_level(logging.INFO, logger="iotjobs.devices")
     assert await admin.subscribe("$aws/#") == 1
     assert await admin.subscribe("#") == 1
     sock = await _open(mqtt_broker, raw_mqtt.connect("t1", will=(will_topic, FORGED), will_retain=True))
     assert await asyncio.to_thread(raw_mqtt.read_connack, sock) == 5  # not authorized
     assert await _closed(sock)
     await _nothing_delivered(admin, admin)
-    assert "refused connection: client id 't1'" in caplog.text
-    assert "will topic" in caplog.text
+    assert "refused connection: client id 't1' from" in caplog.text
+    assert ": will topic not allowed: it " in caplog.text
 
 
 async def test_an_allowed_will_fires_but_a_dollar_topic_never_keeps_it(mqtt_broker, admin, connect, creds):

@@ -4,9 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
+from .clients import Inbox
 from .conftest import ACCESS_KEY_ID, SECRET
 from .device_sdk.helpers import DeviceProcess, endpoint, make_thing
 
@@ -89,3 +92,73 @@ def test_without_the_environment_the_key_comes_from_the_data_dir(server, device,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "from the data dir\n"
+
+
+class RunProcess:
+    """``iotjobs run`` as a subprocess whose stderr lines arrive, with when they came, in ``lines``."""
+
+    def __init__(self, server, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
+        env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+        command = [
+            sys.executable,
+            "-m",
+            "iot_jobs_bridge.jobs_service.cli",
+            "run",
+            "--endpoint",
+            server.http_url,
+        ]
+        self.process = subprocess.Popen(
+            [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines = Inbox()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.put((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for(self, fragment, timeout=10.0):
+        return self.lines.wait_for(lambda item: fragment in item[1], timeout)
+
+    def finish(self, timeout=60):
+        """The exit code and stdout once it ends (its output is small: the pipe never fills)."""
+        code = self.process.wait(timeout)
+        self._reader.join(5)
+        stdout = self.process.stdout.read()
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return code, stdout
+
+
+def test_a_device_that_is_not_connected_is_said_so_at_once(server, iot, unique):
+    name = f"{unique}-away"
+    make_thing(iot, name)
+    run = RunProcess(server, "--thing", name, "--timeout", "3", "--", "true")
+    created_at, _ = run.wait_for(f"job run-{name}-")
+    said_at, line = run.wait_for(f"{name} is not connected")
+    assert said_at - created_at < 2.0
+    assert line == f"{name} is not connected (not since the server started); the job waits for it, up to 3s"
+    code, _ = run.finish()
+    assert code == 124
+
+
+def test_a_device_connecting_later_is_noticed_and_runs_the_job(server, iot, unique):
+    name = f"{unique}-late"
+    make_thing(iot, name)
+    run = RunProcess(server, "--thing", name, "--timeout", "60", "--", "sh", "-c", "sleep 1; echo done")
+    run.wait_for(f"{name} is not connected")
+    device = DeviceProcess("--thing", name, "--endpoint", endpoint(server))
+    try:
+        run.wait_for(f"{name} connected", timeout=20)
+        run.wait_for("in_progress", timeout=20)
+        code, stdout = run.finish()
+    finally:
+        device.close()
+    assert (code, stdout) == (0, "done\n")
+    said = [
+        line.split()[0] if line.startswith(("in_progress", "succeeded")) else line
+        for _, line in run.lines.items
+    ]
+    assert said.index(f"{name} connected") < said.index("in_progress") < said.index("succeeded")

@@ -3,7 +3,14 @@ import ssl
 
 import pytest
 
-from iot_jobs_bridge.device_sdk.connection import AWS_MQTT_ALPN, Backoff, ConnectOptions, Endpoint, TlsOptions
+from iot_jobs_bridge.device_sdk.connection import (
+    AWS_MQTT_ALPN,
+    Backoff,
+    ConnectOptions,
+    Endpoint,
+    TlsOptions,
+    refusal_hint,
+)
 from tests.certs import self_signed
 
 # --- Endpoint ---------------------------------------------------------------------------------
@@ -258,3 +265,46 @@ def test_connect_options_use_the_endpoint_port_for_alpn(cert_and_key):
     context = options.ssl_context()
     assert context is not None
     assert _handshake(context, cert, key) == AWS_MQTT_ALPN
+
+
+# --- what a refused device is told -------------------------------------------------------------
+
+
+def test_a_refused_plain_device_is_asked_whether_its_thing_is_registered():
+    options = ConnectOptions("ghost", Endpoint.parse("mqtt://h"))
+    assert refusal_hint(options, 135) == (
+        "the broker refused thing 'ghost': not authorized: is the thing registered"
+        " (aws iot create-thing --thing-name ghost)? Retrying with backoff."
+    )
+    assert refusal_hint(options, 5) == refusal_hint(options, 135)  # MQTT 3.1.1's code for it
+
+
+def test_a_refused_certificate_device_is_asked_about_its_certificate_too(tmp_path):
+    options = ConnectOptions(
+        "kiosk",
+        Endpoint.parse("mqtts://h"),
+        tls=TlsOptions(cert_file=tmp_path / "c", key_file=tmp_path / "k"),
+    )
+    hint = refusal_hint(options, 135)
+    assert "aws iot create-thing --thing-name kiosk" in hint
+    assert "its certificate ACTIVE and attached to it (aws iot attach-thing-principal)" in hint
+    assert "allow iot:Connect" in hint
+
+
+def test_a_refused_device_without_its_certificate_is_told_to_present_it():
+    hint = refusal_hint(ConnectOptions("kiosk", Endpoint.parse("mqtts://h")), 135)
+    assert "does this device present its certificate (--cert-file, --key-file)" in hint
+
+
+def test_a_client_id_other_than_the_thing_name_is_pointed_out():
+    hint = refusal_hint(ConnectOptions("kiosk", Endpoint.parse("mqtt://h"), client_id="kiosk-2"), 135)
+    assert "the broker knows a device by its client id, 'kiosk-2', not by 'kiosk'" in hint
+
+
+def test_bad_credentials_and_other_refusals():
+    options = ConnectOptions("t", Endpoint.parse("mqtt://h"))
+    assert (
+        refusal_hint(options, 134)
+        == "the broker refused thing 't': bad user name or password (--username, --password-env)"
+    )
+    assert refusal_hint(options, 3) is None  # server unavailable: nothing the device can fix
