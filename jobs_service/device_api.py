@@ -14,15 +14,16 @@ import logging
 from typing import Any
 
 from iot_jobs_bridge import schemas
+from iot_jobs_bridge.schemas import topics
+from iot_jobs_bridge.schemas.topics import Operation, Request
 
-from . import json_input, topics
+from . import json_input
 from .engine import JobsEngine
 from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
 from .models import ExecutionStatus
 from .mqtt_payloads import execution_data, execution_state, seconds, summary
 from .notifications import Message
 from .throttle import Throttle
-from .topics import Operation, Request
 
 __all__ = ["DeviceApi", "rejection"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import topics
+from iot_jobs_bridge.schemas import topics
+
 from .arns import Arns
 from .models import ExecutionStatus, Job, JobExecution
 from .notifications import Message

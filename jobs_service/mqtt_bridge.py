@@ -18,9 +18,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
+
 from .notifications import Message
 from .request_queue import FairQueue
-from .topics import JOBS_REQUEST_FILTER
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]
 

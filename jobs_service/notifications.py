@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import topics
+from iot_jobs_bridge.schemas import topics
+
 from .models import JobExecution
 from .mqtt_payloads import NOTIFY_CAP, notify_next_payload, notify_payload
 
