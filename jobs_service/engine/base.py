@@ -15,6 +15,7 @@ from ..events import job_event, job_execution_event
 from ..limits import DeviceLimits
 from ..models import ExecutionStatus, Job, JobExecution
 from ..notifications import Message, pending_changes
+from ..states import INITIAL_STATUSES, Actor, IllegalTransition, moved
 from ..store import Store
 
 __all__ = ["EngineBase", "Outcome", "no_execution"]
@@ -138,15 +139,28 @@ class EngineBase:
         write_notes(notes)
         return Outcome(value, messages)
 
-    def _queue(self, job_id: str, thing_name: str, now: float, *, retry_attempt: int = 0) -> JobExecution:
-        """A new QUEUED execution, numbered after the thing's previous one for the job."""
+    def _queue(
+        self,
+        job_id: str,
+        thing_name: str,
+        now: float,
+        *,
+        retry_attempt: int = 0,
+        status: ExecutionStatus = ExecutionStatus.QUEUED,
+    ) -> JobExecution:
+        """A new execution, numbered after the thing's previous one for the job.
+
+        It starts QUEUED, or CANCELED for a thing a canceled job never released (counted, never run).
+        """
+        if status not in INITIAL_STATUSES:
+            raise IllegalTransition(f"an execution of {job_id} on {thing_name} cannot begin {status.value}")
         previous = self.store.get_execution(job_id, thing_name)
         return self.store.insert_execution(
             JobExecution(
                 job_id=job_id,
                 thing_name=thing_name,
                 execution_number=previous.execution_number + 1 if previous else 1,
-                status=ExecutionStatus.QUEUED,
+                status=status,
                 queued_at=now,
                 last_updated_at=now,
                 retry_attempt=retry_attempt,
@@ -162,15 +176,14 @@ class EngineBase:
         force: bool = False,
         status_details: dict[str, str] | None = None,
     ) -> JobExecution:
-        """A service-side terminal change (cancel, remove): the version moves so devices notice."""
-        ended = execution.model_copy(
-            update={
-                "status": status,
-                "last_updated_at": now,
-                "version_number": execution.version_number + 1,
-                "force_canceled": execution.force_canceled or force,
-                "status_details": execution.status_details if status_details is None else status_details,
-            }
+        """A service-side terminal change (cancel, remove, time out): the version moves so devices notice."""
+        ended = moved(
+            execution,
+            status,
+            Actor.SERVICE,
+            now,
+            force_canceled=execution.force_canceled or force,
+            status_details=execution.status_details if status_details is None else status_details,
         )
         self.store.save_execution(ended)
         self._emit_execution(ended)

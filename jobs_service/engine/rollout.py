@@ -15,6 +15,7 @@ from ..job_policies import rate_per_minute
 from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
 from ..models import ExecutionStatus, Job, JobStatus
+from ..states import job_moved
 from .base import Outcome, counted, utc_text
 from .lifecycle import LifecycleOps
 
@@ -52,7 +53,7 @@ class RolloutOps(LifecycleOps):
             target_selection=job.target_selection.value,
             rate_per_minute=paced,
         )
-        started = job.model_copy(update={"status": JobStatus.IN_PROGRESS, "last_updated_at": now})
+        started = job_moved(job, JobStatus.IN_PROGRESS, now)
         if paced is None and not windows:
             for thing_name in things:
                 self._queue(job.job_id, thing_name, now)
@@ -154,20 +155,20 @@ class RolloutOps(LifecycleOps):
 
         def change() -> Job | None:
             job = self.store.get_job(job_id)
-            if job is None or job.ended:
+            if job is None or job.ended or job.status not in (JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
                 return job
             behavior = (job.settings.get("schedulingConfig") or {}).get("endBehavior", "STOP_ROLLOUT")
             ended = job.model_copy(update={"ended": True, "last_updated_at": now})
             if job.status is JobStatus.SCHEDULED or behavior in ("CANCEL", "FORCE_CANCEL"):
                 self.store.save_job(ended)
                 self._cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
-                canceled = self.get_job(job_id).model_copy(
-                    update={
-                        "status": JobStatus.CANCELED,
-                        "force_canceled": behavior == "FORCE_CANCEL",
-                        "reason_code": END_REASON,
-                        "comment": f"The job reached its endTime ({behavior})",
-                    }
+                canceled = job_moved(
+                    self.get_job(job_id),
+                    JobStatus.CANCELED,
+                    now,
+                    force_canceled=behavior == "FORCE_CANCEL",
+                    reason_code=END_REASON,
+                    comment=f"The job reached its endTime ({behavior})",
                 )
                 self.store.save_job(canceled)
                 self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
