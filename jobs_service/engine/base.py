@@ -97,7 +97,7 @@ class EngineBase:
                 documents.update(self.store.get_documents([job_id]))
             return documents[job_id]
 
-        with self.store.atomic():
+        with self.store.atomic() as work:
             self._take_events()  # anything left by a change that failed
             self._take_notes()
             # Only the head of each pending list and what a notify shows are read,
@@ -115,11 +115,8 @@ class EngineBase:
                 touch(name)
             # Things the change reaches beyond those named (an abort canceling
             # other things' executions, a retry) are seen just before it does.
-            self.store.before_execution_change = touch
-            try:
+            with work.watching(touch):
                 value = change()
-            finally:
-                self.store.before_execution_change = None
             # Everything the messages say is read inside the transaction: a
             # concurrent change (e.g. a deletion finishing) cannot make them fail
             # after this change is committed. They are sent after the commit.

@@ -179,10 +179,6 @@ class JobsStore(StoreBase):
         return [_job(row) for row in rows]
 
     # -- executions -------------------------------------------------------
-    def _touch(self, thing_name: str) -> None:
-        if self.before_execution_change is not None:
-            self.before_execution_change(thing_name)
-
     def insert_execution(self, execution: JobExecution) -> JobExecution:
         """Insert a new execution; returns it with its creation sequence number."""
         self._touch(execution.thing_name)
