@@ -33,6 +33,8 @@ from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_api import DeviceApi
+from .device_plane import Renderer
+from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.health import Health
@@ -41,7 +43,6 @@ from .http_api.server import server_config
 from .limits import DeviceLimits
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
 from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
-from .notifications import Message
 from .policies import Policies
 from .registry import Registry
 from .scheduler import Scheduler
@@ -177,7 +178,9 @@ class JobsService:
                 self.clock = resumed_clock(data_dir, self.config.time_scale)
             self.store = Store(data_dir / DATABASE_FILE)
             ca = CertificateAuthority(data_dir)
-        engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits, events=self.config.events)
+        engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits)
+        limits = self.config.limits
+        renderer = Renderer(self.arns, aws_events=self.config.events, notify_cap=limits.notify_entries)
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key
@@ -204,7 +207,7 @@ class JobsService:
             broker_port,
             username=username,
             password=password,
-            handle=DeviceApi(engine).handle,
+            handle=DeviceApi(engine, renderer).handle,
             tls=external_tls.context(broker_port) if external_tls is not None else None,
             # The managed Mosquitto restarts to read a new revocation list: be back at once,
             # and let it keep the requests that arrive before (it persists sessions).
@@ -222,10 +225,14 @@ class JobsService:
         bridge = self.bridge
         templates = Templates(self.store, self.clock, self.arns)
         self.schedules = Schedules(self.store, engine, templates, self.clock)
-        self.scheduler = Scheduler(engine, self.clock, bridge.publish, self.schedules)
+
+        def announce(events: list[DomainEvent]) -> None:
+            bridge.publish(renderer.render(events))
+
+        self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
 
         def finish_deletions() -> None:
-            bridge.publish(engine.finish_deletions().messages)
+            announce(engine.finish_deletions().events)
 
         finish_deletions()  # deletions a crash interrupted
         loop = asyncio.get_running_loop()
@@ -236,8 +243,8 @@ class JobsService:
 
         scheduler = self.scheduler
 
-        def publish_and_wake(messages: list[Message]) -> None:
-            bridge.publish(messages)
+        def announce_and_wake(events: list[DomainEvent]) -> None:
+            announce(events)
             scheduler.wake()  # a control-plane change may have set a new deadline
 
         bridge.after_request = scheduler.wake
@@ -246,7 +253,7 @@ class JobsService:
             registry,
             templates,
             self.arns,
-            publish_and_wake,
+            announce_and_wake,
             after_delete,
         )
         control.certificates = self.certificates

@@ -197,7 +197,7 @@ class JobOps(RolloutOps):
     def finish_deletions(self) -> Outcome:
         """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free.
 
-        The value is the list of dropped job ids; the messages are their ``deleted`` events.
+        The value is the list of dropped job ids; the events say each was deleted.
         """
         with self.store.atomic():
             self._take_events()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..domain_events import DomainEvent
 from ..job_policies import rate_per_minute
 from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
@@ -100,13 +101,13 @@ class RolloutOps(LifecycleOps):
     def tick(self, now: float | None = None) -> Outcome:
         """Do everything due by ``now``: starts, ends, timeouts, releases."""
         now = self.clock.now() if now is None else now
-        messages = []
+        events: list[DomainEvent] = []
         for job in self.store.jobs_with_pending_schedule():
-            messages += self._schedule_step(job, now).messages
-        messages += self.time_out_due(now).messages
+            events += self._schedule_step(job, now).events
+        events += self.time_out_due(now).events
         for job in self.store.jobs_rolling_out():
-            messages += self._release_due(job, now).messages
-        return Outcome(None, messages)
+            events += self._release_due(job, now).events
+        return Outcome(None, events)
 
     def next_due(self) -> float | None:
         """The earliest time something is due (None when nothing waits)."""

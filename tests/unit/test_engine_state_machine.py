@@ -28,6 +28,8 @@ from iot_jobs_bridge.jobs_service.states import (
 )
 from iot_jobs_bridge.jobs_service.store import Store
 
+from .rendering import told
+
 THINGS = ["t1", "t2", "t3"]
 JOBS = ["j1", "j2", "j3", "j4", "j5"]
 things = st.sampled_from(THINGS)
@@ -63,7 +65,7 @@ class EngineMachine(RuleBasedStateMachine):
             outcome = call()
         except JobsError:
             return
-        for message in outcome.messages:
+        for message in told(outcome.events):
             parts = message.topic.split("/")
             if parts[:2] != ["$aws", "things"]:
                 continue
