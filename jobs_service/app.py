@@ -32,8 +32,9 @@ from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
-from .device_api import DeviceApi
 from .device_plane import Renderer
+from .device_plane.api import DeviceApi
+from .device_plane.mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
@@ -42,7 +43,6 @@ from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
 from .limits import DeviceLimits
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
-from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .policies import Policies
 from .registry import Registry
 from .scheduler import Scheduler

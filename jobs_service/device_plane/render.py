@@ -17,8 +17,8 @@ from iot_jobs_bridge.schemas import topics
 
 from ..arns import Arns
 from ..domain_events import DomainEvent, ExecutionChanged, JobChanged, PendingChanged
-from ..mqtt_payloads import NOTIFY_CAP, notify_next_payload, notify_payload
 from .aws_events import job_event, job_execution_event
+from .payloads import NOTIFY_CAP, notify_next_payload, notify_payload
 
 __all__ = ["Message", "Renderer"]
 

@@ -10,7 +10,6 @@ from ..errors import (
     VersionMismatch,
 )
 from ..models import ExecutionStatus, JobExecution, JobStatus
-from ..mqtt_payloads import execution_state
 from ..states import Actor, Verdict, device_update_verdict, is_terminal, moved
 from .base import Outcome, no_execution
 from .lifecycle import LifecycleOps
@@ -108,13 +107,13 @@ class DeviceOps(LifecycleOps):
                 raise InvalidStateTransition(
                     f"Job execution {job_id} on {thing_name} is {current.status.value};"
                     f" it cannot move to {status.value}",
-                    execution_state=execution_state(current),
+                    execution=current,
                 )
             if expected_version is not None and expected_version != current.version_number:
                 raise VersionMismatch(
                     f"Job execution {job_id} on {thing_name} is at version {current.version_number},"
                     f" not {expected_version}",
-                    execution_state=execution_state(current),
+                    execution=current,
                 )
             now = self.clock.now()
             first_start = current.started_at is None and status is ExecutionStatus.IN_PROGRESS

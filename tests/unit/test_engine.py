@@ -159,7 +159,10 @@ def test_update_rules(engine, arns, fleet):
     _create(engine, arns)
     with pytest.raises(VersionMismatch, match=r"Job execution j1 on t1 is at version 1, not 7$") as caught:
         _update(engine, "t1", "j1", ExecutionStatus.IN_PROGRESS, version=7)
-    assert caught.value.execution_state == {"status": "QUEUED", "versionNumber": 1}
+    assert (caught.value.execution.status, caught.value.execution.version_number) == (
+        ExecutionStatus.QUEUED,
+        1,
+    )
     with pytest.raises(InvalidRequest, match="cannot set status CANCELED"):
         _update(engine, "t1", "j1", ExecutionStatus.CANCELED)
     with pytest.raises(

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from iot_jobs_bridge import schemas
 from iot_jobs_bridge.jobs_service.arns import Arns
 from iot_jobs_bridge.jobs_service.clock import FakeClock
-from iot_jobs_bridge.jobs_service.device_api import DeviceApi
 from iot_jobs_bridge.jobs_service.device_plane import Renderer
+from iot_jobs_bridge.jobs_service.device_plane.api import DeviceApi
 from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
 from iot_jobs_bridge.jobs_service.store import Store
 

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
 
-from .device_plane import Message
+from .render import Message
 from .request_queue import FairQueue
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]

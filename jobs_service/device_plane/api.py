@@ -17,13 +17,13 @@ from iot_jobs_bridge import schemas
 from iot_jobs_bridge.schemas import topics
 from iot_jobs_bridge.schemas.topics import Operation, Request
 
-from . import json_input
-from .device_plane import Message, Renderer
-from .domain_events import DomainEvent
-from .engine import JobsEngine
-from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
-from .models import ExecutionStatus
-from .mqtt_payloads import execution_data, execution_state, seconds, summary
+from .. import json_input
+from ..domain_events import DomainEvent
+from ..engine import JobsEngine
+from ..errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
+from ..models import ExecutionStatus
+from .payloads import execution_data, execution_state, seconds, summary
+from .render import Message, Renderer
 from .throttle import Throttle
 
 __all__ = ["DeviceApi", "rejection"]
@@ -45,8 +45,8 @@ def rejection(error: JobsError, client_token: str | None, now: float) -> dict[st
     if client_token is not None:
         payload["clientToken"] = client_token
     payload["timestamp"] = seconds(now)
-    if error.execution_state is not None and error.mqtt_code in ("InvalidStateTransition", "VersionMismatch"):
-        payload["executionState"] = error.execution_state
+    if error.execution is not None and error.mqtt_code in ("InvalidStateTransition", "VersionMismatch"):
+        payload["executionState"] = execution_state(error.execution)
     return payload
 
 
