@@ -32,9 +32,10 @@ from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
-from .device_plane import Renderer
+from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
 from .device_plane.mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
+from .device_plane.request_pump import RequestPump
 from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
@@ -126,6 +127,7 @@ class JobsService:
         self.mosquitto: ManagedMosquitto | None = None
         self.mosquitto_sync: MosquittoSync | None = None
         self.bridge: MqttBridge | None = None
+        self.pump: RequestPump | None = None
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
         self.certificates: Certificates | None = None
@@ -202,12 +204,14 @@ class JobsService:
         self._warn_if_plain_listener_is_exposed()
         broker_host, broker_port = self._service_broker_address()
         external_tls = self.config.external_tls
+        self.pump = pump = RequestPump(DeviceApi(engine, renderer).handle, self._send, self.store.atomic)
+        pump.start()
         self.bridge = MqttBridge(
             broker_host,
             broker_port,
             username=username,
             password=password,
-            handle=DeviceApi(engine, renderer).handle,
+            deliver=pump.put,
             tls=external_tls.context(broker_port) if external_tls is not None else None,
             # The managed Mosquitto restarts to read a new revocation list: be back at once,
             # and let it keep the requests that arrive before (it persists sessions).
@@ -247,7 +251,7 @@ class JobsService:
             announce(events)
             scheduler.wake()  # a control-plane change may have set a new deadline
 
-        bridge.after_request = scheduler.wake
+        pump.after_batch = scheduler.wake
         control = ControlPlane(
             engine,
             registry,
@@ -394,6 +398,10 @@ class JobsService:
                 raise RuntimeError("the HTTP control plane stopped while starting")
             await asyncio.sleep(0.01)
 
+    def _send(self, messages: list[Message]) -> None:
+        if self.bridge is not None:
+            self.bridge.publish(messages)
+
     async def close(self) -> None:
         """Stop in reverse order of start; safe to call more than once."""
         if self._http is not None and self._http_task is not None:
@@ -403,6 +411,9 @@ class JobsService:
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
+        if self.pump is not None:
+            await self.pump.close()
+            self.pump = None
         if self.bridge is not None:
             await self.bridge.close()
             self.bridge = None

@@ -2,8 +2,8 @@
 
 It is an ordinary client with full rights, so the same service runs against
 the embedded broker or any other. paho runs its network loop in a thread;
-requests are handed to the asyncio loop and answered there one at a time, so
-the engine never runs two changes at once.
+requests are handed to ``deliver`` on the asyncio loop (the request pump,
+which answers them there, so the engine never runs two changes at once).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
 
 from .render import Message
-from .request_queue import FairQueue
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]
 
@@ -32,10 +31,6 @@ log = logging.getLogger(__name__)
 # brokers they arrive and ``topics.parse_request`` ignores them.
 REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
 SERVICE_CLIENT_ID = "iotjobs-service"
-# Requests one thing may have waiting; more are dropped (its rate limit is long exceeded by then).
-QUEUE_PER_THING = 1000
-
-Handler = Callable[[str, bytes], list[Message]]
 
 
 class MqttBridge:
@@ -46,14 +41,14 @@ class MqttBridge:
         *,
         username: str | None,
         password: str | None,
-        handle: Handler,
+        deliver: Callable[[str, bytes], None],
         client_id: str = SERVICE_CLIENT_ID,
         tls: ssl.SSLContext | None = None,
         persistent: bool = False,
         reconnect_delays: tuple[float, float] = (1, 10),
     ) -> None:
         self._address = (host, port)
-        self._handle = handle
+        self._deliver = deliver
         # A persistent session lets the broker queue requests while the service
         # reconnects (after a managed Mosquitto restarts, devices may be back first).
         self._client = mqtt.Client(
@@ -70,16 +65,12 @@ class MqttBridge:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=QUEUE_PER_THING)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed: asyncio.Event = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._lost = False  # the connection dropped since it was last up
         self.subscriptions = 0  # times the request filters were granted: once per (re)connection
         self._grant = asyncio.Event()
-        # Called after each answered request (e.g. to re-arm timers a start may have set).
-        self.after_request: Callable[[], None] = lambda: None
 
     async def start(self, connect_within: float = 10.0) -> None:
         """Connect, subscribe to the request topics, and start answering."""
@@ -92,7 +83,6 @@ class MqttBridge:
             self._client.loop_stop()
             host, port = self._address
             raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
-        self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
 
     @property
     def connected(self) -> bool:
@@ -116,34 +106,12 @@ class MqttBridge:
             self._client.publish(message.topic, data, qos=1)
 
     async def close(self) -> None:
-        """Stop answering and disconnect; calling it again does nothing."""
+        """Disconnect; calling it again does nothing."""
         if self._closed:
             return
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
-
-    def _enqueue(self, topic: str, payload: bytes) -> None:
-        # The thing name is the third level; anything else shares one queue.
-        parts = topic.split("/", 3)
-        key = parts[2] if len(parts) > 3 else ""
-        if not self._inbox.put(key, (topic, payload)) and self._inbox.dropped % 1000 == 1:
-            log.warning("Dropping requests from %r: more than %d are waiting", key, QUEUE_PER_THING)
-
-    async def _answer_requests(self) -> None:
-        while True:
-            topic, payload = await self._inbox.get()
-            try:
-                messages = self._handle(topic, payload)
-            except Exception:
-                # The handler answers errors itself; this is a bug, keep serving others.
-                log.exception("Handling %s failed", topic)
-                continue
-            self.publish(messages)
-            self.after_request()
 
     # -- paho callbacks (network thread) ----------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -192,4 +160,4 @@ class MqttBridge:
             log.warning("Ignored a retained request on %s", topic)
             return
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._enqueue, topic, bytes(message.payload))
+            self._loop.call_soon_threadsafe(self._deliver, topic, bytes(message.payload))

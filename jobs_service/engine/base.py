@@ -127,7 +127,7 @@ class EngineBase:
                     )
             events += self._take_events()
             notes = self._take_notes()
-        write_notes(notes)
+            work.after_commit(lambda: write_notes(notes))
         return Outcome(value, events)
 
     def _queue(

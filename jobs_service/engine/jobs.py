@@ -199,7 +199,7 @@ class JobOps(RolloutOps):
 
         The value is the list of dropped job ids; the events say each was deleted.
         """
-        with self.store.atomic():
+        with self.store.atomic() as work:
             self._take_events()
             self._take_notes()
             job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
@@ -210,7 +210,7 @@ class JobOps(RolloutOps):
                 self._note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
             events = self._take_events()
             notes = self._take_notes()
-        write_notes(notes)
+            work.after_commit(lambda: write_notes(notes))
         return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:

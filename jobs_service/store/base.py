@@ -38,6 +38,21 @@ class UnitOfWork:
 
     def __init__(self) -> None:
         self._watchers: list[Callable[[str], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction has committed; dropped if its block is rolled back."""
+        self._after_commit.append(action)
+
+    def _mark(self) -> int:
+        return len(self._after_commit)
+
+    def _rolled_back_to(self, mark: int) -> None:
+        del self._after_commit[mark:]
+
+    def _committed(self) -> None:
+        for action in self._after_commit:
+            action()
 
     def touch(self, thing_name: str) -> None:
         for watcher in self._watchers:
@@ -98,23 +113,26 @@ class StoreBase:
         the rest commits.
         """
         with self._lock:
-            if self._work is not None:
-                savepoint = f"nested_{self._depth}"
+            work = self._work
+            if work is not None:
+                savepoint, mark = f"nested_{self._depth}", work._mark()
                 self._conn.execute(f"SAVEPOINT {savepoint}")
                 self._depth += 1
                 try:
-                    yield self._work
+                    yield work
                 except BaseException:
                     self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    work._rolled_back_to(mark)
                     raise
                 finally:
                     self._depth -= 1
                     self._conn.execute(f"RELEASE {savepoint}")
                 return
             self._conn.execute("BEGIN IMMEDIATE")
-            self._work, self._depth = UnitOfWork(), 1
+            work = self._work = UnitOfWork()
+            self._depth = 1
             try:
-                yield self._work
+                yield work
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -124,6 +142,7 @@ class StoreBase:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
+        work._committed()
 
     def _touch(self, thing_name: str) -> None:
         """Tell the current transaction that ``thing_name``'s executions are about to change."""

@@ -89,6 +89,23 @@ def test_watchers_hear_of_each_thing_before_its_executions_change(store):
     assert heard == [("t1", first), ("t2", None)]
 
 
+def test_after_commit_actions_wait_for_the_commit_and_leave_with_a_rolled_back_block(store):
+    done = []
+    with store.atomic() as work:
+        work.after_commit(lambda: done.append("outer"))
+        with pytest.raises(RuntimeError), store.atomic():
+            work.after_commit(lambda: done.append("undone"))
+            raise RuntimeError("boom")
+        with store.atomic():
+            work.after_commit(lambda: done.append("kept"))
+        assert done == []  # not committed yet
+    assert done == ["outer", "kept"]
+    with pytest.raises(RuntimeError), store.atomic() as work:
+        work.after_commit(lambda: done.append("never"))
+        raise RuntimeError("boom")
+    assert done == ["outer", "kept"]
+
+
 def test_store_errors_are_translated(store):
     store.insert_job(_job("j1"))
     with pytest.raises(InternalError, match="The store could not complete the request"):
