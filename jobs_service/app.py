@@ -36,6 +36,7 @@ from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
 from .device_plane.mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
 from .device_plane.request_pump import RequestPump
+from .device_plane.transport import InProcessTransport, Transport
 from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
@@ -76,6 +77,9 @@ class ServiceConfig:
     # "embedded" (amqtt, in this process), "mosquitto" (a Mosquitto the service
     # configures and supervises) or "external" (at external_broker).
     broker: str = "embedded"
+    # How the service reaches the embedded broker: "in-process" (requests handed over
+    # directly) or "mqtt" (a loopback MQTT connection, as with any other broker).
+    service_transport: str = "in-process"
     # An MQTT broker to use instead of the embedded one, as (host, port); devices
     # then connect to it, and it must keep each of them to its own topics.
     external_broker: tuple[str, int] | None = None
@@ -128,6 +132,7 @@ class JobsService:
         self.mosquitto_sync: MosquittoSync | None = None
         self.bridge: MqttBridge | None = None
         self.pump: RequestPump | None = None
+        self.transport: Transport | None = None
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
         self.certificates: Certificates | None = None
@@ -206,32 +211,36 @@ class JobsService:
         external_tls = self.config.external_tls
         self.pump = pump = RequestPump(DeviceApi(engine, renderer).handle, self._send, self.store.atomic)
         pump.start()
-        self.bridge = MqttBridge(
-            broker_host,
-            broker_port,
-            username=username,
-            password=password,
-            deliver=pump.put,
-            tls=external_tls.context(broker_port) if external_tls is not None else None,
-            # The managed Mosquitto restarts to read a new revocation list: be back at once,
-            # and let it keep the requests that arrive before (it persists sessions).
-            persistent=self.mosquitto is not None,
-            reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
-        )
-        await self.bridge.start()
+        if self.broker is not None and self.config.service_transport == "in-process":
+            self.transport = InProcessTransport(self.broker, pump.put)
+        else:
+            self.transport = self.bridge = MqttBridge(
+                broker_host,
+                broker_port,
+                username=username,
+                password=password,
+                deliver=pump.put,
+                tls=external_tls.context(broker_port) if external_tls is not None else None,
+                # The managed Mosquitto restarts to read a new revocation list: be back at once,
+                # and let it keep the requests that arrive before (it persists sessions).
+                persistent=self.mosquitto is not None,
+                reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
+            )
+        await self.transport.start()
         if self.mosquitto_sync is not None:
             bridge_ = self.bridge
+            assert bridge_ is not None, "the managed Mosquitto is reached over MQTT"
             self.mosquitto_sync.service_connections = lambda: bridge_.subscriptions
             self.mosquitto_sync.service_back = lambda since: asyncio.wait_for(
                 bridge_.resubscribed(since), BROKER_APPLY_WITHIN
             )
 
-        bridge = self.bridge
+        transport = self.transport
         templates = Templates(self.store, self.clock, self.arns)
         self.schedules = Schedules(self.store, engine, templates, self.clock)
 
         def announce(events: list[DomainEvent]) -> None:
-            bridge.publish(renderer.render(events))
+            transport.publish(renderer.render(events))
 
         self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
 
@@ -292,9 +301,9 @@ class JobsService:
         """For ``/health``: what keeps devices' requests from reaching the service, if anything."""
         if self.broker is not None and not self.broker.running:
             return "the embedded broker is not running"
-        bridge = self.bridge
-        if bridge is None or not bridge.connected:
-            where = f" to {bridge.address}" if bridge is not None else ""
+        transport = self.transport
+        if transport is None or not transport.connected:
+            where = f" to {transport.address}" if transport is not None else ""
             return f"the service's MQTT connection{where} is down"
         return None
 
@@ -399,8 +408,8 @@ class JobsService:
             await asyncio.sleep(0.01)
 
     def _send(self, messages: list[Message]) -> None:
-        if self.bridge is not None:
-            self.bridge.publish(messages)
+        if self.transport is not None:
+            self.transport.publish(messages)
 
     async def close(self) -> None:
         """Stop in reverse order of start; safe to call more than once."""
@@ -414,9 +423,9 @@ class JobsService:
         if self.pump is not None:
             await self.pump.close()
             self.pump = None
-        if self.bridge is not None:
-            await self.bridge.close()
-            self.bridge = None
+        if self.transport is not None:
+            await self.transport.close()
+            self.transport = self.bridge = None
         if self.mosquitto_sync is not None:
             await self.mosquitto_sync.close()
             self.mosquitto_sync = None

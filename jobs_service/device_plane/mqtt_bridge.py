@@ -9,7 +9,6 @@ which answers them there, so the engine never runs two changes at once).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from collections.abc import Callable
@@ -102,8 +101,7 @@ class MqttBridge:
     def publish(self, messages: list[Message]) -> None:
         """Queue messages for delivery at QoS 1; paho sends them from its thread."""
         for message in messages:
-            data = json.dumps(message.payload, separators=(",", ":"))
-            self._client.publish(message.topic, data, qos=1)
+            self._client.publish(message.topic, message.encoded(), qos=1)
 
     async def close(self) -> None:
         """Disconnect; calling it again does nothing."""

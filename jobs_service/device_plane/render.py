@@ -9,6 +9,7 @@ update, cancel, delete, retry, group change) follows the same rule.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,10 @@ class Message:
 
     topic: str
     payload: dict[str, Any]
+
+    def encoded(self) -> bytes:
+        """The payload as sent: compact JSON."""
+        return json.dumps(self.payload, separators=(",", ":")).encode()
 
 
 class Renderer:
