@@ -15,40 +15,15 @@ The jobs service itself (`"service"`) may publish and subscribe to anything
 but never receives reply-shaped topics: it subscribes to every jobs topic to
 see unknown paths, and this keeps its own replies from coming back to it.
 
-Every pattern is matched with `re.fullmatch`, and the thing name is compared
-with `==` after parsing, so a name is never interpreted as a pattern.
+The topic grammar is `schemas.topics`, the one the service and the SDK use.
 """
 
 from __future__ import annotations
 
-import re
-
 from iot_jobs_bridge.broker.auth import Principal
+from iot_jobs_bridge.schemas import topics
 
-__all__ = ["is_request_topic", "may_publish", "may_receive", "may_subscribe"]
-
-_THING = r"[a-zA-Z0-9:_-]+"
-_JOB_ID = r"[a-zA-Z0-9_-]+"
-_PREFIX = rf"\$aws/things/(?P<thing>{_THING})/jobs/"
-# `$next` is accepted in place of a job id for DescribeJobExecution only.
-_REQUESTS = rf"(?:get|start-next|(?:{_JOB_ID}|\$next)/get|{_JOB_ID}/update)"
-
-_REQUEST_TOPIC = re.compile(_PREFIX + _REQUESTS)
-_OWN_TOPIC = re.compile(_PREFIX + r".+", re.DOTALL)
-# Replies, including `<any path>/rejected` for InvalidTopic answers.
-_REPLY_TOPIC = re.compile(_PREFIX + r"(?:notify|notify-next|.+/(?:accepted|rejected))", re.DOTALL)
-# One or more filter levels after `jobs/`: literals or `+`, optionally ending in `#`.
-_OWN_FILTER = re.compile(_PREFIX + r"(?:(?:[^/+#]+|\+)/)*(?:[^/+#]+|\+|#)")
-
-
-def is_request_topic(topic: str) -> bool:
-    """Whether `topic` is one of the four device request topics of some thing."""
-    return _REQUEST_TOPIC.fullmatch(topic) is not None
-
-
-def _is_own(pattern: re.Pattern[str], principal: Principal, topic: str) -> bool:
-    match = pattern.fullmatch(topic)
-    return match is not None and match["thing"] == principal.name
+__all__ = ["may_publish", "may_receive", "may_subscribe"]
 
 
 def may_publish(principal: Principal, topic: str) -> bool:
@@ -57,11 +32,7 @@ def may_publish(principal: Principal, topic: str) -> bool:
         return True
     if principal.kind == "policy":
         return principal.may("iot:Publish", topic)
-    return (
-        principal.kind == "thing"
-        and _is_own(_OWN_TOPIC, principal, topic)
-        and _REPLY_TOPIC.fullmatch(topic) is None
-    )
+    return principal.kind == "thing" and topics.place(topic) == (principal.name, False)
 
 
 def may_subscribe(principal: Principal, topic_filter: str) -> bool:
@@ -70,7 +41,7 @@ def may_subscribe(principal: Principal, topic_filter: str) -> bool:
         return True
     if principal.kind == "policy":
         return principal.may("iot:Subscribe", topic_filter)
-    return principal.kind == "thing" and _is_own(_OWN_FILTER, principal, topic_filter)
+    return principal.kind == "thing" and topics.thing_of_filter(topic_filter) == principal.name
 
 
 def may_receive(principal: Principal, topic: str) -> bool:
@@ -78,7 +49,8 @@ def may_receive(principal: Principal, topic: str) -> bool:
     if principal.kind == "admin":
         return True
     if principal.kind == "service":
-        return _REPLY_TOPIC.fullmatch(topic) is None
+        placed = topics.place(topic)
+        return placed is None or not placed.is_reply
     if principal.kind == "policy":
         return principal.may("iot:Receive", topic)
-    return principal.kind == "thing" and _is_own(_REPLY_TOPIC, principal, topic)
+    return principal.kind == "thing" and topics.place(topic) == (principal.name, True)

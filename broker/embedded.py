@@ -34,6 +34,7 @@ from iot_jobs_bridge.broker.plugins import (
 )
 from iot_jobs_bridge.broker.presence import DisconnectReason, Presence, PresenceBook
 from iot_jobs_bridge.broker.routing import SubscriptionIndex
+from iot_jobs_bridge.schemas import topics
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "JobsBroker", "TlsListener"]
 
@@ -105,7 +106,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         await self.plugins_manager.fire_event(
             BrokerEvents.MESSAGE_BROADCAST, client_id=client_session.client_id, message=app_message
         )
-        await self._broadcast_message(client_session, topic, app_message.data)
+        await self._route(client_session, topic, app_message.data)
         return True
 
     async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
@@ -128,7 +129,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         topic, message, qos = session.will_topic, session.will_message, session.will_qos
         if not check_topic(session, topic, Action.PUBLISH):
             return
-        await self._broadcast_message(session, topic, message, qos)
+        await self._route(session, topic, message, qos)
         if session.will_retain and not topic.startswith("$"):
             await self.retain_message(session, topic, message, qos)
 
@@ -191,6 +192,24 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         # Bytes handed to each client's connection and not yet written out, and their sum.
         self._outgoing: dict[Any, int] = {}
         self._outgoing_total = 0
+        # The jobs service in this process: device requests go to it directly, not over MQTT.
+        self.request_sink: Callable[[str, bytes], None] | None = None
+
+    async def _route(self, session: Any, topic: str, data: bytes, qos: int | None = None) -> None:
+        """Deliver a publish that passed the topic rules: to the jobs service, if it is a request, and on."""
+        sink = self.request_sink
+        if sink is not None:
+            placed = topics.place(topic)
+            if placed is not None and not placed.is_reply:
+                sink(topic, bytes(data))
+        await self._broadcast_message(session, topic, data, qos)
+
+    def publish_local(self, topic: str, data: bytes) -> None:
+        """Publish as the broker itself (the in-process jobs service's replies); never waits.
+
+        Each subscriber gets it at the QoS of its subscription, as with any client's publish.
+        """
+        self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": data})
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         granted: int = await super().add_subscription(subscription, session)
@@ -397,6 +416,22 @@ class EmbeddedBroker:
     async def reauthenticate(self) -> int:
         """Close the connections whose credentials are no longer accepted (see `JobsBroker`)."""
         return await self._broker.reauthenticate() if self._broker is not None else 0
+
+    def serve_requests(self, sink: Callable[[str, bytes], None] | None) -> None:
+        """Hand every jobs request a client may publish to ``sink`` (topic, payload), in this process.
+
+        Called on the broker's event loop, after the topic rules; ``None`` stops it.
+        Other subscribers (an admin's monitor) still get the requests over MQTT.
+        """
+        if self._broker is None:
+            raise RuntimeError("the MQTT broker is not running")
+        self._broker.request_sink = sink
+
+    def publish(self, topic: str, data: bytes) -> None:
+        """Publish ``data`` on ``topic`` as the broker itself, to every subscriber the rules allow."""
+        if self._broker is None:
+            raise RuntimeError("the MQTT broker is not running")
+        self._broker.publish_local(topic, data)
 
     async def start(self) -> None:
         """Bind the listener(s) and start serving clients."""

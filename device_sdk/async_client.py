@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import aiomqtt
 
 from iot_jobs_bridge import schemas
+from iot_jobs_bridge.schemas.topics import ThingTopics
 
 from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions, refusal_hint
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
@@ -42,7 +43,6 @@ from .models import (
     execution_from_payload,
     rejection_from_payload,
 )
-from .topics import ThingTopics
 
 __all__ = ["AsyncJobsClient", "ignore_stale_socket_callbacks"]
 

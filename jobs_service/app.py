@@ -32,7 +32,12 @@ from .control_plane import ACCESS_OPERATIONS, ControlPlane
 from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
-from .device_api import DeviceApi
+from .device_plane import Message, Renderer
+from .device_plane.api import DeviceApi
+from .device_plane.mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
+from .device_plane.request_pump import RequestPump
+from .device_plane.transport import InProcessTransport, Transport
+from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.health import Health
@@ -40,8 +45,6 @@ from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
 from .limits import DeviceLimits
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
-from .mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
-from .notifications import Message
 from .policies import Policies
 from .registry import Registry
 from .scheduler import Scheduler
@@ -74,6 +77,9 @@ class ServiceConfig:
     # "embedded" (amqtt, in this process), "mosquitto" (a Mosquitto the service
     # configures and supervises) or "external" (at external_broker).
     broker: str = "embedded"
+    # How the service reaches the embedded broker: "in-process" (requests handed over
+    # directly) or "mqtt" (a loopback MQTT connection, as with any other broker).
+    service_transport: str = "in-process"
     # An MQTT broker to use instead of the embedded one, as (host, port); devices
     # then connect to it, and it must keep each of them to its own topics.
     external_broker: tuple[str, int] | None = None
@@ -125,6 +131,8 @@ class JobsService:
         self.mosquitto: ManagedMosquitto | None = None
         self.mosquitto_sync: MosquittoSync | None = None
         self.bridge: MqttBridge | None = None
+        self.pump: RequestPump | None = None
+        self.transport: Transport | None = None
         self.scheduler: Scheduler | None = None
         self.schedules: Schedules | None = None
         self.certificates: Certificates | None = None
@@ -177,7 +185,9 @@ class JobsService:
                 self.clock = resumed_clock(data_dir, self.config.time_scale)
             self.store = Store(data_dir / DATABASE_FILE)
             ca = CertificateAuthority(data_dir)
-        engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits, events=self.config.events)
+        engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits)
+        limits = self.config.limits
+        renderer = Renderer(self.arns, aws_events=self.config.events, notify_cap=limits.notify_entries)
         registry = Registry(self.store, self.clock, self.arns)
 
         key = self.admin_key
@@ -199,33 +209,43 @@ class JobsService:
         self._warn_if_plain_listener_is_exposed()
         broker_host, broker_port = self._service_broker_address()
         external_tls = self.config.external_tls
-        self.bridge = MqttBridge(
-            broker_host,
-            broker_port,
-            username=username,
-            password=password,
-            handle=DeviceApi(engine).handle,
-            tls=external_tls.context(broker_port) if external_tls is not None else None,
-            # The managed Mosquitto restarts to read a new revocation list: be back at once,
-            # and let it keep the requests that arrive before (it persists sessions).
-            persistent=self.mosquitto is not None,
-            reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
-        )
-        await self.bridge.start()
+        self.pump = pump = RequestPump(DeviceApi(engine, renderer).handle, self._send, self.store.atomic)
+        pump.start()
+        if self.broker is not None and self.config.service_transport == "in-process":
+            self.transport = InProcessTransport(self.broker, pump.put)
+        else:
+            self.transport = self.bridge = MqttBridge(
+                broker_host,
+                broker_port,
+                username=username,
+                password=password,
+                deliver=pump.put,
+                tls=external_tls.context(broker_port) if external_tls is not None else None,
+                # The managed Mosquitto restarts to read a new revocation list: be back at once,
+                # and let it keep the requests that arrive before (it persists sessions).
+                persistent=self.mosquitto is not None,
+                reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
+            )
+        await self.transport.start()
         if self.mosquitto_sync is not None:
             bridge_ = self.bridge
+            assert bridge_ is not None, "the managed Mosquitto is reached over MQTT"
             self.mosquitto_sync.service_connections = lambda: bridge_.subscriptions
             self.mosquitto_sync.service_back = lambda since: asyncio.wait_for(
                 bridge_.resubscribed(since), BROKER_APPLY_WITHIN
             )
 
-        bridge = self.bridge
+        transport = self.transport
         templates = Templates(self.store, self.clock, self.arns)
         self.schedules = Schedules(self.store, engine, templates, self.clock)
-        self.scheduler = Scheduler(engine, self.clock, bridge.publish, self.schedules)
+
+        def announce(events: list[DomainEvent]) -> None:
+            transport.publish(renderer.render(events))
+
+        self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
 
         def finish_deletions() -> None:
-            bridge.publish(engine.finish_deletions().messages)
+            announce(engine.finish_deletions().events)
 
         finish_deletions()  # deletions a crash interrupted
         loop = asyncio.get_running_loop()
@@ -236,17 +256,17 @@ class JobsService:
 
         scheduler = self.scheduler
 
-        def publish_and_wake(messages: list[Message]) -> None:
-            bridge.publish(messages)
+        def announce_and_wake(events: list[DomainEvent]) -> None:
+            announce(events)
             scheduler.wake()  # a control-plane change may have set a new deadline
 
-        bridge.after_request = scheduler.wake
+        pump.after_batch = scheduler.wake
         control = ControlPlane(
             engine,
             registry,
             templates,
             self.arns,
-            publish_and_wake,
+            announce_and_wake,
             after_delete,
         )
         control.certificates = self.certificates
@@ -281,9 +301,9 @@ class JobsService:
         """For ``/health``: what keeps devices' requests from reaching the service, if anything."""
         if self.broker is not None and not self.broker.running:
             return "the embedded broker is not running"
-        bridge = self.bridge
-        if bridge is None or not bridge.connected:
-            where = f" to {bridge.address}" if bridge is not None else ""
+        transport = self.transport
+        if transport is None or not transport.connected:
+            where = f" to {transport.address}" if transport is not None else ""
             return f"the service's MQTT connection{where} is down"
         return None
 
@@ -387,6 +407,10 @@ class JobsService:
                 raise RuntimeError("the HTTP control plane stopped while starting")
             await asyncio.sleep(0.01)
 
+    def _send(self, messages: list[Message]) -> None:
+        if self.transport is not None:
+            self.transport.publish(messages)
+
     async def close(self) -> None:
         """Stop in reverse order of start; safe to call more than once."""
         if self._http is not None and self._http_task is not None:
@@ -396,9 +420,12 @@ class JobsService:
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
-        if self.bridge is not None:
-            await self.bridge.close()
-            self.bridge = None
+        if self.pump is not None:
+            await self.pump.close()
+            self.pump = None
+        if self.transport is not None:
+            await self.transport.close()
+            self.transport = self.bridge = None
         if self.mosquitto_sync is not None:
             await self.mosquitto_sync.close()
             self.mosquitto_sync = None

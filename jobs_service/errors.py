@@ -9,7 +9,10 @@ for schemas).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .models import JobExecution
 
 __all__ = [
     "AccessDenied",
@@ -47,13 +50,14 @@ class JobsError(Exception):
         self,
         message: str,
         *,
-        execution_state: dict[str, Any] | None = None,
+        execution: JobExecution | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        # Only InvalidStateTransition and VersionMismatch carry the state to devices.
-        self.execution_state = execution_state
+        # The execution as it stands; the device plane shows its state with
+        # InvalidStateTransition and VersionMismatch.
+        self.execution = execution
         # Extra modeled members of the control-plane error shape (e.g. resourceArn).
         self.extra = extra or {}
 

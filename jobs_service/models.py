@@ -1,6 +1,6 @@
 """Records the service keeps, and the enums of the AWS IoT Jobs model.
 
-Fields are snake_case here; the wire modules (``wire.py``, ``device_api.py``)
+Fields are snake_case here; the wire modules (``http_payloads.py``, ``device_plane/``)
 translate to the lowerCamelCase of each plane explicitly.
 """
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 
 from .clock import Clock
+from .domain_events import DomainEvent
 from .engine import JobsEngine
-from .notifications import Message
 from .schedules import Schedules
 
 __all__ = ["Scheduler"]
@@ -31,13 +31,13 @@ class Scheduler:
         self,
         engine: JobsEngine,
         clock: Clock,
-        publish: Callable[[list[Message]], None],
+        announce: Callable[[list[DomainEvent]], None],
         schedules: Schedules | None = None,
     ) -> None:
         self._engine = engine
         self._schedules = schedules
         self._clock = clock
-        self._publish = publish
+        self._announce = announce
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,14 +82,14 @@ class Scheduler:
         dues: list[float | None] = []
         try:
             outcome = self._engine.tick()
-            self._publish(outcome.messages)
+            self._announce(outcome.events)
             dues.append(self._engine.next_due())
         except Exception:
             log.exception("The engine's timers failed; looking again in %.0f s", IDLE_RECHECK)
             dues.append(self._clock.now() + IDLE_RECHECK)
         if self._schedules is not None:
             try:
-                self._publish(self._schedules.fire_due())
+                self._announce(self._schedules.fire_due())
                 dues.append(self._schedules.next_due())
             except Exception:
                 log.exception("The schedules could not be fired; looking again in %.0f s", IDLE_RECHECK)

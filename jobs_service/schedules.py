@@ -22,11 +22,11 @@ from typing import Any
 from .clock import Clock
 from .cron import Cron, CronError, Misfire, fire_label, plan_fires
 from .documents import require_json_object
+from .domain_events import DomainEvent
 from .engine import MAX_TARGETS, JobsEngine, NewJob
 from .errors import InvalidRequest, JobsError, LimitExceeded, ResourceAlreadyExists, ResourceNotFound
 from .job_settings import check_job_settings
 from .models import JobStatus
-from .notifications import Message
 from .store import Fire, Schedule, Store
 from .templates import Templates
 
@@ -163,18 +163,18 @@ class Schedules:
 
     # -- firing --------------------------------------------------------------
 
-    def fire_due(self, now: float | None = None) -> list[Message]:
-        """Run every fire that is due; returns the messages to publish after the commits.
+    def fire_due(self, now: float | None = None) -> list[DomainEvent]:
+        """Run every fire that is due; returns the domain events to announce after the commits.
 
         Each schedule is handled on its own: whatever goes wrong with one is
         logged and that schedule looked at again after :data:`RETRY_AFTER`,
         while the others fire. Only a store that cannot record even that raises.
         """
         now = self.clock.now() if now is None else now
-        messages: list[Message] = []
+        events: list[DomainEvent] = []
         for schedule in self.store.due_schedules(now):
             try:
-                self._fire(schedule, now, messages)
+                self._fire(schedule, now, events)
             except Exception:
                 log.exception(
                     "Schedule %s could not be handled; trying again in %.0f s", schedule.name, RETRY_AFTER
@@ -186,13 +186,13 @@ class Schedules:
                         handled_until=schedule.handled_until,
                         next_fire_at=now + RETRY_AFTER,
                     )
-        return messages
+        return events
 
     def next_due(self) -> float | None:
         return self.store.next_schedule_fire()
 
-    def _fire(self, schedule: Schedule, now: float, messages: list[Message]) -> None:
-        """Handle one schedule's due fires, adding the messages of committed jobs to ``messages``."""
+    def _fire(self, schedule: Schedule, now: float, events: list[DomainEvent]) -> None:
+        """Handle one schedule's due fires, adding the events of committed jobs to ``events``."""
         cron = Cron.parse(schedule.cron, schedule.timezone)
         plan = plan_fires(
             cron,
@@ -206,7 +206,7 @@ class Schedules:
             ran = self._run_or_record_failure(schedule, moment, now)
             if ran is None:
                 return  # changed or deleted meanwhile: its new settings count
-            messages += ran
+            events += ran
         with self.store.atomic():
             for moment in plan.skipped:
                 self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
@@ -225,7 +225,7 @@ class Schedules:
                 next_fire_at=cron.next_after(now),
             )
 
-    def _run_or_record_failure(self, schedule: Schedule, fire: float, now: float) -> list[Message] | None:
+    def _run_or_record_failure(self, schedule: Schedule, fire: float, now: float) -> list[DomainEvent] | None:
         """Run one fire in its own transaction; a job that cannot be created is a ``failed`` fire.
 
         ``None`` when the schedule changed since it was read (nothing is run).
@@ -259,7 +259,7 @@ class Schedules:
             reason,
         )
 
-    def _run(self, schedule: Schedule, fire: float, now: float) -> list[Message]:
+    def _run(self, schedule: Schedule, fire: float, now: float) -> list[DomainEvent]:
         job_id = f"{schedule.name}-{fire_label(fire)}"
         if schedule.overlap == "skip" and self._previous_still_running(schedule.name):
             self.store.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
@@ -284,14 +284,14 @@ class Schedules:
             settings={**resolved.settings, **(spec.get("settings") or {})},
             raw_document=resolved.raw_document,
         )
-        messages = self.engine.create_job(new).messages
+        events = self.engine.create_job(new).events
         log.info(
             "schedule %s fired: job %s created",
             schedule.name,
             job_id,
             extra={"schedule": schedule.name, "job_id": job_id},
         )
-        return messages
+        return events
 
     def _previous_still_running(self, name: str) -> bool:
         for fire in self.store.list_fires(name, limit=10):

@@ -103,6 +103,14 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         "MQTT 5; external: an MQTT broker you run, at --broker-url (default %(default)s)",
     )
     serve.add_argument(
+        "--service-transport",
+        choices=["in-process", "mqtt"],
+        default="in-process",
+        help="how the service reaches the embedded broker: in-process hands requests over directly; "
+        "mqtt uses a loopback MQTT connection, as it always does with Mosquitto or an external broker "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
         "--broker-url",
         metavar="mqtt[s]://HOST:PORT",
         help="the external broker (mqtts: over TLS) (default: none; needed with --broker external)",
@@ -268,7 +276,7 @@ def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")
         if args.broker == "embedded" and args.mqtt_port is None and args.mqtts_port is None:
             raise ValueError("--mqtt-port off leaves devices no listener: add --mqtts-port for the TLS one")
-        return {"broker": args.broker}
+        return {"broker": args.broker, "service_transport": args.service_transport}
     if args.broker_url is None:
         raise ValueError("--broker external needs --broker-url mqtt://HOST:PORT or mqtts://HOST:PORT")
     if args.mqtts_port is not None:

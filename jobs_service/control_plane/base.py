@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..arns import Arns
+from ..domain_events import DomainEvent
 from ..engine import JobsEngine, Outcome
 from ..errors import ResourceNotFound
 from ..models import ExecutionStatus
-from ..notifications import Message
 from ..pagination import encode_token, page_size
 from ..registry import Registry
 from ..templates import Templates
@@ -27,14 +27,14 @@ class HandlerBase:
         registry: Registry,
         templates: Templates,
         arns: Arns,
-        publish: Callable[[list[Message]], None],
+        announce: Callable[[list[DomainEvent]], None],
         after_delete: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.templates = templates
         self.arns = arns
-        self._publish = publish
+        self._announce = announce
         self._after_delete = after_delete
 
     def group_id_to_name(self, group_id: str) -> str:
@@ -44,9 +44,9 @@ class HandlerBase:
         return group.name
 
     def _sent(self, outcome: Outcome) -> Any:
-        """Hand the outcome's messages to MQTT (the change is committed) and return its value."""
-        if outcome.messages:
-            self._publish(outcome.messages)
+        """Announce the outcome's events (the change is committed) and return its value."""
+        if outcome.events:
+            self._announce(outcome.events)
         return outcome.value
 
 

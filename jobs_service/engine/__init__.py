@@ -1,8 +1,9 @@
 """The jobs engine: jobs, executions and the registry changes that affect them.
 
 Each operation validates, changes the store in one transaction, and returns an
-:class:`Outcome` whose messages (notify, notify-next) the caller sends only
-after the method has returned, that is after the commit.
+:class:`Outcome` whose domain events (:mod:`..domain_events`) the caller
+announces only after the method has returned, that is after the commit; the
+device plane renders them to MQTT messages.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from ..arns import Arns
 from ..clock import Clock
+from ..domain_events import DomainEvent, ExecutionChanged, JobChanged, PendingChanged
 from ..errors import ResourceNotFound
-from ..events import job_event, job_execution_event
 from ..limits import DeviceLimits
 from ..models import ExecutionStatus, Job, JobExecution
-from ..notifications import Message, pending_changes
+from ..states import INITIAL_STATUSES, Actor, IllegalTransition, moved
 from ..store import Store
 
 __all__ = ["EngineBase", "Outcome", "no_execution"]
@@ -29,10 +29,10 @@ _Note = tuple[int, str, tuple[Any, ...], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an operation produced, and what devices must be told after the commit."""
+    """What an operation produced, and the domain events to announce after the commit."""
 
     value: Any
-    messages: list[Message] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
 
 
 class EngineBase:
@@ -42,16 +42,13 @@ class EngineBase:
         clock: Clock,
         arns: Arns,
         limits: DeviceLimits | None = None,
-        *,
-        events: bool = True,
     ) -> None:
         self.store = store
         self.clock = clock
         self.arns = arns
         self.limits = limits or DeviceLimits()
-        self.events_enabled = events
         # Events raised inside the current transaction; only touched while the store lock is held.
-        self._events: list[Message] = []
+        self._events: list[DomainEvent] = []
         # Log lines of the current transaction, written once it is committed; same lock rule.
         self._notes: list[_Note] = []
 
@@ -66,17 +63,15 @@ class EngineBase:
 
     # -- events -----------------------------------------------------------
     def _emit_execution(self, execution: JobExecution, operation: str | None = None) -> None:
-        """Record a JOB_EXECUTION event (terminal statuses and deletions only)."""
-        if self.events_enabled:
-            name = operation or execution.status.value.lower()
-            self._events.append(job_execution_event(execution, name, self.arns, self.clock.now()))
+        """Record that an execution ended (or, with ``operation="deleted"``, was deleted)."""
+        name = operation or execution.status.value.lower()
+        self._events.append(ExecutionChanged(execution, name, self.clock.now()))
 
     def _emit_job(self, job: Job, operation: str, status: str) -> None:
-        if self.events_enabled:
-            counts = self.store.execution_counts(job.job_id) if operation == "completed" else None
-            self._events.append(job_event(job, operation, status, self.clock.now(), counts))
+        counts = self.store.execution_counts(job.job_id) if operation == "completed" else None
+        self._events.append(JobChanged(job, operation, status, self.clock.now(), counts))
 
-    def _take_events(self) -> list[Message]:
+    def _take_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         return events
 
@@ -96,7 +91,7 @@ class EngineBase:
                 documents.update(self.store.get_documents([job_id]))
             return documents[job_id]
 
-        with self.store.atomic():
+        with self.store.atomic() as work:
             self._take_events()  # anything left by a change that failed
             self._take_notes()
             # Only the head of each pending list and what a notify shows are read,
@@ -114,39 +109,49 @@ class EngineBase:
                 touch(name)
             # Things the change reaches beyond those named (an abort canceling
             # other things' executions, a retry) are seen just before it does.
-            self.store.before_execution_change = touch
-            try:
+            with work.watching(touch):
                 value = change()
-            finally:
-                self.store.before_execution_change = None
-            # Everything the messages say is read inside the transaction: a
+            # Everything the events say is read inside the transaction: a
             # concurrent change (e.g. a deletion finishing) cannot make them fail
-            # after this change is committed. They are sent after the commit.
-            messages: list[Message] = []
+            # after this change is committed. They are announced after the commit.
+            events: list[DomainEvent] = []
             for name, (signature, old) in before.items():
-                messages += pending_changes(
-                    name,
-                    old,
-                    self.store.pending_executions(name, cap),
-                    now=now,
-                    document_of=document_of,
-                    notify_cap=cap,
-                    membership_changed=signature != self.store.pending_signature(name),
-                )
-            messages += self._take_events()
+                new = self.store.pending_executions(name, cap)
+                membership_changed = signature != self.store.pending_signature(name)
+                head = _identity(new[0]) if new else None
+                head_changed = (_identity(old[0]) if old else None) != head
+                if membership_changed or head_changed:
+                    document = document_of(new[0].job_id) if head_changed and new else None
+                    events.append(
+                        PendingChanged(name, tuple(new), membership_changed, head_changed, document, now)
+                    )
+            events += self._take_events()
             notes = self._take_notes()
-        write_notes(notes)
-        return Outcome(value, messages)
+            work.after_commit(lambda: write_notes(notes))
+        return Outcome(value, events)
 
-    def _queue(self, job_id: str, thing_name: str, now: float, *, retry_attempt: int = 0) -> JobExecution:
-        """A new QUEUED execution, numbered after the thing's previous one for the job."""
+    def _queue(
+        self,
+        job_id: str,
+        thing_name: str,
+        now: float,
+        *,
+        retry_attempt: int = 0,
+        status: ExecutionStatus = ExecutionStatus.QUEUED,
+    ) -> JobExecution:
+        """A new execution, numbered after the thing's previous one for the job.
+
+        It starts QUEUED, or CANCELED for a thing a canceled job never released (counted, never run).
+        """
+        if status not in INITIAL_STATUSES:
+            raise IllegalTransition(f"an execution of {job_id} on {thing_name} cannot begin {status.value}")
         previous = self.store.get_execution(job_id, thing_name)
         return self.store.insert_execution(
             JobExecution(
                 job_id=job_id,
                 thing_name=thing_name,
                 execution_number=previous.execution_number + 1 if previous else 1,
-                status=ExecutionStatus.QUEUED,
+                status=status,
                 queued_at=now,
                 last_updated_at=now,
                 retry_attempt=retry_attempt,
@@ -162,15 +167,14 @@ class EngineBase:
         force: bool = False,
         status_details: dict[str, str] | None = None,
     ) -> JobExecution:
-        """A service-side terminal change (cancel, remove): the version moves so devices notice."""
-        ended = execution.model_copy(
-            update={
-                "status": status,
-                "last_updated_at": now,
-                "version_number": execution.version_number + 1,
-                "force_canceled": execution.force_canceled or force,
-                "status_details": execution.status_details if status_details is None else status_details,
-            }
+        """A service-side terminal change (cancel, remove, time out): the version moves so devices notice."""
+        ended = moved(
+            execution,
+            status,
+            Actor.SERVICE,
+            now,
+            force_canceled=execution.force_canceled or force,
+            status_details=execution.status_details if status_details is None else status_details,
         )
         self.store.save_execution(ended)
         self._emit_execution(ended)
@@ -205,6 +209,10 @@ class EngineBase:
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
         return execution
+
+
+def _identity(execution: JobExecution) -> tuple[str, int]:
+    return execution.job_id, execution.execution_number
 
 
 def write_notes(notes: list[_Note]) -> None:

@@ -10,8 +10,7 @@ from ..errors import (
     VersionMismatch,
 )
 from ..models import ExecutionStatus, JobExecution, JobStatus
-from ..mqtt_payloads import execution_state
-from ..states import Verdict, device_update_verdict, is_terminal
+from ..states import Actor, Verdict, device_update_verdict, is_terminal, moved
 from .base import Outcome, no_execution
 from .lifecycle import LifecycleOps
 
@@ -42,16 +41,15 @@ class DeviceOps(LifecycleOps):
             if head.status is ExecutionStatus.IN_PROGRESS:
                 return head
             now = self.clock.now()
-            started = head.model_copy(
-                update={
-                    "status": ExecutionStatus.IN_PROGRESS,
-                    "started_at": now,
-                    "last_updated_at": now,
-                    "version_number": head.version_number + 1,
-                    "status_details": head.status_details if status_details is None else status_details,
-                    "step_timeout_at": _step_deadline(head.step_timeout_at, step_timeout_minutes, now),
-                    "timeout_at": self._started_timers(head.job_id, now),
-                }
+            started = moved(
+                head,
+                ExecutionStatus.IN_PROGRESS,
+                Actor.DEVICE,
+                now,
+                started_at=now,
+                status_details=head.status_details if status_details is None else status_details,
+                step_timeout_at=_step_deadline(head.step_timeout_at, step_timeout_minutes, now),
+                timeout_at=self._started_timers(head.job_id, now),
             )
             self.store.save_execution(started)
             return started
@@ -109,30 +107,26 @@ class DeviceOps(LifecycleOps):
                 raise InvalidStateTransition(
                     f"Job execution {job_id} on {thing_name} is {current.status.value};"
                     f" it cannot move to {status.value}",
-                    execution_state=execution_state(current),
+                    execution=current,
                 )
             if expected_version is not None and expected_version != current.version_number:
                 raise VersionMismatch(
                     f"Job execution {job_id} on {thing_name} is at version {current.version_number},"
                     f" not {expected_version}",
-                    execution_state=execution_state(current),
+                    execution=current,
                 )
             now = self.clock.now()
             first_start = current.started_at is None and status is ExecutionStatus.IN_PROGRESS
-            updated = current.model_copy(
-                update={
-                    "status": status,
-                    "status_details": current.status_details if status_details is None else status_details,
-                    "started_at": now if first_start else current.started_at,
-                    "last_updated_at": now,
-                    "version_number": current.version_number + 1,
-                    "step_timeout_at": None
-                    if is_terminal(status)
-                    else _step_deadline(current.step_timeout_at, step_timeout_minutes, now),
-                    "timeout_at": None
-                    if is_terminal(status)
-                    else (self._started_timers(job_id, now) if first_start else current.timeout_at),
-                }
+            # The timers of an execution that ends here are dropped by `moved`.
+            updated = moved(
+                current,
+                status,
+                Actor.DEVICE,
+                now,
+                status_details=current.status_details if status_details is None else status_details,
+                started_at=now if first_start else current.started_at,
+                step_timeout_at=_step_deadline(current.step_timeout_at, step_timeout_minutes, now),
+                timeout_at=self._started_timers(job_id, now) if first_start else current.timeout_at,
             )
             self.store.save_execution(updated)
             if is_terminal(status):

@@ -18,7 +18,7 @@ from ..errors import (
 )
 from ..job_settings import check_job_settings, check_status_details
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
-from ..states import is_terminal
+from ..states import is_terminal, job_moved
 from .base import Outcome, counted, no_execution, write_notes
 from .rollout import RolloutOps, schedule_of
 
@@ -127,14 +127,13 @@ class JobOps(RolloutOps):
                 raise InvalidRequest(f"Job {job_id} is already canceled")
             now = self.clock.now()
             self._cancel_open_work(job, now, force=force)
-            canceled = self.get_job(job_id).model_copy(
-                update={
-                    "status": JobStatus.CANCELED,
-                    "force_canceled": job.force_canceled or force,
-                    "reason_code": reason_code if reason_code is not None else job.reason_code,
-                    "comment": comment if comment is not None else job.comment,
-                    "last_updated_at": now,
-                }
+            canceled = job_moved(
+                self.get_job(job_id),
+                JobStatus.CANCELED,
+                now,
+                force_canceled=job.force_canceled or force,
+                reason_code=reason_code if reason_code is not None else job.reason_code,
+                comment=comment if comment is not None else job.comment,
             )
             self.store.save_job(canceled)
             self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
@@ -188,9 +187,7 @@ class JobOps(RolloutOps):
                 force=force,
                 status=job.status.value,
             )
-            deleting = job.model_copy(
-                update={"status": JobStatus.DELETION_IN_PROGRESS, "last_updated_at": self.clock.now()}
-            )
+            deleting = job_moved(job, JobStatus.DELETION_IN_PROGRESS, self.clock.now())
             self.store.save_job(deleting)
             self._emit_job(deleting, "deletion_in_progress", JobStatus.DELETION_IN_PROGRESS.value)
             return deleting
@@ -200,9 +197,9 @@ class JobOps(RolloutOps):
     def finish_deletions(self) -> Outcome:
         """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free.
 
-        The value is the list of dropped job ids; the messages are their ``deleted`` events.
+        The value is the list of dropped job ids; the events say each was deleted.
         """
-        with self.store.atomic():
+        with self.store.atomic() as work:
             self._take_events()
             self._take_notes()
             job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
@@ -213,7 +210,7 @@ class JobOps(RolloutOps):
                 self._note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
             events = self._take_events()
             notes = self._take_notes()
-        write_notes(notes)
+            work.after_commit(lambda: write_notes(notes))
         return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:

@@ -12,7 +12,7 @@ import math
 
 from ..job_policies import ABORT_REASON, AbortTrip, abort_trip, retry_allowed
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
-from ..states import PENDING_STATUSES
+from ..states import PENDING_STATUSES, job_moved
 from .base import EngineBase, Outcome
 
 __all__ = ["LifecycleOps"]
@@ -54,13 +54,8 @@ class LifecycleOps(EngineBase):
     def _abort(self, job: Job, trip: AbortTrip, now: float) -> None:
         """Cancel a job whose abort criterion tripped: QUEUED and unreleased executions only."""
         self._cancel_open_work(job, now, force=False)
-        canceled = self.get_job(job.job_id).model_copy(
-            update={
-                "status": JobStatus.CANCELED,
-                "reason_code": ABORT_REASON,
-                "comment": trip.comment,
-                "last_updated_at": now,
-            }
+        canceled = job_moved(
+            self.get_job(job.job_id), JobStatus.CANCELED, now, reason_code=ABORT_REASON, comment=trip.comment
         )
         self.store.save_job(canceled)
         self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
@@ -83,8 +78,7 @@ class LifecycleOps(EngineBase):
                 self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
         for thing_name in self.store.rollout_waiting(job.job_id):
             # Counted as canceled things, as AWS counts every target of a canceled job.
-            queued = self._queue(job.job_id, thing_name, now)
-            self.store.save_execution(queued.model_copy(update={"status": ExecutionStatus.CANCELED}))
+            self._queue(job.job_id, thing_name, now, status=ExecutionStatus.CANCELED)
         self.store.drop_from_rollout(job.job_id)
 
     def _complete_if_done(self, job_id: str, now: float) -> None:
@@ -96,8 +90,9 @@ class LifecycleOps(EngineBase):
             return
         if self.store.count_open_executions(job_id) or self.store.rollout_remaining(job_id):
             return
-        self.store.set_job_status(job_id, JobStatus.COMPLETED, now=now, completed_at=now)
-        self._emit_job(self.get_job(job_id), "completed", JobStatus.COMPLETED.value)
+        completed = job_moved(job, JobStatus.COMPLETED, now, completed_at=now)
+        self.store.save_job(completed)
+        self._emit_job(completed, "completed", JobStatus.COMPLETED.value)
         counts = {status.value: n for status, n in sorted(self.store.execution_counts(job_id).items()) if n}
         self._note(
             logging.INFO,
@@ -142,9 +137,6 @@ class LifecycleOps(EngineBase):
                     reason="step timeout" if step else "in-progress timeout",
                 )
                 timed_out = self._end_by_service(current, ExecutionStatus.TIMED_OUT, now)
-                self.store.save_execution(
-                    timed_out.model_copy(update={"timeout_at": None, "step_timeout_at": None})
-                )
                 self._after_execution_ended(timed_out, now)
                 ended.append(timed_out)
             return ended

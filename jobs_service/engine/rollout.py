@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..domain_events import DomainEvent
 from ..job_policies import rate_per_minute
 from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
 from ..models import ExecutionStatus, Job, JobStatus
+from ..states import job_moved
 from .base import Outcome, counted, utc_text
 from .lifecycle import LifecycleOps
 
@@ -52,7 +54,7 @@ class RolloutOps(LifecycleOps):
             target_selection=job.target_selection.value,
             rate_per_minute=paced,
         )
-        started = job.model_copy(update={"status": JobStatus.IN_PROGRESS, "last_updated_at": now})
+        started = job_moved(job, JobStatus.IN_PROGRESS, now)
         if paced is None and not windows:
             for thing_name in things:
                 self._queue(job.job_id, thing_name, now)
@@ -99,13 +101,13 @@ class RolloutOps(LifecycleOps):
     def tick(self, now: float | None = None) -> Outcome:
         """Do everything due by ``now``: starts, ends, timeouts, releases."""
         now = self.clock.now() if now is None else now
-        messages = []
+        events: list[DomainEvent] = []
         for job in self.store.jobs_with_pending_schedule():
-            messages += self._schedule_step(job, now).messages
-        messages += self.time_out_due(now).messages
+            events += self._schedule_step(job, now).events
+        events += self.time_out_due(now).events
         for job in self.store.jobs_rolling_out():
-            messages += self._release_due(job, now).messages
-        return Outcome(None, messages)
+            events += self._release_due(job, now).events
+        return Outcome(None, events)
 
     def next_due(self) -> float | None:
         """The earliest time something is due (None when nothing waits)."""
@@ -154,20 +156,20 @@ class RolloutOps(LifecycleOps):
 
         def change() -> Job | None:
             job = self.store.get_job(job_id)
-            if job is None or job.ended:
+            if job is None or job.ended or job.status not in (JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
                 return job
             behavior = (job.settings.get("schedulingConfig") or {}).get("endBehavior", "STOP_ROLLOUT")
             ended = job.model_copy(update={"ended": True, "last_updated_at": now})
             if job.status is JobStatus.SCHEDULED or behavior in ("CANCEL", "FORCE_CANCEL"):
                 self.store.save_job(ended)
                 self._cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
-                canceled = self.get_job(job_id).model_copy(
-                    update={
-                        "status": JobStatus.CANCELED,
-                        "force_canceled": behavior == "FORCE_CANCEL",
-                        "reason_code": END_REASON,
-                        "comment": f"The job reached its endTime ({behavior})",
-                    }
+                canceled = job_moved(
+                    self.get_job(job_id),
+                    JobStatus.CANCELED,
+                    now,
+                    force_canceled=behavior == "FORCE_CANCEL",
+                    reason_code=END_REASON,
+                    comment=f"The job reached its endTime ({behavior})",
                 )
                 self.store.save_job(canceled)
                 self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import InternalError
 from .migrations import migrate
 
-__all__ = ["StoreBase", "dumps", "loads"]
+__all__ = ["StoreBase", "UnitOfWork", "dumps", "loads"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,46 @@ def loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+class UnitOfWork:
+    """One transaction: the things whose executions it touches, told to its watchers first.
+
+    A watcher is called with a thing's name just before one of that thing's
+    executions is inserted, changed or deleted, while the old rows can still be
+    read (the engine diffs pending lists this way). Watchers belong to the
+    block that added them and leave with it.
+    """
+
+    def __init__(self) -> None:
+        self._watchers: list[Callable[[str], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction has committed; dropped if its block is rolled back."""
+        self._after_commit.append(action)
+
+    def _mark(self) -> int:
+        return len(self._after_commit)
+
+    def _rolled_back_to(self, mark: int) -> None:
+        del self._after_commit[mark:]
+
+    def _committed(self) -> None:
+        for action in self._after_commit:
+            action()
+
+    def touch(self, thing_name: str) -> None:
+        for watcher in self._watchers:
+            watcher(thing_name)
+
+    @contextmanager
+    def watching(self, watcher: Callable[[str], None]) -> Iterator[None]:
+        self._watchers.append(watcher)
+        try:
+            yield
+        finally:
+            self._watchers.remove(watcher)
+
+
 class StoreBase:
     """Owns the connection. Every multi-row change runs inside :meth:`atomic`."""
 
@@ -37,10 +77,7 @@ class StoreBase:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        # Called with a thing's name just before one of its executions is
-        # inserted, changed or deleted (the engine uses it to see whose
-        # pending list a transaction touched).
-        self.before_execution_change: Callable[[str], None] | None = None
+        self._work: UnitOfWork | None = None
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a change a client was told about survives power loss, not just a crash.
@@ -68,29 +105,49 @@ class StoreBase:
         return None
 
     @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """One transaction; nested calls join the outer one."""
+    def atomic(self) -> Iterator[UnitOfWork]:
+        """One transaction, committed when the outermost block ends.
+
+        A nested block is a savepoint inside it: when the nested block raises,
+        its changes alone are undone, and the enclosing block decides whether
+        the rest commits.
+        """
         with self._lock:
-            if self._depth:
+            work = self._work
+            if work is not None:
+                savepoint, mark = f"nested_{self._depth}", work._mark()
+                self._conn.execute(f"SAVEPOINT {savepoint}")
                 self._depth += 1
                 try:
-                    yield
+                    yield work
+                except BaseException:
+                    self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    work._rolled_back_to(mark)
+                    raise
                 finally:
                     self._depth -= 1
+                    self._conn.execute(f"RELEASE {savepoint}")
                 return
             self._conn.execute("BEGIN IMMEDIATE")
+            work = self._work = UnitOfWork()
             self._depth = 1
             try:
-                yield
+                yield work
             except BaseException:
-                self._depth = 0
                 self._conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
+            finally:
+                self._work, self._depth = None, 0
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
+        work._committed()
+
+    def _touch(self, thing_name: str) -> None:
+        """Tell the current transaction that ``thing_name``'s executions are about to change."""
+        if self._work is not None:
+            self._work.touch(thing_name)
 
     def _execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -101,15 +101,6 @@ class JobsStore(StoreBase):
         rows = self._rows(f"SELECT job_id, document FROM jobs WHERE job_id IN ({marks})", tuple(ids))
         return {row["job_id"]: row["document"] for row in rows}
 
-    def set_job_status(
-        self, job_id: str, status: JobStatus, *, now: float, completed_at: float | None = None
-    ) -> None:
-        self._execute(
-            "UPDATE jobs SET status = ?, last_updated_at = ?, completed_at = COALESCE(?, completed_at)"
-            " WHERE job_id = ?",
-            (status.value, now, completed_at, job_id),
-        )
-
     def save_job(self, job: Job) -> None:
         """Write every mutable field of an existing job."""
         self._execute(
@@ -188,10 +179,6 @@ class JobsStore(StoreBase):
         return [_job(row) for row in rows]
 
     # -- executions -------------------------------------------------------
-    def _touch(self, thing_name: str) -> None:
-        if self.before_execution_change is not None:
-            self.before_execution_change(thing_name)
-
     def insert_execution(self, execution: JobExecution) -> JobExecution:
         """Insert a new execution; returns it with its creation sequence number."""
         self._touch(execution.thing_name)

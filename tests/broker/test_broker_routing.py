@@ -79,3 +79,40 @@ async def test_deliveries_survive_subscription_changes_by_other_clients(connect,
     await asyncio.gather(publish(), churn())
     received = [int((await receiver.next_message())[1]) for _ in range(count)]
     assert received == list(range(count))
+
+
+async def test_the_in_process_service_gets_every_allowed_request_and_its_replies_are_routed(
+    mqtt_broker, connect, admin
+):
+    received: list[tuple[str, bytes]] = []
+    arrived = asyncio.Event()
+
+    def sink(topic: str, payload: bytes) -> None:
+        received.append((topic, payload))
+        arrived.set()
+
+    mqtt_broker.serve_requests(sink)
+    assert await admin.subscribe("$aws/things/+/jobs/#") == 1
+    device = await connect("t1")
+    assert await device.subscribe("$aws/things/t1/jobs/get/+") == 1
+
+    await device.publish("$aws/things/t2/jobs/get", b"not mine")  # refused by the topic rules
+    await device.publish("$aws/things/t1/jobs/get/accepted", b"reply-shaped")  # refused too
+    await device.publish("$aws/things/t1/jobs/no/such/path", b"unknown")  # answered InvalidTopic
+    await device.publish("$aws/things/t1/jobs/get", b'{"clientToken":"a"}')
+    # The admin's monitor still sees the requests, in order, after the sink has them.
+    assert await admin.next_message() == ("$aws/things/t1/jobs/no/such/path", b"unknown")
+    assert await admin.next_message() == ("$aws/things/t1/jobs/get", b'{"clientToken":"a"}')
+    assert received == [
+        ("$aws/things/t1/jobs/no/such/path", b"unknown"),
+        ("$aws/things/t1/jobs/get", b'{"clientToken":"a"}'),
+    ]
+
+    mqtt_broker.publish("$aws/things/t1/jobs/get/accepted", b'{"clientToken":"a"}')
+    assert await device.next_message() == ("$aws/things/t1/jobs/get/accepted", b'{"clientToken":"a"}')
+    assert await admin.next_message() == ("$aws/things/t1/jobs/get/accepted", b'{"clientToken":"a"}')
+
+    mqtt_broker.serve_requests(None)
+    await device.publish("$aws/things/t1/jobs/start-next", b"{}")
+    assert await admin.next_message() == ("$aws/things/t1/jobs/start-next", b"{}")
+    assert len(received) == 2

@@ -1,7 +1,9 @@
 """``iotjobs serve`` on each broker it supports: embedded, a Mosquitto it runs, a Mosquitto run beside it.
 
 `start_on_broker` returns a started `BrokerServer` whose ``broker`` names the
-kind. For ``external`` it first starts a Mosquitto configured from the
+broker (``embedded-mqtt`` is the embedded broker reached by the service over
+MQTT, ``--service-transport mqtt``, instead of in process; its ``broker`` is
+``embedded``). For ``external`` it first starts a Mosquitto configured from the
 documented recipe (``docs/recipes/mosquitto/``, its local listener), and the
 server's `stop` stops that Mosquitto too.
 """
@@ -32,7 +34,7 @@ __all__ = [
     "start_on_broker",
 ]
 
-BROKERS = ("embedded", "mosquitto", "external")
+BROKERS = ("embedded", "embedded-mqtt", "mosquitto", "external")
 RECIPE = Path(__file__).resolve().parents[2] / "docs" / "recipes" / "mosquitto"
 SERVICE_USERNAME = "iotjobs-service"
 SERVICE_PASSWORD = "external-service-password-0123456789"
@@ -145,6 +147,8 @@ def start_on_broker(
     env: dict[str, str] = {}
     if kind == "embedded":
         args: list[str] = []
+    elif kind == "embedded-mqtt":
+        args = ["--service-transport", "mqtt"]
     elif kind == "mosquitto":
         args = ["--broker", "mosquitto", "--mqtts-port", "0"]
     elif kind == "external":
@@ -171,4 +175,5 @@ def start_on_broker(
             mosquitto.stop()
         raise
     fields = {f.name: getattr(server, f.name) for f in dataclasses.fields(Server)}
-    return BrokerServer(**fields, broker=kind, mosquitto=mosquitto)
+    broker = "embedded" if kind == "embedded-mqtt" else kind
+    return BrokerServer(**fields, broker=broker, mosquitto=mosquitto)

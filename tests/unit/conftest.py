@@ -2,7 +2,8 @@ import pytest
 
 from iot_jobs_bridge.jobs_service.arns import Arns
 from iot_jobs_bridge.jobs_service.clock import FakeClock
-from iot_jobs_bridge.jobs_service.device_api import DeviceApi
+from iot_jobs_bridge.jobs_service.device_plane import Renderer
+from iot_jobs_bridge.jobs_service.device_plane.api import DeviceApi
 from iot_jobs_bridge.jobs_service.engine import JobsEngine
 from iot_jobs_bridge.jobs_service.registry import Registry
 from iot_jobs_bridge.jobs_service.store import Store
@@ -37,4 +38,4 @@ def registry(store, clock, arns):
 
 @pytest.fixture
 def device(engine):
-    return DeviceApi(engine)
+    return DeviceApi(engine, Renderer(engine.arns))

@@ -231,10 +231,11 @@ def test_get_pending_lists_at_most_ten_queued(device, engine, arns):
 
 
 def test_a_flood_is_throttled_per_thing(engine):
-    from iot_jobs_bridge.jobs_service.device_api import DeviceApi
-    from iot_jobs_bridge.jobs_service.throttle import Throttle
+    from iot_jobs_bridge.jobs_service.device_plane import Renderer
+    from iot_jobs_bridge.jobs_service.device_plane.api import DeviceApi
+    from iot_jobs_bridge.jobs_service.device_plane.throttle import Throttle
 
-    frozen = DeviceApi(engine, Throttle(rate=1.0, burst=2, monotonic=lambda: 0.0))
+    frozen = DeviceApi(engine, Renderer(engine.arns), Throttle(rate=1.0, burst=2, monotonic=lambda: 0.0))
     replies = [frozen.handle("$aws/things/t1/jobs/get", b'{"clientToken": "x"}')[0] for _ in range(3)]
     assert [r.topic.rsplit("/", 1)[1] for r in replies] == ["accepted", "accepted", "rejected"]
     assert (replies[2].payload["code"], replies[2].payload["clientToken"]) == ("RequestThrottled", "x")

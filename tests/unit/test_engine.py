@@ -13,6 +13,8 @@ from iot_jobs_bridge.jobs_service.errors import (
 )
 from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus
 
+from .rendering import told
+
 
 @pytest.fixture
 def fleet(registry, engine):
@@ -49,14 +51,14 @@ def test_group_targets_expand_to_descendants_and_dedupe(engine, arns, fleet):
     executions = engine.store.executions_for_job("j1", status=None, after=None, limit=10)
     assert sorted(e.thing_name for e in executions) == ["t2", "t3"]
     assert all(e.version_number == 1 and e.execution_number == 1 for e in executions)
-    assert sorted(_topics(outcome.messages)) == sorted(
+    assert sorted(_topics(told(outcome.events))) == sorted(
         f"$aws/things/{t}/jobs/{kind}" for t in ("t2", "t3") for kind in ("notify", "notify-next")
     )
 
 
 def test_create_job_notifies_new_head_with_document(engine, arns, fleet, clock):
     outcome = _create(engine, arns)
-    by_topic = {m.topic: m.payload for m in outcome.messages}
+    by_topic = {m.topic: m.payload for m in told(outcome.events)}
     assert by_topic["$aws/things/t1/jobs/notify"] == {
         "timestamp": int(clock.now()),
         "jobs": {
@@ -79,7 +81,7 @@ def test_create_job_notifies_new_head_with_document(engine, arns, fleet, clock):
 def test_second_job_notifies_but_keeps_the_head(engine, arns, fleet):
     _create(engine, arns, "j1")
     outcome = _create(engine, arns, "j2")
-    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify"]
+    assert _topics(told(outcome.events)) == ["$aws/things/t1/jobs/notify"]
 
 
 def test_create_job_errors_name_the_problem(engine, arns, fleet):
@@ -105,7 +107,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
     _create(engine, arns)
     clock.advance(5)
     started = engine.start_next("t1", {"step": "1"})
-    assert started.messages == []  # the head only changed status
+    assert told(started.events) == []  # the head only changed status
     execution = started.value
     assert (execution.status, execution.version_number, execution.status_details) == (
         ExecutionStatus.IN_PROGRESS,
@@ -118,7 +120,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
 
     done = _update(engine, "t1", "j1", ExecutionStatus.SUCCEEDED, details={"result": "ok"}, version=2)
     assert done.value.version_number == 3
-    by_topic = {m.topic: m.payload for m in done.messages}
+    by_topic = {m.topic: m.payload for m in told(done.events)}
     assert by_topic.pop("$aws/things/t1/jobs/notify") == {"timestamp": int(clock.now()), "jobs": {}}
     assert by_topic.pop("$aws/things/t1/jobs/notify-next") == {"timestamp": int(clock.now())}
     succeeded = by_topic.pop("$aws/events/jobExecution/j1/succeeded")
@@ -149,15 +151,18 @@ def test_update_of_non_head_to_in_progress_takes_the_head(engine, arns, fleet):
     _create(engine, arns, "j1")
     _create(engine, arns, "j2")
     outcome = _update(engine, "t1", "j2", ExecutionStatus.IN_PROGRESS)
-    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify-next"]
-    assert outcome.messages[0].payload["execution"]["jobId"] == "j2"
+    assert _topics(told(outcome.events)) == ["$aws/things/t1/jobs/notify-next"]
+    assert told(outcome.events)[0].payload["execution"]["jobId"] == "j2"
 
 
 def test_update_rules(engine, arns, fleet):
     _create(engine, arns)
     with pytest.raises(VersionMismatch, match=r"Job execution j1 on t1 is at version 1, not 7$") as caught:
         _update(engine, "t1", "j1", ExecutionStatus.IN_PROGRESS, version=7)
-    assert caught.value.execution_state == {"status": "QUEUED", "versionNumber": 1}
+    assert (caught.value.execution.status, caught.value.execution.version_number) == (
+        ExecutionStatus.QUEUED,
+        1,
+    )
     with pytest.raises(InvalidRequest, match="cannot set status CANCELED"):
         _update(engine, "t1", "j1", ExecutionStatus.CANCELED)
     with pytest.raises(
@@ -195,12 +200,12 @@ def test_continuous_job_queues_things_that_join_later(engine, arns, fleet):
         NewJob(job_id="c1", targets=[arns.thing_group("g")], document="{}", target_selection="CONTINUOUS")
     )
     outcome = engine.add_thing_to_group("g-child", "t1")
-    assert sorted(_topics(outcome.messages)) == [
+    assert sorted(_topics(told(outcome.events))) == [
         "$aws/things/t1/jobs/notify",
         "$aws/things/t1/jobs/notify-next",
     ]
     assert engine.get_execution("c1", "t1", None).status is ExecutionStatus.QUEUED
-    assert engine.add_thing_to_group("g-child", "t1").messages == []
+    assert told(engine.add_thing_to_group("g-child", "t1").events) == []
     _update(engine, "t3", "c1", ExecutionStatus.SUCCEEDED)
     assert engine.get_job("c1").status is JobStatus.IN_PROGRESS  # continuous jobs never complete
 
@@ -221,13 +226,14 @@ def test_membership_changes_beyond_what_notify_shows_still_notify(engine, arns, 
     outcome = engine.cancel_execution(
         f"j{cap + 3}", "t1", force=False, expected_version=None, status_details=None
     )
-    device_topics = [t for t in _topics(outcome.messages) if t.startswith("$aws/things/")]
+    device_topics = [t for t in _topics(told(outcome.events)) if t.startswith("$aws/things/")]
     assert device_topics == ["$aws/things/t1/jobs/notify"]
-    shown = outcome.messages[_topics(outcome.messages).index(device_topics[0])].payload["jobs"]["QUEUED"]
+    messages = told(outcome.events)
+    shown = messages[_topics(messages).index(device_topics[0])].payload["jobs"]["QUEUED"]
     assert [entry["jobId"] for entry in shown] == [f"j{n}" for n in range(cap)]
     clock.advance(1)
     outcome = _create(engine, arns, "late")
-    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify"]
+    assert _topics(told(outcome.events)) == ["$aws/things/t1/jobs/notify"]
 
 
 def test_a_start_beyond_what_notify_shows_moves_the_head_without_a_notify(engine, arns, fleet, clock):
@@ -236,4 +242,4 @@ def test_a_start_beyond_what_notify_shows_moves_the_head_without_a_notify(engine
         clock.advance(1)
         _create(engine, arns, f"j{n}")
     outcome = _update(engine, "t1", f"j{cap + 1}", ExecutionStatus.IN_PROGRESS)
-    assert _topics(outcome.messages) == ["$aws/things/t1/jobs/notify-next"]
+    assert _topics(told(outcome.events)) == ["$aws/things/t1/jobs/notify-next"]

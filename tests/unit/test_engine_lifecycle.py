@@ -13,6 +13,8 @@ from iot_jobs_bridge.jobs_service.errors import (
 )
 from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus, TargetSelection
 
+from .rendering import told
+
 
 @pytest.fixture
 def things(engine):
@@ -40,14 +42,14 @@ def test_cancel_job_leaves_running_executions_unless_forced(engine, arns, things
         ExecutionStatus.IN_PROGRESS,
         ExecutionStatus.CANCELED,
     )
-    assert [m.topic for m in outcome.messages] == [
+    assert [m.topic for m in told(outcome.events)] == [
         "$aws/things/b/jobs/notify",
         "$aws/things/b/jobs/notify-next",
         "$aws/events/jobExecution/j/canceled",
         "$aws/events/job/j/cancellation_in_progress",
         "$aws/events/job/j/canceled",
     ]
-    assert outcome.messages[-1].payload["comment"] == "stop"
+    assert told(outcome.events)[-1].payload["comment"] == "stop"
     job = engine.get_job("j")
     assert (job.status, job.force_canceled, job.reason_code, job.comment) == (
         JobStatus.CANCELED,
@@ -90,7 +92,7 @@ def test_delete_job_needs_force_while_in_progress_then_frees_the_id(engine, arns
     outcome = engine.delete_job("j", force=True)
     assert engine.get_job("j").status is JobStatus.DELETION_IN_PROGRESS
     assert engine.pending("a") == []
-    topics = [m.topic for m in outcome.messages]
+    topics = [m.topic for m in told(outcome.events)]
     assert "$aws/things/a/jobs/notify-next" in topics
     assert topics.count("$aws/events/jobExecution/j/deleted") == 2
     assert topics[-1] == "$aws/events/job/j/deletion_in_progress"
@@ -100,7 +102,7 @@ def test_delete_job_needs_force_while_in_progress_then_frees_the_id(engine, arns
         engine.delete_job("j", force=True)
     finished = engine.finish_deletions()
     assert finished.value == ["j"]
-    assert [(m.topic, m.payload["status"]) for m in finished.messages] == [
+    assert [(m.topic, m.payload["status"]) for m in told(finished.events)] == [
         ("$aws/events/job/j/deleted", "DELETED")
     ]
     _job(engine, arns)  # the id is free again
@@ -169,7 +171,7 @@ def test_continuous_job_follows_static_membership(engine, arns, registry, things
     outcome = engine.remove_thing_from_group("g", "a")
     removed = engine.get_execution("c", "a", None)
     assert (removed.status, removed.version_number) == (ExecutionStatus.REMOVED, 2)
-    assert {m.topic for m in outcome.messages} == {
+    assert {m.topic for m in told(outcome.events)} == {
         "$aws/things/a/jobs/notify",
         "$aws/things/a/jobs/notify-next",
         "$aws/events/jobExecution/c/removed",

@@ -1,8 +1,10 @@
 """A hypothesis state machine over the engine: random operations from both planes.
 
-After every step it checks that terminal executions never change, versions
-only grow, and that what devices were told (the last notify and notify-next
-per thing) matches the pending list in the store.
+After every step it checks that terminal executions never change, that
+every change moves an execution's version by exactly one, that every status
+change of an execution or a job is one its transition table holds, and that
+what devices were told (the last notify and notify-next per thing) matches the
+pending list in the store.
 """
 
 import tempfile
@@ -16,10 +18,17 @@ from iot_jobs_bridge.jobs_service.arns import Arns
 from iot_jobs_bridge.jobs_service.clock import FakeClock
 from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
 from iot_jobs_bridge.jobs_service.errors import JobsError
-from iot_jobs_bridge.jobs_service.models import ExecutionStatus, TargetSelection
+from iot_jobs_bridge.jobs_service.models import ExecutionStatus, JobStatus, TargetSelection
 from iot_jobs_bridge.jobs_service.registry import Registry
-from iot_jobs_bridge.jobs_service.states import TERMINAL_STATUSES
+from iot_jobs_bridge.jobs_service.states import (
+    EXECUTION_TRANSITIONS,
+    INITIAL_STATUSES,
+    JOB_TRANSITIONS,
+    TERMINAL_STATUSES,
+)
 from iot_jobs_bridge.jobs_service.store import Store
+
+from .rendering import told
 
 THINGS = ["t1", "t2", "t3"]
 JOBS = ["j1", "j2", "j3", "j4", "j5"]
@@ -43,6 +52,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.told_next: dict[str, tuple[str, int] | None] = dict.fromkeys(THINGS)
         self.told_set: dict[str, set[tuple[str, int]]] = {name: set() for name in THINGS}
         self.seen: dict[int, tuple[ExecutionStatus, int]] = {}
+        self.job_statuses: dict[str, JobStatus] = {}
 
     def teardown(self):
         if hasattr(self, "store"):
@@ -55,7 +65,7 @@ class EngineMachine(RuleBasedStateMachine):
             outcome = call()
         except JobsError:
             return
-        for message in outcome.messages:
+        for message in told(outcome.events):
             parts = message.topic.split("/")
             if parts[:2] != ["$aws", "things"]:
                 continue
@@ -69,8 +79,14 @@ class EngineMachine(RuleBasedStateMachine):
                 listed = [entry for entries in message.payload["jobs"].values() for entry in entries]
                 self.told_set[thing] = {(entry["jobId"], entry["executionNumber"]) for entry in listed}
 
-    @rule(job_id=jobs, names=st.sets(things, max_size=3), to_group=st.booleans(), continuous=st.booleans())
-    def create_job(self, job_id, names, to_group, continuous):
+    @rule(
+        job_id=jobs,
+        names=st.sets(things, max_size=3),
+        to_group=st.booleans(),
+        continuous=st.booleans(),
+        timeout=st.booleans(),
+    )
+    def create_job(self, job_id, names, to_group, continuous, timeout):
         arns = [self.arns.thing(name) for name in sorted(names)]
         if to_group:
             arns.append(self.arns.thing_group("g"))
@@ -82,6 +98,7 @@ class EngineMachine(RuleBasedStateMachine):
                     targets=arns or [self.arns.thing_group("g")],
                     document="{}",
                     target_selection=selection,
+                    settings={"timeoutConfig": {"inProgressTimeoutInMinutes": 1}} if timeout else {},
                 )
             )
         )
@@ -104,6 +121,11 @@ class EngineMachine(RuleBasedStateMachine):
                 execution_number=None,
             )
         )
+
+    @rule(minutes=st.integers(min_value=0, max_value=2))
+    def timers_run(self, minutes):
+        self.clock.advance(minutes * 60)
+        self._apply(lambda: self.engine.time_out_due(self.clock.now()))
 
     @rule(job_id=jobs, force=st.booleans())
     def cancel_job(self, job_id, force):
@@ -152,12 +174,35 @@ class EngineMachine(RuleBasedStateMachine):
             ):
                 current[execution.seq] = (execution.status, execution.version_number)
         for seq, (status, version) in current.items():
-            if seq in self.seen:
-                old_status, old_version = self.seen[seq]
-                assert version >= old_version, f"version of execution {seq} went back"
-                if old_status in TERMINAL_STATUSES:
-                    assert (status, version) == (old_status, old_version), f"terminal execution {seq} changed"
+            if seq not in self.seen:
+                assert status in INITIAL_STATUSES and version == 1, (
+                    f"execution {seq} began {status} v{version}"
+                )
+                continue
+            old_status, old_version = self.seen[seq]
+            # One step changes an execution at most once, and every change moves its version by one.
+            assert version - old_version in (0, 1), f"version of execution {seq}: {old_version} -> {version}"
+            if old_status in TERMINAL_STATUSES:
+                assert (status, version) == (old_status, old_version), f"terminal execution {seq} changed"
+            elif status != old_status:
+                assert version == old_version + 1, f"execution {seq} changed status without a new version"
+                assert (old_status, status) in EXECUTION_TRANSITIONS, (
+                    f"execution {seq}: {old_status} -> {status}"
+                )
         self.seen = current
+
+    @invariant()
+    def jobs_only_make_the_moves_of_their_table(self):
+        if not hasattr(self, "store"):
+            return
+        for job_id in JOBS:
+            job = self.store.get_job(job_id)
+            before = self.job_statuses.pop(job_id, None)
+            if job is None:
+                continue
+            if before is not None and job.status != before:
+                assert (before, job.status) in JOB_TRANSITIONS, f"job {job_id}: {before} -> {job.status}"
+            self.job_statuses[job_id] = job.status
 
     @invariant()
     def devices_were_told_the_stored_pending_list(self):

@@ -368,7 +368,7 @@ def test_a_certificate_without_a_common_name_gets_no_rights(engine, certificates
 
 def test_every_access_operation_is_a_control_plane_operation(engine, registry, store, clock, arns):
     names = set(
-        ControlPlane(engine, registry, Templates(store, clock, arns), arns, lambda _m: None).handlers()
+        ControlPlane(engine, registry, Templates(store, clock, arns), arns, lambda _events: None).handlers()
     )
     assert names >= ACCESS_OPERATIONS
     assert {"UpdateCertificate", "DeleteCertificate", "AttachPolicy", "DetachThingPrincipal"} <= (

@@ -8,9 +8,12 @@ from hypothesis import strategies as st
 from iot_jobs_bridge import schemas
 from iot_jobs_bridge.jobs_service.arns import Arns
 from iot_jobs_bridge.jobs_service.clock import FakeClock
-from iot_jobs_bridge.jobs_service.device_api import DeviceApi
+from iot_jobs_bridge.jobs_service.device_plane import Renderer
+from iot_jobs_bridge.jobs_service.device_plane.api import DeviceApi
 from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
 from iot_jobs_bridge.jobs_service.store import Store
+
+from .rendering import told
 
 
 def schema_for(topic: str) -> tuple[str, str]:
@@ -71,23 +74,25 @@ def test_every_outgoing_payload_matches_its_schema(tmp_path_factory, requests, c
     try:
         arns = Arns()
         engine = JobsEngine(store, FakeClock(), arns)
-        device = DeviceApi(engine)
-        sent = [*engine.create_thing("t1").messages, *engine.create_thing("t2").messages]
+        device = DeviceApi(engine, Renderer(engine.arns))
+        sent = [*told(engine.create_thing("t1").events), *told(engine.create_thing("t2").events)]
         for job_id in ("j1", "j2"):
-            sent += engine.create_job(
-                NewJob(
-                    job_id=job_id,
-                    targets=[arns.thing("t1"), arns.thing("t2")],
-                    document='{"op": "x"}',
-                    description="d",
-                )
-            ).messages
+            sent += told(
+                engine.create_job(
+                    NewJob(
+                        job_id=job_id,
+                        targets=[arns.thing("t1"), arns.thing("t2")],
+                        document='{"op": "x"}',
+                        description="d",
+                    )
+                ).events
+            )
         for index, (topic, body) in enumerate(requests):
             sent += device.handle(topic, json.dumps(body).encode())
             if cancel_midway and index == len(requests) // 2:
-                sent += engine.cancel_job("j2", force=True, reason_code=None, comment="stop").messages
-        sent += engine.delete_job("j1", force=True).messages + engine.finish_deletions().messages
-        sent += engine.delete_thing("t2", expected_version=None).messages
+                sent += told(engine.cancel_job("j2", force=True, reason_code=None, comment="stop").events)
+        sent += told(engine.delete_job("j1", force=True).events) + told(engine.finish_deletions().events)
+        sent += told(engine.delete_thing("t2", expected_version=None).events)
         for message in sent:
             document, definition = schema_for(message.topic)
             schemas.check(document, definition, message.payload)

@@ -11,6 +11,8 @@ from iot_jobs_bridge.jobs_service.models import ExecutionStatus as S
 from iot_jobs_bridge.jobs_service.models import JobStatus, TargetSelection
 from iot_jobs_bridge.jobs_service.store import Store
 
+from .rendering import told
+
 MINUTE = 60.0
 
 
@@ -60,7 +62,7 @@ def test_maximum_per_minute_releases_at_the_pace(engine, arns, clock, fleet):
     clock.advance(0.1)
     outcome = engine.tick()
     assert _released(engine) == 2
-    assert any(m.topic.endswith("/notify-next") for m in outcome.messages)
+    assert any(m.topic.endswith("/notify-next") for m in told(outcome.events))
     clock.advance(45)
     engine.tick()
     assert _released(engine) == 5
@@ -159,7 +161,7 @@ def test_scheduled_job_waits_for_its_start_time(engine, arns, clock, fleet):
     outcome = engine.tick()
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS
     assert _released(engine) == 2
-    assert {m.topic for m in outcome.messages} >= {f"$aws/things/{fleet[0]}/jobs/notify-next"}
+    assert {m.topic for m in told(outcome.events)} >= {f"$aws/things/{fleet[0]}/jobs/notify-next"}
 
 
 def test_rollout_happens_only_inside_maintenance_windows(engine, arns, clock, fleet):
@@ -241,13 +243,13 @@ def test_in_progress_timeout(engine, arns, clock, fleet):
     assert execution.timeout_at == clock.now() + 600
     assert engine.seconds_before_timed_out(execution) == 600
     clock.advance(599)
-    assert engine.tick().messages == []
+    assert told(engine.tick().events) == []
     clock.advance(1)
     outcome = engine.tick()
     timed_out = engine.get_execution("j", fleet[0], None)
     assert (timed_out.status, timed_out.version_number) == (S.TIMED_OUT, 3)
     assert engine.seconds_before_timed_out(timed_out) is None
-    topics = [m.topic for m in outcome.messages]
+    topics = [m.topic for m in told(outcome.events)]
     assert "$aws/events/jobExecution/j/timed_out" in topics
     assert f"$aws/things/{fleet[0]}/jobs/notify-next" in topics
     assert engine.get_job("j").status is JobStatus.COMPLETED
@@ -313,7 +315,7 @@ def test_failed_execution_is_retried_with_a_new_number(engine, arns, clock, flee
                 attempt + 1,
                 attempt,
             )
-            assert f"$aws/things/{fleet[0]}/jobs/notify-next" in [m.topic for m in outcome.messages]
+            assert f"$aws/things/{fleet[0]}/jobs/notify-next" in [m.topic for m in told(outcome.events)]
         else:
             assert (latest.status, latest.execution_number) == (S.FAILED, 3)
     assert engine.get_job("j").status is JobStatus.COMPLETED
@@ -365,7 +367,7 @@ def test_abort_cancels_queued_and_unreleased_but_not_running(engine, arns, clock
     assert engine.get_execution("j", fleet[2], None).status is S.IN_PROGRESS
     assert engine.get_execution("j", fleet[3], None).status is S.CANCELED
     assert engine.get_execution("j", fleet[5], None).status is S.CANCELED
-    topics = [m.topic for m in outcome.messages]
+    topics = [m.topic for m in told(outcome.events)]
     assert "$aws/events/job/j/canceled" in topics
     # The device whose QUEUED execution the abort canceled is told, though it sent nothing.
     assert f"$aws/things/{fleet[3]}/jobs/notify-next" in topics

@@ -18,6 +18,8 @@ from iot_jobs_bridge.jobs_service.schedules import RETRY_AFTER, NewSchedule, Sch
 from iot_jobs_bridge.jobs_service.store import Store
 from iot_jobs_bridge.jobs_service.templates import Templates
 
+from .rendering import told
+
 HOUR = 3600.0
 
 
@@ -48,7 +50,7 @@ def outcomes(schedules, name, start):
 def test_each_fire_creates_one_job_with_a_deterministic_id(schedules, arns, clock, store, engine):
     schedules.create(hourly(arns))
     to_next_hour(clock)
-    messages = schedules.fire_due()
+    messages = told(schedules.fire_due())
     (job,) = [store.get_job(f["jobId"]) for f in schedules.history("nightly")]
     assert job.job_id.startswith("nightly-") and job.job_id.endswith("0000Z")
     assert any(m.topic == "$aws/things/t1/jobs/notify-next" for m in messages)
@@ -204,7 +206,7 @@ def test_a_fire_whose_target_group_was_deleted_fails_with_the_reason_and_others_
     schedules.create(hourly(arns, overlap="allow"))
     engine.delete_group("kiosks", expected_version=None)
     to_next_hour(clock)
-    messages = schedules.fire_due()
+    messages = told(schedules.fire_due())
     assert [(h["outcome"], h["jobId"], h["reason"]) for h in schedules.history("kiosks-nightly")] == [
         ("failed", None, "Thing group kiosks does not exist")
     ]

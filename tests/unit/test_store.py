@@ -58,6 +58,54 @@ def test_nested_atomic_joins_the_outer_transaction(store):
     assert store.get_execution("j1", "t1") is None
 
 
+def test_a_failing_nested_block_is_undone_alone(store):
+    with store.atomic():
+        store.insert_job(_job("j1"))
+        with pytest.raises(RuntimeError), store.atomic():
+            store.insert_execution(_execution("j1", "t1"))
+            raise RuntimeError("boom")
+        store.insert_execution(_execution("j1", "t2"))
+    assert store.get_job("j1") is not None
+    assert store.get_execution("j1", "t1") is None
+    assert store.get_execution("j1", "t2") is not None
+
+
+def test_watchers_hear_of_each_thing_before_its_executions_change(store):
+    store.insert_job(_job("j1"))
+    store.insert_execution(_execution("j1", "t1"))
+    heard = []
+
+    def watcher(name):
+        # Called before the change: the old row is still there to read.
+        heard.append((name, store.get_execution("j1", name)))
+
+    with store.atomic() as work:
+        with work.watching(watcher):
+            first = store.get_execution("j1", "t1")
+            store.save_execution(first.model_copy(update={"status": ExecutionStatus.IN_PROGRESS}))
+            with store.atomic():  # a nested block shares the unit of work
+                store.insert_execution(_execution("j1", "t2"))
+        store.delete_execution(store.get_execution("j1", "t2"))  # after the block: not heard
+    assert heard == [("t1", first), ("t2", None)]
+
+
+def test_after_commit_actions_wait_for_the_commit_and_leave_with_a_rolled_back_block(store):
+    done = []
+    with store.atomic() as work:
+        work.after_commit(lambda: done.append("outer"))
+        with pytest.raises(RuntimeError), store.atomic():
+            work.after_commit(lambda: done.append("undone"))
+            raise RuntimeError("boom")
+        with store.atomic():
+            work.after_commit(lambda: done.append("kept"))
+        assert done == []  # not committed yet
+    assert done == ["outer", "kept"]
+    with pytest.raises(RuntimeError), store.atomic() as work:
+        work.after_commit(lambda: done.append("never"))
+        raise RuntimeError("boom")
+    assert done == ["outer", "kept"]
+
+
 def test_store_errors_are_translated(store):
     store.insert_job(_job("j1"))
     with pytest.raises(InternalError, match="The store could not complete the request"):

@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from iot_jobs_bridge.jobs_service.request_queue import FairQueue
-from iot_jobs_bridge.jobs_service.throttle import Throttle
+from iot_jobs_bridge.jobs_service.device_plane.request_queue import FairQueue
+from iot_jobs_bridge.jobs_service.device_plane.throttle import Throttle
 
 
 class Ticker:

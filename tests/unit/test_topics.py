@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iot_jobs_bridge.jobs_service import topics
-from iot_jobs_bridge.jobs_service.topics import Operation
+from iot_jobs_bridge.schemas import topics
+from iot_jobs_bridge.schemas.topics import Operation, ThingTopics
 
 things = st.from_regex(r"[a-zA-Z0-9:_-]{1,40}", fullmatch=True)
 job_ids = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)
@@ -49,16 +49,43 @@ def test_replies_and_foreign_topics_are_not_requests(topic):
 
 
 @given(things, job_ids)
-def test_built_topics_round_trip(thing, job_id):
-    assert topics.parse_request(topics.get_pending(thing)).operation is Operation.GET_PENDING
-    assert topics.parse_request(topics.start_next(thing)).operation is Operation.START_NEXT
-    described = topics.parse_request(topics.describe(thing, job_id))
+def test_what_the_sdk_builds_the_service_parses_and_the_broker_places(thing, job_id):
+    built = ThingTopics(thing)
+    assert topics.parse_request(built.get_pending).operation is Operation.GET_PENDING
+    assert topics.parse_request(built.start_next).operation is Operation.START_NEXT
+    described = topics.parse_request(built.describe(job_id))
     assert (described.thing_name, described.job_id) == (thing, job_id)
-    updated = topics.parse_request(topics.update(thing, job_id))
+    updated = topics.parse_request(built.update(job_id))
     assert (updated.thing_name, updated.job_id, updated.operation) == (thing, job_id, Operation.UPDATE)
-    assert topics.parse_request(topics.accepted(topics.update(thing, job_id))) is None
-    assert topics.parse_request(topics.notify_next(thing)) is None
+    for request in (built.get_pending, built.start_next, built.describe(job_id), built.update(job_id)):
+        assert topics.place(request) == (thing, False)
+        for reply in (topics.accepted(request), topics.rejected(request)):
+            assert topics.parse_request(reply) is None and topics.place(reply) == (thing, True)
+            assert built.classify(reply).request_topic == request
+    for notification in (built.notify, built.notify_next):
+        assert topics.parse_request(notification) is None and topics.place(notification) == (thing, True)
+    for topic_filter in built.subscriptions:
+        assert topics.thing_of_filter(topic_filter) == thing
 
 
 def test_reply_topic_keeps_next_literal():
     assert topics.accepted("$aws/things/t1/jobs/$next/get") == "$aws/things/t1/jobs/$next/get/accepted"
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "thing"),
+    [
+        ("$aws/things/t1/jobs/#", "t1"),
+        ("$aws/things/t1/jobs/+/get/+", "t1"),
+        ("$aws/things/t1/jobs/notify", "t1"),
+        ("$aws/things/+/jobs/#", None),  # every thing's
+        ("$aws/things/#", None),
+        ("$aws/things/t1/jobs", None),
+        ("$aws/things/t1/jobs/#/get", None),  # `#` only last
+        ("$aws/things/t1/jobs/a+/get", None),  # a wildcard is a whole level
+        ("$aws/things/t1/jobs//get", None),
+        ("$aws/things/t.1/jobs/#", None),
+    ],
+)
+def test_the_thing_a_filter_stays_inside(topic_filter, thing):
+    assert topics.thing_of_filter(topic_filter) == thing

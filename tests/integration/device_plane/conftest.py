@@ -1,7 +1,9 @@
 """Fixtures for the device-plane suite: every test runs on each broker the service supports.
 
 The package-scoped ``server`` is started once per broker (``embedded``,
-``mosquitto``, ``external``; see ``tests/integration/brokers.py``), and each
+``embedded-mqtt``, ``mosquitto``, ``external``; see ``tests/integration/brokers.py``):
+the embedded broker runs twice, once with the service in process and once with it
+reaching the broker over MQTT, so both transports pass the same suite. Each
 test is generated once per broker, its id naming it. A test marked
 ``embedded_only`` exercises the embedded broker itself rather than the jobs
 service, and is generated for ``embedded`` alone.

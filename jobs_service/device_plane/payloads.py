@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import ExecutionStatus, JobExecution
+from ..models import ExecutionStatus, JobExecution
 
 __all__ = [
     "NOTIFY_CAP",

@@ -44,6 +44,16 @@ class FairQueue(Generic[T]):
         while not self._turns:
             self._ready.clear()
             await self._ready.wait()
+        return self._take()
+
+    def take(self, most: int) -> list[T]:
+        """Up to ``most`` items that are waiting now, keys in turn; never waits."""
+        taken: list[T] = []
+        while self._turns and len(taken) < most:
+            taken.append(self._take())
+        return taken
+
+    def _take(self) -> T:
         key = self._turns.popleft()
         queue = self._queues[key]
         item = queue.popleft()

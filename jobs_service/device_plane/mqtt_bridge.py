@@ -2,14 +2,13 @@
 
 It is an ordinary client with full rights, so the same service runs against
 the embedded broker or any other. paho runs its network loop in a thread;
-requests are handed to the asyncio loop and answered there one at a time, so
-the engine never runs two changes at once.
+requests are handed to ``deliver`` on the asyncio loop (the request pump,
+which answers them there, so the engine never runs two changes at once).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from collections.abc import Callable
@@ -18,9 +17,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .notifications import Message
-from .request_queue import FairQueue
-from .topics import JOBS_REQUEST_FILTER
+from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
+
+from .render import Message
 
 __all__ = ["REQUEST_FILTERS", "MqttBridge"]
 
@@ -31,10 +30,6 @@ log = logging.getLogger(__name__)
 # brokers they arrive and ``topics.parse_request`` ignores them.
 REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
 SERVICE_CLIENT_ID = "iotjobs-service"
-# Requests one thing may have waiting; more are dropped (its rate limit is long exceeded by then).
-QUEUE_PER_THING = 1000
-
-Handler = Callable[[str, bytes], list[Message]]
 
 
 class MqttBridge:
@@ -45,14 +40,14 @@ class MqttBridge:
         *,
         username: str | None,
         password: str | None,
-        handle: Handler,
+        deliver: Callable[[str, bytes], None],
         client_id: str = SERVICE_CLIENT_ID,
         tls: ssl.SSLContext | None = None,
         persistent: bool = False,
         reconnect_delays: tuple[float, float] = (1, 10),
     ) -> None:
         self._address = (host, port)
-        self._handle = handle
+        self._deliver = deliver
         # A persistent session lets the broker queue requests while the service
         # reconnects (after a managed Mosquitto restarts, devices may be back first).
         self._client = mqtt.Client(
@@ -69,16 +64,12 @@ class MqttBridge:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=QUEUE_PER_THING)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed: asyncio.Event = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._lost = False  # the connection dropped since it was last up
         self.subscriptions = 0  # times the request filters were granted: once per (re)connection
         self._grant = asyncio.Event()
-        # Called after each answered request (e.g. to re-arm timers a start may have set).
-        self.after_request: Callable[[], None] = lambda: None
 
     async def start(self, connect_within: float = 10.0) -> None:
         """Connect, subscribe to the request topics, and start answering."""
@@ -91,7 +82,6 @@ class MqttBridge:
             self._client.loop_stop()
             host, port = self._address
             raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
-        self._worker = asyncio.create_task(self._answer_requests(), name="mqtt-requests")
 
     @property
     def connected(self) -> bool:
@@ -111,38 +101,15 @@ class MqttBridge:
     def publish(self, messages: list[Message]) -> None:
         """Queue messages for delivery at QoS 1; paho sends them from its thread."""
         for message in messages:
-            data = json.dumps(message.payload, separators=(",", ":"))
-            self._client.publish(message.topic, data, qos=1)
+            self._client.publish(message.topic, message.encoded(), qos=1)
 
     async def close(self) -> None:
-        """Stop answering and disconnect; calling it again does nothing."""
+        """Disconnect; calling it again does nothing."""
         if self._closed:
             return
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
-
-    def _enqueue(self, topic: str, payload: bytes) -> None:
-        # The thing name is the third level; anything else shares one queue.
-        parts = topic.split("/", 3)
-        key = parts[2] if len(parts) > 3 else ""
-        if not self._inbox.put(key, (topic, payload)) and self._inbox.dropped % 1000 == 1:
-            log.warning("Dropping requests from %r: more than %d are waiting", key, QUEUE_PER_THING)
-
-    async def _answer_requests(self) -> None:
-        while True:
-            topic, payload = await self._inbox.get()
-            try:
-                messages = self._handle(topic, payload)
-            except Exception:
-                # The handler answers errors itself; this is a bug, keep serving others.
-                log.exception("Handling %s failed", topic)
-                continue
-            self.publish(messages)
-            self.after_request()
 
     # -- paho callbacks (network thread) ----------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -191,4 +158,4 @@ class MqttBridge:
             log.warning("Ignored a retained request on %s", topic)
             return
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._enqueue, topic, bytes(message.payload))
+            self._loop.call_soon_threadsafe(self._deliver, topic, bytes(message.payload))

@@ -1,6 +1,6 @@
 import pytest
 
-from iot_jobs_bridge.device_sdk.topics import Incoming, ThingTopics
+from iot_jobs_bridge.schemas.topics import Incoming, ThingTopics
 
 T = ThingTopics("dev-1")
 
@@ -50,14 +50,15 @@ def test_invalid_job_ids_raise(job_id):
         T.update(job_id)
 
 
-@pytest.mark.parametrize("thing_name", ["", "a/b", "a+b", "a#", "+", "#"])
+# The service would never parse such a name from a topic, so a client cannot be built on one.
+@pytest.mark.parametrize("thing_name", ["", "a/b", "a+b", "a#", "+", "#", "a.b", "x" * 129, "th\u00efng"])
 def test_invalid_thing_names_raise(thing_name):
     with pytest.raises(ValueError) as caught:
         ThingTopics(thing_name)
     assert str(caught.value) == f"{thing_name!r} is not a usable thing name"
 
 
-@pytest.mark.parametrize("thing_name", ["t", "my:thing_1-2", "a.b", "x" * 128])
+@pytest.mark.parametrize("thing_name", ["t", "my:thing_1-2", "x" * 128])
 def test_valid_thing_names(thing_name):
     assert ThingTopics(thing_name).notify == f"$aws/things/{thing_name}/jobs/notify"
 
@@ -120,14 +121,6 @@ def test_classify_our_topics(topic, expected):
 )
 def test_classify_other_topics_gives_none(topic):
     assert T.classify(topic) is None
-
-
-def test_classify_escapes_regex_characters_in_the_thing_name():
-    topics = ThingTopics("a.b")
-    assert topics.classify("$aws/things/a.b/jobs/get/accepted") == Incoming(
-        "accepted", "$aws/things/a.b/jobs/get"
-    )
-    assert topics.classify("$aws/things/aXb/jobs/get/accepted") is None
 
 
 def test_incoming_default_request_topic_is_empty():

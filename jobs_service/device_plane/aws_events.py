@@ -9,10 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import topics
-from .arns import Arns
-from .models import ExecutionStatus, Job, JobExecution
-from .notifications import Message
+from ..arns import Arns
+from ..models import ExecutionStatus, Job, JobExecution
 
 __all__ = ["job_event", "job_execution_event"]
 
@@ -32,8 +30,8 @@ def _millis(timestamp: float) -> int:
 
 def job_event(
     job: Job, operation: str, status: str, now: float, counts: dict[ExecutionStatus, int] | None = None
-) -> Message:
-    """A JOB event; ``counts`` (things per status) are sent with ``completed`` only."""
+) -> dict[str, Any]:
+    """A JOB event's payload; ``counts`` (things per status) are sent with ``completed`` only."""
     payload: dict[str, Any] = {
         "eventType": "JOB",
         "eventId": str(uuid.uuid4()),
@@ -56,11 +54,11 @@ def job_event(
         }
     elif job.comment is not None:
         payload["comment"] = job.comment
-    return Message(topics.job_event(job.job_id, operation), payload)
+    return payload
 
 
-def job_execution_event(execution: JobExecution, operation: str, arns: Arns, now: float) -> Message:
-    """A JOB_EXECUTION event: ``operation`` is the lower-case status, or ``deleted``."""
+def job_execution_event(execution: JobExecution, operation: str, arns: Arns, now: float) -> dict[str, Any]:
+    """A JOB_EXECUTION event's payload: ``operation`` is the lower-case status, or ``deleted``."""
     payload: dict[str, Any] = {
         "eventType": "JOB_EXECUTION",
         "eventId": str(uuid.uuid4()),
@@ -72,4 +70,4 @@ def job_execution_event(execution: JobExecution, operation: str, arns: Arns, now
     }
     if execution.status_details:
         payload["statusDetails"] = dict(execution.status_details)
-    return Message(topics.job_execution_event(execution.job_id, operation), payload)
+    return payload

@@ -14,15 +14,17 @@ import logging
 from typing import Any
 
 from iot_jobs_bridge import schemas
+from iot_jobs_bridge.schemas import topics
+from iot_jobs_bridge.schemas.topics import Operation, Request
 
-from . import json_input, topics
-from .engine import JobsEngine
-from .errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
-from .models import ExecutionStatus
-from .mqtt_payloads import execution_data, execution_state, seconds, summary
-from .notifications import Message
+from .. import json_input
+from ..domain_events import DomainEvent
+from ..engine import JobsEngine
+from ..errors import InternalError, InvalidJson, InvalidRequest, InvalidTopic, JobsError, Throttled
+from ..models import ExecutionStatus
+from .payloads import execution_data, execution_state, seconds, summary
+from .render import Message, Renderer
 from .throttle import Throttle
-from .topics import Operation, Request
 
 __all__ = ["DeviceApi", "rejection"]
 
@@ -43,14 +45,15 @@ def rejection(error: JobsError, client_token: str | None, now: float) -> dict[st
     if client_token is not None:
         payload["clientToken"] = client_token
     payload["timestamp"] = seconds(now)
-    if error.execution_state is not None and error.mqtt_code in ("InvalidStateTransition", "VersionMismatch"):
-        payload["executionState"] = error.execution_state
+    if error.execution is not None and error.mqtt_code in ("InvalidStateTransition", "VersionMismatch"):
+        payload["executionState"] = execution_state(error.execution)
     return payload
 
 
 class DeviceApi:
-    def __init__(self, engine: JobsEngine, throttle: Throttle | None = None) -> None:
+    def __init__(self, engine: JobsEngine, renderer: Renderer, throttle: Throttle | None = None) -> None:
         self.engine = engine
+        self.renderer = renderer
         limits = engine.limits
         self.throttle = throttle or Throttle(limits.requests_per_second, limits.request_burst)
 
@@ -77,7 +80,7 @@ class DeviceApi:
             json_input.check_text(body, what=_PAYLOAD)
             if not allowed:
                 raise Throttled(f"Too many requests from {request.thing_name}; slow down and retry")
-            reply, messages = self._dispatch(request, body)
+            reply, events = self._dispatch(request, body)
         except JobsError as error:
             return [Message(topics.rejected(topic), rejection(error, client_token, self.engine.clock.now()))]
         except Exception:
@@ -89,9 +92,9 @@ class DeviceApi:
         if client_token is not None:
             reply["clientToken"] = client_token
         reply["timestamp"] = seconds(self.engine.clock.now())
-        return [Message(topics.accepted(topic), reply), *messages]
+        return [Message(topics.accepted(topic), reply), *self.renderer.render(events)]
 
-    def _dispatch(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+    def _dispatch(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[DomainEvent]]:
         try:
             schemas.check("device_requests", _SCHEMAS[request.operation], body)
         except schemas.SchemaError as exc:
@@ -112,7 +115,7 @@ class DeviceApi:
             "queuedJobs": queued[: self.engine.limits.queued_in_pending],
         }
 
-    def _start_next(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+    def _start_next(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[DomainEvent]]:
         outcome = self.engine.start_next(
             request.thing_name, body.get("statusDetails"), body.get("stepTimeoutInMinutes")
         )
@@ -123,7 +126,7 @@ class DeviceApi:
                 document=self.engine.document(outcome.value.job_id),
                 seconds_left=self.engine.seconds_before_timed_out(outcome.value),
             )
-        return reply, outcome.messages
+        return reply, outcome.events
 
     def _describe(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         assert request.job_id is not None
@@ -139,7 +142,7 @@ class DeviceApi:
             )
         }
 
-    def _update(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[Message]]:
+    def _update(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[DomainEvent]]:
         assert request.job_id is not None
         expected = body.get("expectedVersion")
         outcome = self.engine.update(
@@ -156,7 +159,7 @@ class DeviceApi:
             reply["executionState"] = execution_state(outcome.value)
         if body.get("includeJobDocument"):
             reply["jobDocument"] = json.loads(self.engine.document(request.job_id))
-        return reply, outcome.messages
+        return reply, outcome.events
 
 
 def _decode(payload: bytes) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Device requests from any transport, answered in batches that share one commit.
+
+Requests wait in a :class:`FairQueue` (round-robin across things, bounded per
+thing). The pump takes every request that is waiting, up to ``max_batch``,
+answers each inside its own savepoint of one transaction, commits once, and
+only then hands the replies and notifications of the whole batch to the
+transport: one fsync for all of them, and nobody told before the change is
+durable. A request that fails is undone alone; if the commit itself fails,
+each request of the batch is answered again on its own, so each gets its own
+reply (an InternalError, if the store still refuses).
+
+Requests that arrive while a batch is answered make up the next batch, so a
+quiet service answers each request at once and a busy one commits less often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .render import Message
+from .request_queue import FairQueue
+
+__all__ = ["MAX_BATCH", "QUEUE_PER_THING", "Handler", "RequestPump"]
+
+log = logging.getLogger(__name__)
+
+#: Requests one thing may have waiting; more are dropped (its rate limit is long exceeded by then).
+QUEUE_PER_THING = 1000
+#: Requests answered in one transaction at most: bounds how long the store is held at once.
+MAX_BATCH = 64
+
+Handler = Callable[[str, bytes], list[Message]]
+Transaction = Callable[[], AbstractContextManager[Any]]
+
+
+class RequestPump:
+    def __init__(
+        self,
+        handle: Handler,
+        send: Callable[[list[Message]], None],
+        transaction: Transaction,
+        *,
+        max_batch: int = MAX_BATCH,
+        per_thing: int = QUEUE_PER_THING,
+    ) -> None:
+        self._handle = handle
+        self._send = send
+        self._transaction = transaction
+        self._max_batch = max_batch
+        self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=per_thing)
+        self._task: asyncio.Task[None] | None = None
+        # Called after each batch is sent (e.g. to re-arm timers a start may have set).
+        self.after_batch: Callable[[], None] = lambda: None
+        self.shared_commits = 0  # batches of more than one request committed together
+
+    def put(self, topic: str, payload: bytes) -> None:
+        """Queue a request; call it on the pump's event loop."""
+        # The thing name is the third level; anything else shares one queue.
+        parts = topic.split("/", 3)
+        key = parts[2] if len(parts) > 3 else ""
+        if not self._inbox.put(key, (topic, payload)) and self._inbox.dropped % 1000 == 1:
+            log.warning("Dropping requests from %r: more than %d are waiting", key, self._inbox.per_key_limit)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="device-requests")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._inbox.get()
+            batch = [first, *self._inbox.take(self._max_batch - 1)]
+            self._send(self.answer(batch))
+            self.after_batch()
+
+    def answer(self, batch: list[tuple[str, bytes]]) -> list[Message]:
+        """The messages owed for ``batch``, once what it changed is committed."""
+        if len(batch) > 1:
+            try:
+                with self._transaction():
+                    # Each in a savepoint: a request that fails is undone alone.
+                    messages = [message for request in batch for message in self._answer_one(request, True)]
+            except Exception:
+                log.exception("%d requests could not be committed together; answering each alone", len(batch))
+            else:
+                self.shared_commits += 1
+                return messages
+        # Alone, a request commits by itself, and a failed commit is its own error reply.
+        return [message for request in batch for message in self._answer_one(request, False)]
+
+    def _answer_one(self, request: tuple[str, bytes], savepoint: bool) -> list[Message]:
+        topic, payload = request
+        try:
+            if not savepoint:
+                return self._handle(topic, payload)
+            with self._transaction():
+                return self._handle(topic, payload)
+        except Exception:
+            # The handler answers errors itself; this is a bug, keep serving the others.
+            log.exception("Handling %s failed", topic)
+            return []
