@@ -23,8 +23,9 @@ def test_mqtts_port_alone_means_8883_and_a_value_wins():
 
 
 def test_brokers_the_service_runs_take_no_external_settings():
-    assert fields("--broker", "mosquitto") == {"broker": "mosquitto"}
-    assert fields() == {"broker": "embedded"}
+    assert fields("--broker", "mosquitto") == {"broker": "mosquitto", "service_transport": "in-process"}
+    assert fields() == {"broker": "embedded", "service_transport": "in-process"}
+    assert fields("--service-transport", "mqtt") == {"broker": "embedded", "service_transport": "mqtt"}
     for extra in (["--broker-url", "mqtt://h:1"], ["--broker-acl-dir", "/tmp/x"], ["--broker-ca-file", "c"]):
         with pytest.raises(ValueError, match="need --broker external"):
             fields("--broker", "mosquitto", *extra)
