@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 __all__ = ["SchemaError", "check", "load"]
@@ -36,12 +37,27 @@ def _validator(document: str, definition: str) -> Draft202012Validator:
     return Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
 
 
+@cache
+def _compiled(document: str, definition: str) -> Any:
+    """The definition compiled to Python: about twenty times faster than walking the schema."""
+    _validator(document, definition)  # the same KeyError for a definition that does not exist
+    return fastjsonschema.compile({**load(document), "$ref": f"#/$defs/{definition}"})
+
+
 def check(document: str, definition: str, payload: Any, *, allow_unknown_keys: bool = False) -> None:
     """Raise :class:`SchemaError` when ``payload`` does not match ``document#/$defs/definition``.
 
     ``allow_unknown_keys`` tolerates keys the schema does not name: a client reading
     replies should accept fields a newer service adds, as the AWS SDKs do.
     """
+    # Nearly every payload is valid, so the compiled check answers first. jsonschema
+    # stays the judge of anything it refuses, and the one that words the error.
+    try:
+        _compiled(document, definition)(payload)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        return
     errors = _validator(document, definition).iter_errors(payload)
     if allow_unknown_keys:
         errors = (e for e in errors if not _unknown_key(e))
