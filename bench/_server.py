@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import paho.mqtt.client as paho
@@ -112,3 +116,27 @@ def running_server(*, time_scale: float = 1.0, extra_args: tuple[str, ...] = ())
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextmanager
+def mosquitto() -> Iterator[tuple[int, int]]:
+    """A plain Mosquitto on a free loopback port (installed if missing): (port, pid)."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        subprocess.run(["apt-get", "install", "-y", "-q", "mosquitto"], check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        config = Path(directory) / "mosquitto.conf"
+        config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_keepalive 120\n")
+        process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+                    break
+                time.sleep(0.05)
+            yield port, process.pid
+        finally:
+            process.terminate()
+            process.wait(10)

@@ -26,17 +26,12 @@ import contextlib
 import json
 import multiprocessing
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiomqtt
-from _server import KEY_ID, SECRET, running_server
+from _server import KEY_ID, SECRET, mosquitto, running_server
 
 ROUND_TRIPS = 3  # describe, start, finish
 
@@ -139,29 +134,6 @@ def end_to_end(mqtt: str, http: str, devices: int, rounds: int) -> float:
     return rate
 
 
-@contextlib.contextmanager
-def mosquitto() -> Iterator[int]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
-        subprocess.run(["apt-get", "install", "-y", "-q", "mosquitto"], check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as directory:
-        config = Path(directory) / "mosquitto.conf"
-        config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_keepalive 120\n")
-        process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(100):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-                    break
-                time.sleep(0.05)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -176,9 +148,9 @@ def main() -> None:
         flow = end_to_end(f"mqtt://{host}:{port}", server.http_url, args.devices, args.rounds)
         rows.append(("embedded (amqtt)", ceiling, flow))
     if not args.no_mosquitto:
-        with mosquitto() as port:
+        with mosquitto() as (port, _):
             ceiling = asyncio.run(raw_ceiling("127.0.0.1", port, args.devices, args.rounds, False))
-        with mosquitto() as port:
+        with mosquitto() as (port, _):
             url = f"mqtt://127.0.0.1:{port}"
             with running_server(extra_args=("--broker", "external", "--broker-url", url)) as server:
                 flow = end_to_end(url, server.http_url, args.devices, args.rounds)

@@ -5,8 +5,8 @@
 Three runs of `iotjobs simulate` (every device succeeds) against a fresh
 `iotjobs serve` each:
 
-1. ``--broker mosquitto``: the service's CPU alone (Mosquitto is its own
-   process, reported beside it);
+1. ``--broker external`` on a plain Mosquitto the script starts: the service's
+   CPU alone (Mosquitto is its own process, reported beside it);
 2. the embedded broker: the whole server's CPU (broker + service);
 3. the embedded broker, one job to ``--big`` devices: median notify -> terminal.
 
@@ -21,6 +21,7 @@ stack with its sample count, for any flame-graph tool.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -31,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from _server import KEY_ID, SECRET, Server, running_server
+from _server import KEY_ID, SECRET, Server, mosquitto, running_server
 
 
 def _children_cpu() -> float:
@@ -45,15 +46,6 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _mosquitto_of(server: Server) -> int | None:
-    """The pid of the Mosquitto the server runs, if any."""
-    for task in Path(f"/proc/{server.pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            if Path(f"/proc/{child}/comm").read_text().strip() == "mosquitto":
-                return int(child)
-    return None
-
-
 def _sampler(server: Server, profile: Path | None) -> subprocess.Popen[bytes] | None:
     if profile is None:
         return None
@@ -62,14 +54,13 @@ def _sampler(server: Server, profile: Path | None) -> subprocess.Popen[bytes] | 
 
 
 def _simulate(
-    server: Server, things: int, jobs: int, prefix: str, profile: Path | None
+    server: Server, things: int, jobs: int, prefix: str, profile: Path | None, mosquitto: int | None = None
 ) -> tuple[dict, float, float, float | None]:
     """Run the simulator; its report, its CPU, the server's CPU and Mosquitto's over the run."""
     env = dict(os.environ, IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
     command = [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "simulate", "--json"]
     command += ["--mqtt", f"mqtt://{server.mqtt_host}:{server.mqtt_port}", "--http", server.http_url]
     command += ["--things", str(things), "--jobs", str(jobs), "--prefix", prefix, "--deadline", "1800"]
-    mosquitto = _mosquitto_of(server)
     server_before, children_before = server.cpu_seconds(), _children_cpu()
     broker_before = _process_cpu(mosquitto) if mosquitto else 0.0
     sampler = _sampler(server, profile)
@@ -125,9 +116,15 @@ def main() -> None:
     for broker in ("mosquitto", "embedded"):
         began = time.perf_counter()
         try:
-            with running_server(extra_args=("--broker", broker)) as server:
+            with contextlib.ExitStack() as stack:
+                mosquitto_pid: int | None = None
+                extra: tuple[str, ...] = ()
+                if broker == "mosquitto":
+                    port, mosquitto_pid = stack.enter_context(mosquitto())
+                    extra = ("--broker", "external", "--broker-url", f"mqtt://127.0.0.1:{port}")
+                server = stack.enter_context(running_server(extra_args=extra))
                 report, simulator_cpu, server_cpu, broker_cpu = _simulate(
-                    server, args.things, args.jobs, broker, profile_of(broker)
+                    server, args.things, args.jobs, broker, profile_of(broker), mosquitto_pid
                 )
         except RunFailed as failure:
             row(f"{broker}: run failed", str(failure))
