@@ -42,6 +42,17 @@ log = logging.getLogger(__name__)
 _BINARIES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes for its $7$ format
 _START_WITHIN = 10.0
+_RELOAD_WITHIN = 5.0
+# What Mosquitto prints when it takes a SIGHUP; it rereads its files before it serves another packet.
+_RELOADING = "Reloading config."
+# Routine "information" lines, kept out of the warnings (everything else Mosquitto prints is one).
+_ROUTINE = (
+    "mosquitto version",
+    "Config loaded from",
+    "Opening ipv",
+    "Saving in-memory database",
+    _RELOADING,
+)
 
 
 class MosquittoError(Exception):
@@ -106,6 +117,7 @@ class ManagedMosquitto:
         self._watcher: asyncio.Task[None] | None = None
         self._logger: asyncio.Task[None] | None = None
         self._closing = False
+        self._reloaded = asyncio.Event()
         self.restarts = 0  # unplanned restarts, after Mosquitto died
 
     @property
@@ -140,9 +152,23 @@ class ManagedMosquitto:
             await self.restart()
             return "restart"
         if acl_changed and self._process is not None and self._process.returncode is None:
-            self._process.send_signal(signal.SIGHUP)
+            await self._reload(self._process)
             return "reload"
         return None
+
+    async def _reload(self, process: asyncio.subprocess.Process) -> None:
+        """SIGHUP, then wait until Mosquitto says it is reloading.
+
+        Mosquitto serves clients on one thread and rereads its files before the
+        next packet, so once the line is out, whoever hears of the change next
+        (a device just given rights) meets the new ACL, not the old one.
+        """
+        self._reloaded.clear()
+        process.send_signal(signal.SIGHUP)
+        try:
+            await asyncio.wait_for(self._reloaded.wait(), _RELOAD_WITHIN)
+        except TimeoutError:
+            log.warning("mosquitto did not confirm the reload within %.0f s", _RELOAD_WITHIN)
 
     async def restart(self) -> None:
         """Stop and start Mosquitto again (clients reconnect; persistent sessions are kept)."""
@@ -176,6 +202,8 @@ class ManagedMosquitto:
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",
+                # Says when a reload is done with ("Reloading config."); quiet otherwise.
+                "log_type information",
                 # Mosquitto counts the fixed header too (at most 5 bytes).
                 f"max_packet_size {listen.max_packet_bytes + 5}",
                 # Mosquitto drops root privileges unless told to stay the user it was started as.
@@ -215,7 +243,7 @@ class ManagedMosquitto:
             start_new_session=True,  # a Ctrl-C meant for iotjobs reaches Mosquitto through close()
         )
         process = self._process
-        self._logger = asyncio.create_task(_log_lines(process), name="mosquitto-log")
+        self._logger = asyncio.create_task(_log_lines(process, self._reloaded), name="mosquitto-log")
         deadline = asyncio.get_running_loop().time() + _START_WITHIN
         listen = self.listeners
         for host, port in ((listen.host, listen.port), (listen.tls_host, listen.tls_port)):
@@ -271,10 +299,14 @@ async def _accepts(host: str, port: int) -> bool:
     return True
 
 
-async def _log_lines(process: asyncio.subprocess.Process) -> None:
+async def _log_lines(process: asyncio.subprocess.Process, reloaded: asyncio.Event) -> None:
     assert process.stderr is not None
     async for line in process.stderr:
         text = line.decode(errors="replace").rstrip()
+        message = text.partition(": ")[2]  # after Mosquitto's timestamp
+        if message == _RELOADING:
+            reloaded.set()
         # Inside containers the service often runs as root; Mosquitto says so at every start.
-        level = logging.DEBUG if "should not be run as root" in text else logging.WARNING
+        routine = message.startswith(_ROUTINE) or "should not be run as root" in message
+        level = logging.DEBUG if routine else logging.WARNING
         log.log(level, "mosquitto: %s", text)
