@@ -102,8 +102,7 @@ class EngineBase:
 
             def touch(name: str) -> None:
                 if name not in before:
-                    store = self.store
-                    before[name] = (store.pending_signature(name), store.pending_executions(name, cap))
+                    before[name] = self.store.pending_view(name, cap)
 
             for name in dict.fromkeys(things() if callable(things) else things):
                 touch(name)
@@ -116,8 +115,8 @@ class EngineBase:
             # after this change is committed. They are announced after the commit.
             events: list[DomainEvent] = []
             for name, (signature, old) in before.items():
-                new = self.store.pending_executions(name, cap)
-                membership_changed = signature != self.store.pending_signature(name)
+                new_signature, new = self.store.pending_view(name, cap)
+                membership_changed = signature != new_signature
                 head = _identity(new[0]) if new else None
                 head_changed = (_identity(old[0]) if old else None) != head
                 if membership_changed or head_changed:

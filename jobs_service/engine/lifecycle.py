@@ -18,6 +18,7 @@ from .base import EngineBase, Outcome
 __all__ = ["LifecycleOps"]
 
 _FAILURES = (ExecutionStatus.FAILED, ExecutionStatus.REJECTED, ExecutionStatus.TIMED_OUT)
+_RETRIED = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)  # what a retry config can retry
 
 
 class LifecycleOps(EngineBase):
@@ -43,12 +44,15 @@ class LifecycleOps(EngineBase):
         return max(job.released, len(self.store.things_with_executions(job.job_id)))
 
     def _maybe_retry(self, job: Job, ended: JobExecution, now: float) -> None:
+        config = job.settings.get("jobExecutionsRetryConfig")
+        if not config or ended.status not in _RETRIED:
+            return  # nothing to count
         attempts = self.store.attempts_since_join(job.job_id, ended.thing_name)
         earlier: dict[ExecutionStatus, int] = {}
         for attempt in attempts:
             if attempt.seq != ended.seq:
                 earlier[attempt.status] = earlier.get(attempt.status, 0) + 1
-        if retry_allowed(job.settings.get("jobExecutionsRetryConfig"), ended.status, earlier):
+        if retry_allowed(config, ended.status, earlier):
             self._queue(job.job_id, ended.thing_name, now, retry_attempt=ended.retry_attempt + 1)
 
     def _abort(self, job: Job, trip: AbortTrip, now: float) -> None:
@@ -88,7 +92,7 @@ class LifecycleOps(EngineBase):
             return
         if job.target_selection is not TargetSelection.SNAPSHOT:
             return
-        if self.store.count_open_executions(job_id) or self.store.rollout_remaining(job_id):
+        if self.store.has_open_executions(job_id) or self.store.rollout_remaining(job_id):
             return
         completed = job_moved(job, JobStatus.COMPLETED, now, completed_at=now)
         self.store.save_job(completed)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import InternalError
 from .migrations import migrate
@@ -18,13 +18,19 @@ __all__ = ["StoreBase", "UnitOfWork", "dumps", "loads"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    if not text:
+        return None
+    if text == "{}":  # most status details and settings: no parser needed
+        return {}
+    return json.loads(text)
 
 
 class UnitOfWork:
@@ -39,6 +45,9 @@ class UnitOfWork:
     def __init__(self) -> None:
         self._watchers: list[Callable[[str], None]] = []
         self._after_commit: list[Callable[[], None]] = []
+        # Rows read in this transaction that nothing else can change before it ends
+        # (it holds the write lock): a batch of requests reads each job once.
+        self.cache: dict[tuple[str, str], Any] = {}
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the transaction has committed; dropped if its block is rolled back."""
@@ -49,6 +58,7 @@ class UnitOfWork:
 
     def _rolled_back_to(self, mark: int) -> None:
         del self._after_commit[mark:]
+        self.cache.clear()  # it may hold rows the rolled-back block wrote
 
     def _committed(self) -> None:
         for action in self._after_commit:
@@ -143,6 +153,32 @@ class StoreBase:
             except sqlite3.Error as exc:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
         work._committed()
+
+    def _cached(self, kind: str, key: str, read: Callable[[], T]) -> T:
+        """``read()``, remembered until the current transaction ends (or a write forgets it)."""
+        with self._lock:  # another thread's transaction is not ours to read from
+            work = self._work
+            if work is None:
+                return read()
+            slot = (kind, key)
+            if slot not in work.cache:
+                work.cache[slot] = read()
+            value: T = work.cache[slot]
+            return value
+
+    def _forget(self, kind: str, key: str) -> None:
+        """A write to what ``_cached`` may hold: read it again next time."""
+        with self._lock:
+            if self._work is not None:
+                self._work.cache.pop((kind, key), None)
+
+    def _forget_kind(self, kind: str) -> None:
+        """A write to many rows of ``kind``: read every one of them again."""
+        with self._lock:
+            if self._work is not None:
+                cache = self._work.cache
+                for slot in [slot for slot in cache if slot[0] == kind]:
+                    del cache[slot]
 
     def _touch(self, thing_name: str) -> None:
         """Tell the current transaction that ``thing_name``'s executions are about to change."""

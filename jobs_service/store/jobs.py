@@ -57,9 +57,15 @@ def _execution(row: sqlite3.Row) -> JobExecution:
     )
 
 
+def _next_order(execution: JobExecution) -> tuple[bool, float, int]:
+    """The "next" order of `pending_executions`' ORDER BY, for lists kept in memory."""
+    return (execution.status is ExecutionStatus.QUEUED, execution.queued_at, execution.seq)
+
+
 class JobsStore(StoreBase):
     # -- jobs -------------------------------------------------------------
     def insert_job(self, job: Job) -> None:
+        self._forget("job", job.job_id)
         self._execute(
             "INSERT INTO jobs (job_id, status, target_selection, targets, document, description,"
             " created_at, last_updated_at, completed_at, force_canceled, reason_code, comment, settings,"
@@ -90,19 +96,23 @@ class JobsStore(StoreBase):
         )
 
     def get_job(self, job_id: str) -> Job | None:
-        row = self._row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
-        return _job(row) if row else None
+        def read() -> Job | None:
+            row = self._row("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+            return _job(row) if row else None
+
+        return self._cached("job", job_id, read)
 
     def get_documents(self, job_ids: Iterable[str]) -> dict[str, str]:
-        ids = sorted(set(job_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._rows(f"SELECT job_id, document FROM jobs WHERE job_id IN ({marks})", tuple(ids))
-        return {row["job_id"]: row["document"] for row in rows}
+        documents = {}
+        for job_id in sorted(set(job_ids)):
+            job = self.get_job(job_id)
+            if job is not None:
+                documents[job_id] = job.document
+        return documents
 
     def save_job(self, job: Job) -> None:
         """Write every mutable field of an existing job."""
+        self._forget("job", job.job_id)
         self._execute(
             "UPDATE jobs SET status = ?, targets = ?, description = ?, last_updated_at = ?, completed_at = ?,"
             " force_canceled = ?, reason_code = ?, comment = ?, settings = ?, ended = ?, next_release_at = ?,"
@@ -126,6 +136,8 @@ class JobsStore(StoreBase):
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job, its unreleased targets and every execution of it."""
+        self._forget("job", job_id)
+        self._forget_kind("pending")
         self._execute("DELETE FROM rollout_queue WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM job_executions WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
@@ -200,7 +212,9 @@ class JobsStore(StoreBase):
                 execution.retry_attempt,
             ),
         )
-        return execution.model_copy(update={"seq": cursor.lastrowid})
+        inserted = execution.model_copy(update={"seq": cursor.lastrowid})
+        self._pending_written(inserted)
+        return inserted
 
     def save_execution(self, execution: JobExecution) -> None:
         """Write every mutable field of an existing execution."""
@@ -220,10 +234,29 @@ class JobsStore(StoreBase):
                 execution.seq,
             ),
         )
+        self._pending_written(execution)
 
     def delete_execution(self, execution: JobExecution) -> None:
         self._touch(execution.thing_name)
         self._execute("DELETE FROM job_executions WHERE seq = ?", (execution.seq,))
+        self._pending_written(execution, deleted=True)
+
+    def _pending_written(self, execution: JobExecution, *, deleted: bool = False) -> None:
+        """Bring the thing's cached pending list in step with a write (rather than read it again)."""
+        with self._lock:
+            work = self._work
+            known = work.cache.get(("pending", execution.thing_name)) if work is not None else None
+            if not known:
+                return
+            whole, executions = known[0]
+            if not whole:  # the next row, unknown, may move up: read again next time
+                known.clear()
+                return
+            rest = [e for e in executions if e.seq != execution.seq]
+            if not deleted and execution.status.value in _PENDING:
+                rest.append(execution)
+                rest.sort(key=_next_order)
+            known[0] = (True, rest)
 
     def open_executions(self, job_id: str) -> list[JobExecution]:
         """A job's QUEUED and IN_PROGRESS executions."""
@@ -265,12 +298,28 @@ class JobsStore(StoreBase):
 
     def pending_executions(self, thing_name: str, limit: int | None = None) -> list[JobExecution]:
         """The thing's QUEUED and IN_PROGRESS executions in "next" order (the first ``limit``)."""
+        # Within a transaction, a thing's pending list is read once until one of its executions
+        # changes: a read that came back short of its limit holds the whole list.
+        known: list[tuple[bool, list[JobExecution]]] = self._cached("pending", thing_name, list)
+        if known:
+            whole, executions = known[0]
+            if whole or (limit is not None and limit <= len(executions)):
+                return executions[:limit]
         rows = self._rows(
             "SELECT * FROM job_executions WHERE thing_name = ? AND status IN (?, ?)"
             " ORDER BY status = 'QUEUED', queued_at, seq LIMIT ?",
             (thing_name, *_PENDING, -1 if limit is None else limit),
         )
-        return [_execution(row) for row in rows]
+        executions = [_execution(row) for row in rows]
+        known[:] = [(limit is None or len(executions) < limit, executions)]
+        return executions[:]
+
+    def pending_view(self, thing_name: str, limit: int) -> tuple[tuple[int, int], list[JobExecution]]:
+        """`pending_signature` and the first ``limit`` pending executions, in one query when they are all."""
+        executions = self.pending_executions(thing_name, limit)
+        if len(executions) < limit:
+            return (len(executions), sum(e.seq for e in executions)), executions
+        return self.pending_signature(thing_name), executions
 
     def pending_signature(self, thing_name: str) -> tuple[int, int]:
         """(count, sum of creation numbers) of the thing's pending executions.
@@ -286,12 +335,13 @@ class JobsStore(StoreBase):
         )
         return (int(row["n"]), int(row["total"])) if row else (0, 0)
 
-    def count_open_executions(self, job_id: str) -> int:
+    def has_open_executions(self, job_id: str) -> bool:
+        """Whether any execution of the job is QUEUED or IN_PROGRESS (stops at the first)."""
         row = self._row(
-            "SELECT COUNT(*) AS n FROM job_executions WHERE job_id = ? AND status IN (?, ?)",
+            "SELECT EXISTS (SELECT 1 FROM job_executions WHERE job_id = ? AND status IN (?, ?)) AS open",
             (job_id, *_PENDING),
         )
-        return int(row["n"]) if row else 0
+        return bool(row and row["open"])
 
     def execution_counts(self, job_id: str) -> dict[ExecutionStatus, int]:
         """Things per status, counting each thing's latest execution only."""
