@@ -85,6 +85,16 @@ class Router:
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self._routes = tuple(routes)
+        # Routes by method and literal first segment, so a request is tried against a few, not all;
+        # a template whose first segment holds a label is tried for every path.
+        self._by_head: dict[tuple[str, str], list[Route]] = {}
+        self._anywhere: list[Route] = []
+        for route in self._routes:
+            head = _first_segment(route.template.partition("?")[0])
+            if "{" in head:
+                self._anywhere.append(route)
+            else:
+                self._by_head.setdefault((route.method, head), []).append(route)
 
     @classmethod
     def from_model(cls, service_model: Any) -> Router:
@@ -106,9 +116,11 @@ class Router:
         UTF-8 once decoded is an :class:`InvalidRequest`.
         """
         query_keys = dict(reversed(query))  # first occurrence wins
+        method = method.upper()
+        candidates = (*self._by_head.get((method, _first_segment(raw_path)), ()), *self._anywhere)
         best: tuple[Route, dict[str, str]] | None = None
-        for route in self._routes:
-            labels = route.match(method.upper(), raw_path, query_keys)
+        for route in candidates:
+            labels = route.match(method, raw_path, query_keys)
             if labels is not None and (best is None or route.rank < best[0].rank):
                 best = (route, labels)
         if best is None:
@@ -117,6 +129,10 @@ class Router:
         return RouteMatch(
             route.operation, {name: _decode_label(name, raw) for name, raw in raw_labels.items()}
         )
+
+
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1] if path.startswith("/") else path
 
 
 def _segment_rank(segment: str) -> int:
