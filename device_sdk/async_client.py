@@ -1,6 +1,6 @@
 """The asyncio jobs client: one thing's side of the AWS IoT Jobs MQTT API.
 
-It keeps one MQTT connection (paho, through aiomqtt) alive on its own: it
+It keeps one MQTT connection (the SDK's own MQTT 3.1.1 client, ``mqtt.py``) alive on its own: it
 reconnects with jittered backoff, subscribes before it sends anything, and
 after every (re)connect it asks for the pending list again so nothing queued
 while the device was offline goes unnoticed. Requests are correlated with
@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
 import logging
 import random
-import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
-
-import aiomqtt
 
 from iot_jobs_bridge import schemas
 from iot_jobs_bridge.schemas.topics import ThingTopics
@@ -43,8 +39,9 @@ from .models import (
     execution_from_payload,
     rejection_from_payload,
 )
+from .mqtt import MqttConnection, MqttError, connect
 
-__all__ = ["AsyncJobsClient", "ignore_stale_socket_callbacks"]
+__all__ = ["AsyncJobsClient"]
 
 _log = logging.getLogger("iot_jobs_bridge.device_sdk.client")
 
@@ -117,7 +114,7 @@ class AsyncJobsClient:
         self._listeners = _Listeners()
         self._ready = asyncio.Event()
         self._generation = 0
-        self._mqtt: aiomqtt.Client | None = None
+        self._mqtt: MqttConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -178,15 +175,8 @@ class AsyncJobsClient:
         the fleet simulator; the client reconnects by itself afterwards.
         """
         self._offline_until = time.monotonic() + offline_for
-        mqtt = self._mqtt
-        if mqtt is None:
-            return
-        # aiomqtt has no public way to fail a connection; shutting the socket down
-        # makes paho see the loss exactly as it would see a dead network.
-        sock = mqtt._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        if self._mqtt is not None:
+            self._mqtt.abort()
 
     # -- listeners -----------------------------------------------------------
 
@@ -354,19 +344,12 @@ class AsyncJobsClient:
             return
         request.sent_on = self._generation
         request.sends += 1
-        self._spawn(self._publish(mqtt, request.topic, request.body))
-
-    async def _publish(self, mqtt: aiomqtt.Client, topic: str, body: dict[str, Any]) -> None:
         try:
-            await mqtt.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
-        except aiomqtt.MqttError as exc:
+            # QoS 1 without waiting for the PUBACK: the reply is what the request waits for.
+            mqtt.publish(request.topic, json.dumps(request.body, separators=(",", ":")).encode(), 1)
+        except MqttError as exc:
             # The connection went; the request is sent again once the next one is subscribed.
-            _log.debug("%s: publish to %s failed: %s", self.thing_name, topic, exc)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            _log.debug("%s: publish to %s failed: %s", self.thing_name, request.topic, exc)
 
     # -- the connection ------------------------------------------------------
 
@@ -378,17 +361,16 @@ class AsyncJobsClient:
             delay: float | None = None
             try:
                 await self._connect_once()
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 delay = self._report_failure(exc)
             if delay is None:
                 delay = self._backoff.next_delay()
                 _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
             await asyncio.sleep(delay)
 
-    def _report_failure(self, exc: aiomqtt.MqttError) -> float | None:
+    def _report_failure(self, exc: MqttError) -> float | None:
         """Log why the connection failed; returns the delay when it said it already."""
-        code = getattr(exc, "rc", None)
-        hint = refusal_hint(self.options, int(getattr(code, "value", code))) if code is not None else None
+        hint = refusal_hint(self.options, exc.code) if exc.code is not None else None
         if hint is None:
             endpoint = self.options.endpoint
             _log.warning("%s: connection to %s lost or refused: %s", self.thing_name, endpoint, exc)
@@ -404,22 +386,22 @@ class AsyncJobsClient:
 
     async def _connect_once(self) -> None:
         options = self.options
-        async with aiomqtt.Client(
+        mqtt = await connect(
             options.endpoint.host,
             options.endpoint.port,
-            identifier=options.client_id or options.thing_name,
+            client_id=options.client_id or options.thing_name,
+            on_message=self._dispatch,
             username=options.username,
             password=options.password,
-            tls_context=self._ssl_context,
+            ssl_context=self._ssl_context,
             keepalive=options.keepalive,
-            clean_session=True,
             timeout=max(5.0, self.request_timeout),
-            logger=_log.getChild("mqtt"),
-        ) as mqtt:
+        )
+        try:
             granted = await mqtt.subscribe([(f, 1) for f in self.topics.subscriptions])
-            refused = [f for f, g in zip(self.topics.subscriptions, granted, strict=False) if _refused(g)]
+            refused = [f for f, code in zip(self.topics.subscriptions, granted, strict=True) if code >= 0x80]
             if refused:
-                raise aiomqtt.MqttError(f"the broker refused the subscriptions {refused}")
+                raise MqttError(f"the broker refused the subscriptions {refused}")
             self._generation += 1
             self._mqtt = mqtt
             self._ready.set()
@@ -432,13 +414,18 @@ class AsyncJobsClient:
                         self._send_soon(request)
                 self._emit(self._listeners.connection, True)
                 self._spawn(self._resync())
-                async for message in mqtt.messages:
-                    payload = message.payload
-                    self._dispatch(str(message.topic), payload if isinstance(payload, bytes) else b"")
+                await mqtt.wait_closed()
             finally:
                 self._ready.clear()
                 self._mqtt = None
                 self._emit(self._listeners.connection, False)
+        finally:
+            await mqtt.disconnect()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _resync(self) -> None:
         """Fetch the pending list after a (re)connect so nothing queued meanwhile is missed."""
@@ -501,35 +488,3 @@ def _already_applied(body: dict[str, Any], state: JobExecutionState) -> bool:
     if expected is not None:
         return state.version_number == int(expected) + 1
     return True
-
-
-def _refused(granted: Any) -> bool:
-    """Whether a SUBACK entry (an int in MQTT 3.1.1, a reason code in 5) is a refusal."""
-    value = getattr(granted, "value", granted)
-    return isinstance(value, int) and value >= 0x80
-
-
-def ignore_stale_socket_callbacks(loop: asyncio.AbstractEventLoop) -> None:
-    """Silence one harmless error of aiomqtt on ``loop``: a write callback for a closed socket.
-
-    aiomqtt schedules ``add_writer`` from paho's connect thread; when the attempt
-    fails or the connection is dropped at once, the socket is closed before the
-    callback runs, and asyncio logs "Bad file descriptor". Programs that run many
-    clients (the simulator, ``iotjobs device``) install this; other errors pass through.
-    """
-    previous = loop.get_exception_handler()
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        error = context.get("exception")
-        if (
-            isinstance(error, OSError)
-            and error.errno == errno.EBADF
-            and "add_writer" in repr(context.get("handle"))
-        ):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)

@@ -9,7 +9,7 @@ import os
 import signal
 from pathlib import Path
 
-from .async_client import AsyncJobsClient, ignore_stale_socket_callbacks
+from .async_client import AsyncJobsClient
 from .connection import Endpoint, TlsOptions
 from .runner import JobRunner
 
@@ -84,9 +84,6 @@ def _endpoint(text: str) -> Endpoint:
 def run_device(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; returns the exit code."""
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("iot_jobs_bridge.device_sdk.client.mqtt").setLevel(
-        max(logging.WARNING, logging.getLogger().level)
-    )
     if args.handlers_dir is not None and not args.handlers_dir.is_dir():
         print(f"iotjobs device: --handlers-dir {args.handlers_dir} is not a directory", flush=True)
         return 2
@@ -125,7 +122,6 @@ def _client(args: argparse.Namespace, tls: TlsOptions | None, password: str | No
 async def _run(client: AsyncJobsClient, args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    ignore_stale_socket_callbacks(loop)
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     runner = JobRunner(

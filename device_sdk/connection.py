@@ -77,29 +77,12 @@ class TlsOptions:
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"cannot load TLS files: {exc}") from exc
         context.check_hostname = self.verify_hostname
-        context.sslsocket_class = _ClosedOnFailedHandshake
         alpn = self.alpn
         if not alpn and port == 443 and self.cert_file is not None:
             alpn = (AWS_MQTT_ALPN,)
         if alpn:
             context.set_alpn_protocols(list(alpn))
         return context
-
-
-class _ClosedOnFailedHandshake(ssl.SSLSocket):
-    """An SSL socket that closes itself when its handshake fails.
-
-    paho leaves the socket of a failed handshake open (until garbage collection),
-    so a device retrying against a broker with the wrong certificate would pile
-    up descriptors between collections.
-    """
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
 
 
 @dataclass

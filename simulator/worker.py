@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from typing import Any
 
-from iot_jobs_bridge.device_sdk.async_client import ignore_stale_socket_callbacks
 from iot_jobs_bridge.device_sdk.connection import Backoff
 from iot_jobs_bridge.device_sdk.job import Job
 from iot_jobs_bridge.device_sdk.runner import JobReport
@@ -71,7 +70,6 @@ class _Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        ignore_stale_socket_callbacks(loop)
         threading.Thread(target=self._read_commands, args=(loop,), daemon=True).start()
         rng = random.Random(self.spec.seed * 1_000_003 + self.spec.index)
         for name, profile in self.spec.things:

@@ -33,7 +33,7 @@ def test_an_unregistered_thing_is_told_once_what_to_check_and_keeps_trying(tls_s
         hint = device.wait_for_line(f"the broker refused thing '{ghost}': not authorized")
         assert f"is the thing registered (aws iot create-thing --thing-name {ghost})?" in hint
         assert " WARNING " in hint
-        device.wait_for_line(f"{ghost}: still refused ([code:135] Not authorized); trying again in")
+        device.wait_for_line(f"{ghost}: still refused ([code:5] Not authorized); trying again in")
         device.wait_for_line(f"{ghost}: still refused", timeout=15)
         assert device.output.count(lambda line: "not authorized: is the thing registered" in line) == 1
         # The server's one line for each attempt says why.
