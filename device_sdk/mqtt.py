@@ -114,8 +114,16 @@ class MqttConnection(asyncio.Protocol):
     the event loop, in arrival order. :meth:`wait_closed` tells how it ended.
     """
 
-    def __init__(self, on_message: MessageHandler, keepalive: int, max_packet_size: int) -> None:
+    def __init__(
+        self,
+        on_message: MessageHandler,
+        keepalive: int,
+        max_packet_size: int,
+        on_retained: MessageHandler | None = None,
+    ) -> None:
         self._on_message = on_message
+        # Where retained messages go instead, when the caller keeps them apart.
+        self._on_retained = on_retained or on_message
         self._keepalive = keepalive
         self._max = max_packet_size
         self._loop = asyncio.get_running_loop()
@@ -168,9 +176,16 @@ class MqttConnection(asyncio.Protocol):
 
     async def publish_acked(self, topic: str, payload: bytes) -> None:
         """Send a QoS 1 PUBLISH and wait for its PUBACK."""
+        await self.publish_tracked(topic, payload)
+
+    def publish_tracked(self, topic: str, payload: bytes) -> asyncio.Future[None]:
+        """Send a QoS 1 PUBLISH; the future is done at its PUBACK, or fails when the connection goes.
+
+        For a sender that keeps what the broker has not acknowledged, to send it again.
+        """
         future: asyncio.Future[None] = self._loop.create_future()
         self._write(self._publish_packet(topic, payload, 1, future))
-        await future
+        return future
 
     async def disconnect(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Send DISCONNECT and close the socket; returns once it is closed (idempotent).
@@ -370,7 +385,10 @@ class MqttConnection(asyncio.Protocol):
         elif qos == 3:
             raise _Malformed("a PUBLISH at QoS 3")
         try:
-            self._on_message(topic, payload)
+            if first & 0x01:
+                self._on_retained(topic, payload)
+            else:
+                self._on_message(topic, payload)
         except Exception:
             _log.exception("the message handler failed on %s", topic)
 
@@ -422,10 +440,12 @@ async def connect(
     clean_session: bool = True,
     timeout: float = 10.0,  # noqa: ASYNC109
     max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+    on_retained: MessageHandler | None = None,
 ) -> MqttConnection:
     """Open a connection and wait for the broker's CONNACK.
 
-    Raises :class:`MqttError` when the socket cannot be opened, TLS fails, the
+    ``on_retained`` (``on_message`` when not given) takes the messages the broker
+    marks retained. Raises :class:`MqttError` when the socket cannot be opened, TLS fails, the
     broker refuses (``code`` holds its return code) or nothing answers within
     ``timeout`` seconds.
     """
@@ -433,7 +453,7 @@ async def connect(
         raise ValueError(f"keepalive must be between 0 and 65535 seconds, not {keepalive}")
     packet = _connect_packet(client_id, username, password, keepalive, clean_session)
     loop = asyncio.get_running_loop()
-    connection = MqttConnection(on_message, keepalive, max_packet_size)
+    connection = MqttConnection(on_message, keepalive, max_packet_size, on_retained)
     try:
         async with asyncio.timeout(timeout):
             await loop.create_connection(

@@ -1,22 +1,27 @@
 """The service's own MQTT client: device requests in, replies and notifications out.
 
 It is an ordinary client with full rights, so the same service runs against
-the embedded broker or any other. paho runs its network loop in a thread;
-requests are handed to ``deliver`` on the asyncio loop (the request pump,
-which answers them there, so the engine never runs two changes at once).
+the embedded broker or any other. It speaks through the project's small
+asyncio MQTT client (`device_sdk.mqtt`) on the service's event loop: no
+thread, and requests go straight to ``deliver`` (the request pump, which
+answers them there, so the engine never runs two changes at once).
+
+Replies leave at QoS 1 and are kept until the broker acknowledges them; a
+connection that drops takes none with it: what was not acknowledged is sent
+again, in order, on the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import random
 import ssl
 from collections.abc import Callable
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
+from iot_jobs_bridge.device_sdk.mqtt import MqttConnection, MqttError, connect
 from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
 
 from .render import Message
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 # brokers they arrive and ``topics.parse_request`` ignores them.
 REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
 SERVICE_CLIENT_ID = "iotjobs-service"
+# Requests and replies are bounded by the broker's packet limit; this only keeps a hostile broker in check.
+_MAX_PACKET = 16 * 1024 * 1024
 
 
 class MqttBridge:
@@ -48,24 +55,19 @@ class MqttBridge:
     ) -> None:
         self._address = (host, port)
         self._deliver = deliver
+        self._client_id = client_id
+        self._credentials = (username, password)
+        self._tls = tls
         # A persistent session lets the broker queue requests while the service
         # reconnects (after a managed Mosquitto restarts, devices may be back first).
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
-        )
-        if username is not None:
-            self._client.username_pw_set(username, password)
-        if tls is not None:
-            self._client.tls_set_context(tls)
-        self._client.max_inflight_messages_set(256)
-        low, high = reconnect_delays
-        self._client.reconnect_delay_set(min_delay=low, max_delay=high)  # type: ignore[arg-type]
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscribed: asyncio.Event = asyncio.Event()
+        self._persistent = persistent
+        self._delays = reconnect_delays
+        self._connection: MqttConnection | None = None
+        # Messages the broker has not acknowledged yet, in the order they were published.
+        self._unacked: dict[int, tuple[str, bytes]] = {}
+        self._numbers = itertools.count()
+        self._subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._lost = False  # the connection dropped since it was last up
         self.subscriptions = 0  # times the request filters were granted: once per (re)connection
@@ -73,20 +75,18 @@ class MqttBridge:
 
     async def start(self, connect_within: float = 10.0) -> None:
         """Connect, subscribe to the request topics, and start answering."""
-        self._loop = asyncio.get_running_loop()
-        self._client.connect_async(*self._address, keepalive=60)
-        self._client.loop_start()
+        self._task = asyncio.create_task(self._run(), name="service-mqtt")
         try:
-            await asyncio.wait_for(self._subscribed.wait(), connect_within)
+            await asyncio.wait_for(asyncio.shield(self._subscribed.wait()), connect_within)
         except TimeoutError as exc:
-            self._client.loop_stop()
+            await self.close()
             host, port = self._address
             raise ConnectionError(f"could not subscribe to the broker at {host}:{port}") from exc
 
     @property
     def connected(self) -> bool:
         """Whether the service's MQTT connection is up (it reconnects by itself when not)."""
-        return self._client.is_connected()
+        return self._connection is not None and self._connection.is_open
 
     @property
     def address(self) -> str:
@@ -99,47 +99,95 @@ class MqttBridge:
             await self._grant.wait()
 
     def publish(self, messages: list[Message]) -> None:
-        """Queue messages for delivery at QoS 1; paho sends them from its thread."""
+        """Send messages at QoS 1, now if connected, else once the connection is back."""
         for message in messages:
-            self._client.publish(message.topic, message.encoded(), qos=1)
+            number = next(self._numbers)
+            self._unacked[number] = (message.topic, message.encoded())
+            if self.connected:
+                self._send(number)
 
     async def close(self) -> None:
         """Disconnect; calling it again does nothing."""
         if self._closed:
             return
         self._closed = True
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        connection = self._connection
+        if connection is not None:
+            await connection.disconnect()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
-    # -- paho callbacks (network thread) ----------------------------------
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        if reason.is_failure:
-            log.error("The broker at %s refused the service connection: %s", self.address, reason)
-            return
-        if self._lost:
-            self._lost = False
-            log.info("The service is connected to the broker at %s again", self.address)
-        client.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
+    # -- the connection ----------------------------------------------------
+    def _send(self, number: int) -> None:
+        assert self._connection is not None
+        topic, payload = self._unacked[number]
+        try:
+            sent = self._connection.publish_tracked(topic, payload)
+        except MqttError:
+            return  # the connection is going; the next one sends it
+        sent.add_done_callback(lambda done: self._acknowledged(number, done))
 
-    def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
-    ) -> None:
-        if self._closed or self._lost:
-            return
-        # Devices' requests wait at the broker (or are lost, on a clean session) until it is back.
-        self._lost = True
-        log.warning(
-            "The service lost its connection to the broker at %s (%s); reconnecting", self.address, reason
+    def _acknowledged(self, number: int, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._unacked.pop(number, None)
+
+    async def _run(self) -> None:
+        low, high = self._delays
+        delay = low
+        while not self._closed:
+            try:
+                await self._serve_one_connection()
+                delay = low
+            except MqttError as exc:
+                if self._closed:
+                    return
+                if exc.code is not None:
+                    log.error("The broker at %s refused the service connection: %s", self.address, exc)
+                elif not self._lost and self.subscriptions:
+                    self._lost = True
+                    log.warning(
+                        "The service lost its connection to the broker at %s (%s); reconnecting",
+                        self.address,
+                        exc,
+                    )
+            await asyncio.sleep(delay * random.uniform(0.8, 1.0))
+            delay = min(delay * 2, high)
+
+    async def _serve_one_connection(self) -> None:
+        host, port = self._address
+        username, password = self._credentials
+        connection = await connect(
+            host,
+            port,
+            client_id=self._client_id,
+            on_message=self._on_message,
+            on_retained=self._on_retained,
+            username=username,
+            password=password,
+            ssl_context=self._tls,
+            keepalive=60,
+            clean_session=not self._persistent,
+            max_packet_size=_MAX_PACKET,
         )
-
-    def _on_subscribe(
-        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
-    ) -> None:
-        if any(reason.is_failure for reason in reasons):
-            log.error("The broker refused the service subscriptions: %s", reasons)
-            return
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._granted)
+        self._connection = connection
+        try:
+            codes = await connection.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
+            if any(code >= 0x80 for code in codes):
+                log.error("The broker refused the service subscriptions: %s", codes)
+                connection.abort()
+                raise MqttError("the broker refused the service subscriptions")
+            if self._lost:
+                self._lost = False
+                log.info("The service is connected to the broker at %s again", self.address)
+            for number in list(self._unacked):  # what the last connection left unacknowledged
+                self._send(number)
+            self._granted()
+            await connection.wait_closed()
+        finally:
+            self._connection = None
+            with contextlib.suppress(MqttError):
+                connection.abort()
 
     def _granted(self) -> None:
         self.subscriptions += 1
@@ -147,15 +195,9 @@ class MqttBridge:
         self._grant.set()  # wakes those waiting for this grant; later ones wait on a new event
         self._grant = asyncio.Event()
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            log.warning("Dropped a publish whose topic is not UTF-8")
-            return
-        if message.retain:
-            # A retained request would be replayed on every resubscribe: never act on one.
-            log.warning("Ignored a retained request on %s", topic)
-            return
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._deliver, topic, bytes(message.payload))
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        self._deliver(topic, payload)
+
+    def _on_retained(self, topic: str, _payload: bytes) -> None:
+        # A retained request would be replayed on every resubscribe: never act on one.
+        log.warning("Ignored a retained request on %s", topic)
