@@ -18,8 +18,8 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -48,6 +48,9 @@ _log = logging.getLogger("iot_jobs_bridge.device_sdk.client")
 T = TypeVar("T")
 Listener = Callable[[T], None]
 _Reply = tuple[Literal["accepted", "rejected"], dict[str, Any], str]
+
+# What a request's future is settled with when its deadline passes without a reply.
+_NO_REPLY: _Reply = ("rejected", {}, "")
 
 # Throttled and internal-error replies are retried after a short random pause
 # (what the AWS Device Client does), for as long as the request's deadline allows.
@@ -306,9 +309,9 @@ class AsyncJobsClient:
         except schemas.SchemaError as exc:
             raise ValueError(f"{definition}: {exc}") from exc
         limit = self.request_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        token = uuid.uuid4().hex
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        token = secrets.token_hex(16)
         request = _Request(topic, {**body, "clientToken": token}, loop.create_future())
         self._pending[token] = request
         try:
@@ -319,23 +322,27 @@ class AsyncJobsClient:
                     return payload
                 code, message, state = rejection_from_payload(payload)
                 error = RequestRejected(code, message, state, reply_topic)
-                if not error.retryable or time.monotonic() >= deadline:
+                if not error.retryable or loop.time() >= deadline:
                     raise error
                 _log.debug("%s: %s on %s, retrying", self.thing_name, code, topic)
-                await asyncio.sleep(min(random.uniform(*_RETRY_PAUSE), max(0.0, deadline - time.monotonic())))
+                await asyncio.sleep(min(random.uniform(*_RETRY_PAUSE), max(0.0, deadline - loop.time())))
                 request.future = loop.create_future()
                 request.sent_on = 0
         finally:
             self._pending.pop(token, None)
 
     async def _wait(self, request: _Request, deadline: float, limit: float) -> _Reply:
+        # One timer that settles the future, rather than asyncio.timeout around a shield:
+        # a request waits like this several times per job, on every device of a fleet.
+        future = request.future
+        timer = asyncio.get_running_loop().call_at(deadline, _settle, future, _NO_REPLY)
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await asyncio.shield(request.future)
-        except TimeoutError:
-            raise RequestTimedOut(
-                f"no reply from the jobs service to {request.topic} within {limit:g}s"
-            ) from None
+            reply = await future
+        finally:
+            timer.cancel()
+        if reply is _NO_REPLY:
+            raise RequestTimedOut(f"no reply from the jobs service to {request.topic} within {limit:g}s")
+        return reply
 
     def _send_soon(self, request: _Request) -> None:
         """Publish ``request`` on the current connection unless it already went out on it."""
@@ -472,6 +479,11 @@ class AsyncJobsClient:
         if request is None or request.topic != request_topic or request.future.done():
             return  # a reply to someone else, to an abandoned request, or a duplicate
         request.future.set_result((kind, payload, topic))
+
+
+def _settle(future: asyncio.Future[_Reply], reply: _Reply) -> None:
+    if not future.done():
+        future.set_result(reply)
 
 
 def _already_applied(body: dict[str, Any], state: JobExecutionState) -> bool:

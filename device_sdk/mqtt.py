@@ -133,6 +133,7 @@ class MqttConnection(asyncio.Protocol):
         # Packet ids of our QoS 1 PUBLISH and SUBSCRIBE in flight: a future to settle, or None.
         self._waiting: dict[int, asyncio.Future[Any] | None] = {}
         self._qos2_held: set[int] = set()  # QoS 2 ids delivered, awaiting their PUBREL
+        self._acks: list[bytes] = []  # acknowledgements for what one read brought, sent in one write
         self._last_in = self._last_out = self._loop.time()
         self._ping_sent: float | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -272,6 +273,11 @@ class MqttConnection(asyncio.Protocol):
             self._parse(data)
         except _Malformed as exc:
             self._fail(MqttError(f"the broker sent a malformed packet: {exc}"))
+        if self._acks:
+            acks = b"".join(self._acks) if len(self._acks) > 1 else self._acks[0]
+            self._acks.clear()
+            if self._open:
+                self._write(acks)
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -338,7 +344,7 @@ class MqttConnection(asyncio.Protocol):
         elif kind == _PUBREL and flags == 0x02 and length == 2:
             packet_id = _U16.unpack_from(data, i)[0]
             self._qos2_held.discard(packet_id)
-            self._write(b"\x70\x02" + data[i:stop])  # PUBCOMP
+            self._acks.append(b"\x70\x02" + data[i:stop])  # PUBCOMP
         elif kind == _UNSUBACK and not flags and length == 2:
             pass  # never asked for; harmless
         else:
@@ -360,10 +366,10 @@ class MqttConnection(asyncio.Protocol):
             raise _Malformed("a PUBLISH topic that is not UTF-8") from None
         payload = data[payload_at:stop]
         if qos == 1:
-            self._write(b"\x40\x02" + data[topic_end:payload_at])  # PUBACK
+            self._acks.append(b"\x40\x02" + data[topic_end:payload_at])  # PUBACK
         elif qos == 2:
             packet_id = _U16.unpack_from(data, topic_end)[0]
-            self._write(b"\x50\x02" + data[topic_end:payload_at])  # PUBREC
+            self._acks.append(b"\x50\x02" + data[topic_end:payload_at])  # PUBREC
             if packet_id in self._qos2_held:
                 return  # a resend of one already delivered
             self._qos2_held.add(packet_id)
