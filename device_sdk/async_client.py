@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from iot_jobs_bridge import schemas
-from iot_jobs_bridge.schemas.topics import ThingTopics
+from iot_jobs_bridge.schemas.topics import Incoming, ThingTopics
 
 from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions, refusal_hint
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
@@ -48,6 +48,9 @@ _log = logging.getLogger("iot_jobs_bridge.device_sdk.client")
 T = TypeVar("T")
 Listener = Callable[[T], None]
 _Reply = tuple[Literal["accepted", "rejected"], dict[str, Any], str]
+
+# How many classified topics a client remembers (its replies' topics name the job ids it runs).
+_INCOMING_CACHE = 64
 
 # What a request's future is settled with when its deadline passes without a reply.
 _NO_REPLY: _Reply = ("rejected", {}, "")
@@ -114,6 +117,7 @@ class AsyncJobsClient:
         self._ssl_context = self.options.ssl_context()  # fail on bad TLS files now, not in the loop
         self._backoff = backoff or Backoff()
         self._pending: dict[str, _Request] = {}
+        self._incoming: dict[str, Incoming] = {}  # topics classified already: a device sees few
         self._listeners = _Listeners()
         self._ready = asyncio.Event()
         self._generation = 0
@@ -446,9 +450,17 @@ class AsyncJobsClient:
         self._emit(self._listeners.resync, pending)
 
     def _dispatch(self, topic: str, raw: bytes) -> None:
-        incoming = self.topics.classify(topic)
+        incoming = self._incoming.get(topic)
         if incoming is None:
-            return
+            incoming = self.topics.classify(topic)
+            if incoming is None:
+                return
+            if len(self._incoming) >= _INCOMING_CACHE:
+                self._incoming.clear()
+            self._incoming[topic] = incoming
+        kind = incoming.kind
+        if kind == "notify" and not self._listeners.jobs_changed:
+            return  # nobody listens: a notify is the longest message, not worth reading for no one
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -458,12 +470,12 @@ class AsyncJobsClient:
             _log.warning("%s: ignoring a payload on %s that is not a JSON object", self.thing_name, topic)
             return
         try:
-            if incoming.kind == "notify":
+            if kind == "notify":
                 self._emit(self._listeners.jobs_changed, JobExecutionsChanged.from_payload(payload))
-            elif incoming.kind == "notify-next":
+            elif kind == "notify-next":
                 self._emit(self._listeners.next_changed, NextJobExecutionChanged.from_payload(payload))
             else:
-                self._resolve(incoming.kind, incoming.request_topic, payload, topic)
+                self._resolve(kind, incoming.request_topic, payload, topic)
         except InvalidResponse as exc:
             _log.warning("%s: ignoring a malformed message on %s: %s", self.thing_name, topic, exc)
 

@@ -129,7 +129,6 @@ class JobRunner:
         """
         removers = [
             self.client.on_next_changed(self._on_next_changed),
-            self.client.on_jobs_changed(self._on_jobs_changed),
             self.client.on_resync(self._on_resync),
         ]
         self._stopping = False
@@ -193,6 +192,9 @@ class JobRunner:
         _log.info("%s: job %s started (%s)", job.thing_name, job.job_id, _describe(job.document))
         lock = asyncio.Lock()
         pump = asyncio.ensure_future(self._pump_progress(job, lock))
+        # notify matters only while a job runs (it may show the service ended it); the
+        # client reads no notify that nobody listens to.
+        stop_listening = self.client.on_jobs_changed(self._on_jobs_changed)
         self._current = job
         self._work = asyncio.ensure_future(_invoke_checked(handler, job))
         try:
@@ -203,6 +205,7 @@ class JobRunner:
                 self._work.cancel()
                 await job._kill_processes()
             self._current = None
+            stop_listening()
             async with lock:
                 pump.cancel()
         if job.cancelled.is_set():
