@@ -65,6 +65,7 @@ class _Request:
     topic: str
     body: dict[str, Any]
     future: asyncio.Future[_Reply]
+    deadline: float  # on the event loop's clock
     sent_on: int = 0  # the connection generation it was last published on (0: never)
     sends: int = 0
 
@@ -124,6 +125,9 @@ class AsyncJobsClient:
         self._mqtt: MqttConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One timer for the earliest deadline of the waiting requests, rather than one per request.
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self._closed = False
         self._offline_until = 0.0
         self._explained = False  # a refusal's hint was logged since the last connection
@@ -171,6 +175,9 @@ class AsyncJobsClient:
                 await self._task
         for task in list(self._tasks):
             task.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         for request in self._pending.values():
             if not request.future.done():
                 request.future.set_exception(ClientClosed(f"the jobs client of {self.thing_name} closed"))
@@ -316,7 +323,7 @@ class AsyncJobsClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         token = secrets.token_hex(16)
-        request = _Request(topic, {**body, "clientToken": token}, loop.create_future())
+        request = _Request(topic, {**body, "clientToken": token}, loop.create_future(), deadline)
         self._pending[token] = request
         try:
             while True:
@@ -336,17 +343,36 @@ class AsyncJobsClient:
             self._pending.pop(token, None)
 
     async def _wait(self, request: _Request, deadline: float, limit: float) -> _Reply:
-        # One timer that settles the future, rather than asyncio.timeout around a shield:
-        # a request waits like this several times per job, on every device of a fleet.
-        future = request.future
-        timer = asyncio.get_running_loop().call_at(deadline, _settle, future, _NO_REPLY)
-        try:
-            reply = await future
-        finally:
-            timer.cancel()
+        # The reply settles the future, or _expire does at the deadline: no asyncio.timeout
+        # and shield, and no timer of its own, for a wait that happens several times per job
+        # on every device of a fleet.
+        if self._expiry is None or deadline < self._expiry_at:
+            self._arm_expiry(deadline)
+        reply = await request.future
         if reply is _NO_REPLY:
             raise RequestTimedOut(f"no reply from the jobs service to {request.topic} within {limit:g}s")
         return reply
+
+    def _arm_expiry(self, when: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = when
+        self._expiry = asyncio.get_running_loop().call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """Settle every waiting request whose deadline has passed; wait for the next deadline."""
+        self._expiry = None
+        now = asyncio.get_running_loop().time()
+        following = None
+        for request in self._pending.values():
+            if request.future.done():
+                continue
+            if request.deadline <= now:
+                request.future.set_result(_NO_REPLY)
+            elif following is None or request.deadline < following:
+                following = request.deadline
+        if following is not None:
+            self._arm_expiry(following)
 
     def _send_soon(self, request: _Request) -> None:
         """Publish ``request`` on the current connection unless it already went out on it."""
@@ -491,11 +517,6 @@ class AsyncJobsClient:
         if request is None or request.topic != request_topic or request.future.done():
             return  # a reply to someone else, to an abandoned request, or a duplicate
         request.future.set_result((kind, payload, topic))
-
-
-def _settle(future: asyncio.Future[_Reply], reply: _Reply) -> None:
-    if not future.done():
-        future.set_result(reply)
 
 
 def _already_applied(body: dict[str, Any], state: JobExecutionState) -> bool:

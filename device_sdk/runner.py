@@ -95,6 +95,8 @@ class JobRunner:
         self._current: Job | None = None
         self._work: asyncio.Task[Outcome | None] | None = None
         self._checks: set[asyncio.Task[None]] = set()
+        self._recheck: asyncio.TimerHandle | None = None
+        self._recheck_at: float | None = None  # while waiting: when the periodic look is due
 
     # -- handlers ------------------------------------------------------------
 
@@ -133,21 +135,39 @@ class JobRunner:
         ]
         self._stopping = False
         self._wake.set()
+        loop = asyncio.get_running_loop()
         try:
             while not self._stopping:
-                try:
-                    async with asyncio.timeout(self.recheck_interval):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                # The recheck is due recheck_interval after the wait begins. One timer
+                # serves many waits: it moves itself on when the due time moved.
+                self._recheck_at = loop.time() + self.recheck_interval
+                if self._recheck is None:
+                    self._recheck = loop.call_at(self._recheck_at, self._recheck_due)
+                await self._wake.wait()
+                self._recheck_at = None
                 self._wake.clear()
                 if not self._stopping:
                     await self._run_pending()
         finally:
+            if self._recheck is not None:
+                self._recheck.cancel()
+                self._recheck = None
+            self._recheck_at = None
             for remove in removers:
                 remove()
             for check in list(self._checks):
                 check.cancel()
+
+    def _recheck_due(self) -> None:
+        self._recheck = None
+        due = self._recheck_at
+        if due is None:
+            return  # not waiting: the next wait arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= due:
+            self._wake.set()
+        else:
+            self._recheck = loop.call_at(due, self._recheck_due)
 
     def stop(self) -> None:
         """Stop after the job in hand (if any) has been run and reported."""
