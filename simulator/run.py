@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import queue
+import resource
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -72,8 +73,20 @@ def simulate(config: SimulationConfig, on_progress: Callable[[Progress], None] |
     """Run one simulation end to end and return its report."""
     if config.things < 1:
         raise SimulationError("--things must be at least 1")
+    cpu_before = _cpu_seconds()
     with _control_plane(config) as iot:
-        return _simulate(config, iot, on_progress)
+        report = _simulate(config, iot, on_progress)
+    # The workers have been joined by now, so their CPU is counted among the children's.
+    report.cpu_seconds = round(_cpu_seconds() - cpu_before, 3)
+    executions = sum(report.statuses.values())
+    report.cpu_per_execution_ms = round(1000 * report.cpu_seconds / executions, 3) if executions else 0.0
+    return report
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _simulate(
