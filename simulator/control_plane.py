@@ -4,16 +4,16 @@ A simulation registers every thing of its fleet (two calls each) before it
 starts, so the cost of a call shows in its CPU per execution; a botocore client
 spends several milliseconds of CPU on each. This client signs with botocore's
 SigV4 signer (the same one the service verifies with) and sends over
-keep-alive ``http.client`` connections, one per thread, for a fraction of that.
+keep-alive HTTP/1.1 connections (``http1.py``), one per thread, for a fraction of that.
 Requests are the AWS IoT rest-json ones; throttling, server errors and dropped
 connections are retried with jittered backoff, as botocore's standard mode does.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +23,8 @@ from urllib.parse import quote, urlencode, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from .http1 import HttpConnection
 
 __all__ = ["ControlPlane", "ControlPlaneError"]
 
@@ -59,13 +61,14 @@ class ControlPlane:
         self._url = f"{parts.scheme}://{parts.netloc}"
         self._netloc = parts.netloc
         self._https = parts.scheme == "https"
-        self._host, self._port = parts.hostname, parts.port
+        self._host: str = parts.hostname
+        self._port = parts.port
         self._signer = SigV4Auth(Credentials(access_key_id, secret_access_key), "iot", region)
         self._attempts = attempts
         self._timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: set[http.client.HTTPConnection] = set()
+        self._open: set[HttpConnection] = set()
 
     def __enter__(self) -> ControlPlane:
         return self
@@ -129,7 +132,7 @@ class ControlPlane:
             attempt += 1
             try:
                 status, code, answer = self._send(method, target, data)
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 self._drop_connection()
                 if attempt >= self._attempts:
                     raise
@@ -148,21 +151,24 @@ class ControlPlane:
             headers["Content-Type"] = "application/json"
         request = AWSRequest(method=method, url=self._url + target, data=data, headers=headers)
         self._signer.add_auth(request)
-        connection = self._connection()
-        connection.request(method, target, body=data or None, headers=dict(request.headers.items()))
-        response = connection.getresponse()
-        raw = response.read()
-        answer = json.loads(raw) if raw else {}
+        status, answer_headers, raw = self._connection().exchange(
+            method, target, dict(request.headers.items()), data
+        )
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"message": raw[:200].decode("utf-8", "replace")}
         if not isinstance(answer, dict):
             answer = {}
-        code = (response.getheader("x-amzn-ErrorType") or answer.get("__type") or "").split(":")[0]
-        return response.status, code or f"HTTP {response.status}", answer
+        code = (answer_headers.get("x-amzn-errortype") or answer.get("__type") or "").split(":")[0]
+        return status, code or f"HTTP {status}", answer
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> HttpConnection:
+        connection: HttpConnection | None = getattr(self._local, "connection", None)
         if connection is None:
-            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            connection = kind(self._host, self._port, timeout=self._timeout)
+            tls = ssl.create_default_context() if self._https else None
+            port = self._port or (443 if self._https else 80)
+            connection = HttpConnection(self._host, port, tls=tls, timeout=self._timeout)
             self._local.connection = connection
             with self._lock:
                 self._open.add(connection)
