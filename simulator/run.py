@@ -316,9 +316,9 @@ class _Workers:
             except SimulationError:
                 break  # whatever has not ended by now is reported lost
             if event[0] == "done":
-                result: DeviceResult = event[2]
-                results.append(result)
-                finished.add((result.thing, result.job_id))
+                batch: list[DeviceResult] = event[2]
+                results.extend(batch)
+                finished.update((result.thing, result.job_id) for result in batch)
                 if on_progress is not None:
                     on_progress(Progress("running", len(finished), total, time.time() - began))
         return results
