@@ -133,7 +133,11 @@ class MqttConnection(asyncio.Protocol):
         # Packet ids of our QoS 1 PUBLISH and SUBSCRIBE in flight: a future to settle, or None.
         self._waiting: dict[int, asyncio.Future[Any] | None] = {}
         self._qos2_held: set[int] = set()  # QoS 2 ids delivered, awaiting their PUBREL
-        self._acks: list[bytes] = []  # acknowledgements for what one read brought, sent in one write
+        # Acknowledgements not sent yet: they go out with the next packet we write, or on the
+        # next turn of the loop. A reply is often followed at once by the device's next request,
+        # so both leave in one write.
+        self._acks: list[bytes] = []
+        self._acks_flush: asyncio.Handle | None = None
         self._last_in = self._last_out = self._loop.time()
         self._ping_sent: float | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -180,9 +184,9 @@ class MqttConnection(asyncio.Protocol):
         """
         transport = self._transport
         if self._open and transport is not None:
+            self._write(_DISCONNECT)  # after any acknowledgement still held
             self._open = False
             self._leaving = True
-            transport.write(_DISCONNECT)
             transport.close()
         try:
             async with asyncio.timeout(timeout):
@@ -232,8 +236,16 @@ class MqttConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if not self._open:
             raise self._error or MqttError("the connection is closed")
+        if self._acks:
+            data = b"".join((*self._acks, data))
+            self._acks.clear()
         self._transport.write(data)  # type: ignore[union-attr]  # set whenever _open is
         self._last_out = self._loop.time()
+
+    def _flush_acks(self) -> None:
+        self._acks_flush = None
+        if self._acks and self._open:
+            self._write(b"")
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -273,11 +285,8 @@ class MqttConnection(asyncio.Protocol):
             self._parse(data)
         except _Malformed as exc:
             self._fail(MqttError(f"the broker sent a malformed packet: {exc}"))
-        if self._acks:
-            acks = b"".join(self._acks) if len(self._acks) > 1 else self._acks[0]
-            self._acks.clear()
-            if self._open:
-                self._write(acks)
+        if self._acks and self._acks_flush is None:
+            self._acks_flush = self._loop.call_soon(self._flush_acks)
 
     def eof_received(self) -> bool:
         return False  # close our side too
