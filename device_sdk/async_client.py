@@ -49,6 +49,9 @@ T = TypeVar("T")
 Listener = Callable[[T], None]
 _Reply = tuple[Literal["accepted", "rejected"], dict[str, Any], str]
 
+# json.dumps builds an encoder on every call that changes a default; this one is built once.
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
 # How many classified topics a client remembers (its replies' topics name the job ids it runs).
 _INCOMING_CACHE = 64
 
@@ -383,7 +386,7 @@ class AsyncJobsClient:
         request.sends += 1
         try:
             # QoS 1 without waiting for the PUBACK: the reply is what the request waits for.
-            mqtt.publish(request.topic, json.dumps(request.body, separators=(",", ":")).encode(), 1)
+            mqtt.publish(request.topic, _to_json(request.body).encode(), 1)
         except MqttError as exc:
             # The connection went; the request is sent again once the next one is subscribed.
             _log.debug("%s: publish to %s failed: %s", self.thing_name, request.topic, exc)
