@@ -7,6 +7,7 @@ the broker. It never imports the service.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -273,8 +274,14 @@ class _Workers:
             )
             for i in range(count)
         ]
-        for process in self.processes:
-            process.start()
+        # The controller's objects go to the workers frozen: their garbage collections never
+        # walk them, so the pages stay shared instead of being copied on first touch.
+        gc.freeze()
+        try:
+            for process in self.processes:
+                process.start()
+        finally:
+            gc.unfreeze()
 
     def wait_connected(
         self, online: int, began: float, deadline: float, on_progress: Callable[[Progress], None] | None

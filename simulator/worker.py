@@ -9,6 +9,7 @@ a put per result woke the queue's feeder thread once per execution.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import threading
@@ -85,6 +86,8 @@ class _Worker:
         offline = [d for d in self.devices if PROFILES[self.profiles[d.thing_name]].starts_offline]
         reporter = asyncio.ensure_future(self._report_connections(online))
         await self._start_paced(online)
+        # The fleet lives as long as the process: collections need not walk it again and again.
+        gc.freeze()
         command = await self.inbox.get()
         reporter.cancel()
         if command[0] == "go":
