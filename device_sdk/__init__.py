@@ -1,4 +1,4 @@
-"""Device-side AWS IoT Jobs: a jobs client and a job runner on paho-mqtt.
+"""Device-side AWS IoT Jobs: a jobs client and a job runner on asyncio and a small MQTT 3.1.1 client.
 
 It speaks only the documented MQTT topics, so the same code runs against this
 project's broker, Mosquitto, or AWS IoT Core. It never imports ``jobs_service``.

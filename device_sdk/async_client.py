@@ -18,14 +18,14 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from iot_jobs_bridge import schemas
-from iot_jobs_bridge.schemas.topics import ThingTopics
+from iot_jobs_bridge.schemas.topics import Incoming, ThingTopics
 
 from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions, refusal_hint
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
@@ -49,6 +49,15 @@ T = TypeVar("T")
 Listener = Callable[[T], None]
 _Reply = tuple[Literal["accepted", "rejected"], dict[str, Any], str]
 
+# json.dumps builds an encoder on every call that changes a default; this one is built once.
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
+# How many classified topics a client remembers (its replies' topics name the job ids it runs).
+_INCOMING_CACHE = 64
+
+# What a request's future is settled with when its deadline passes without a reply.
+_NO_REPLY: _Reply = ("rejected", {}, "")
+
 # Throttled and internal-error replies are retried after a short random pause
 # (what the AWS Device Client does), for as long as the request's deadline allows.
 _RETRY_PAUSE = (0.2, 1.0)
@@ -59,6 +68,7 @@ class _Request:
     topic: str
     body: dict[str, Any]
     future: asyncio.Future[_Reply]
+    deadline: float  # on the event loop's clock
     sent_on: int = 0  # the connection generation it was last published on (0: never)
     sends: int = 0
 
@@ -111,12 +121,16 @@ class AsyncJobsClient:
         self._ssl_context = self.options.ssl_context()  # fail on bad TLS files now, not in the loop
         self._backoff = backoff or Backoff()
         self._pending: dict[str, _Request] = {}
+        self._incoming: dict[str, Incoming] = {}  # topics classified already: a device sees few
         self._listeners = _Listeners()
         self._ready = asyncio.Event()
         self._generation = 0
         self._mqtt: MqttConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One timer for the earliest deadline of the waiting requests, rather than one per request.
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self._closed = False
         self._offline_until = 0.0
         self._explained = False  # a refusal's hint was logged since the last connection
@@ -164,6 +178,9 @@ class AsyncJobsClient:
                 await self._task
         for task in list(self._tasks):
             task.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         for request in self._pending.values():
             if not request.future.done():
                 request.future.set_exception(ClientClosed(f"the jobs client of {self.thing_name} closed"))
@@ -306,10 +323,10 @@ class AsyncJobsClient:
         except schemas.SchemaError as exc:
             raise ValueError(f"{definition}: {exc}") from exc
         limit = self.request_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        token = uuid.uuid4().hex
         loop = asyncio.get_running_loop()
-        request = _Request(topic, {**body, "clientToken": token}, loop.create_future())
+        deadline = loop.time() + limit
+        token = secrets.token_hex(16)
+        request = _Request(topic, {**body, "clientToken": token}, loop.create_future(), deadline)
         self._pending[token] = request
         try:
             while True:
@@ -319,23 +336,46 @@ class AsyncJobsClient:
                     return payload
                 code, message, state = rejection_from_payload(payload)
                 error = RequestRejected(code, message, state, reply_topic)
-                if not error.retryable or time.monotonic() >= deadline:
+                if not error.retryable or loop.time() >= deadline:
                     raise error
                 _log.debug("%s: %s on %s, retrying", self.thing_name, code, topic)
-                await asyncio.sleep(min(random.uniform(*_RETRY_PAUSE), max(0.0, deadline - time.monotonic())))
+                await asyncio.sleep(min(random.uniform(*_RETRY_PAUSE), max(0.0, deadline - loop.time())))
                 request.future = loop.create_future()
                 request.sent_on = 0
         finally:
             self._pending.pop(token, None)
 
     async def _wait(self, request: _Request, deadline: float, limit: float) -> _Reply:
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await asyncio.shield(request.future)
-        except TimeoutError:
-            raise RequestTimedOut(
-                f"no reply from the jobs service to {request.topic} within {limit:g}s"
-            ) from None
+        # The reply settles the future, or _expire does at the deadline: no asyncio.timeout
+        # and shield, and no timer of its own, for a wait that happens several times per job
+        # on every device of a fleet.
+        if self._expiry is None or deadline < self._expiry_at:
+            self._arm_expiry(deadline)
+        reply = await request.future
+        if reply is _NO_REPLY:
+            raise RequestTimedOut(f"no reply from the jobs service to {request.topic} within {limit:g}s")
+        return reply
+
+    def _arm_expiry(self, when: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = when
+        self._expiry = asyncio.get_running_loop().call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """Settle every waiting request whose deadline has passed; wait for the next deadline."""
+        self._expiry = None
+        now = asyncio.get_running_loop().time()
+        following = None
+        for request in self._pending.values():
+            if request.future.done():
+                continue
+            if request.deadline <= now:
+                request.future.set_result(_NO_REPLY)
+            elif following is None or request.deadline < following:
+                following = request.deadline
+        if following is not None:
+            self._arm_expiry(following)
 
     def _send_soon(self, request: _Request) -> None:
         """Publish ``request`` on the current connection unless it already went out on it."""
@@ -346,7 +386,7 @@ class AsyncJobsClient:
         request.sends += 1
         try:
             # QoS 1 without waiting for the PUBACK: the reply is what the request waits for.
-            mqtt.publish(request.topic, json.dumps(request.body, separators=(",", ":")).encode(), 1)
+            mqtt.publish(request.topic, _to_json(request.body).encode(), 1)
         except MqttError as exc:
             # The connection went; the request is sent again once the next one is subscribed.
             _log.debug("%s: publish to %s failed: %s", self.thing_name, request.topic, exc)
@@ -439,9 +479,17 @@ class AsyncJobsClient:
         self._emit(self._listeners.resync, pending)
 
     def _dispatch(self, topic: str, raw: bytes) -> None:
-        incoming = self.topics.classify(topic)
+        incoming = self._incoming.get(topic)
         if incoming is None:
-            return
+            incoming = self.topics.classify(topic)
+            if incoming is None:
+                return
+            if len(self._incoming) >= _INCOMING_CACHE:
+                self._incoming.clear()
+            self._incoming[topic] = incoming
+        kind = incoming.kind
+        if kind == "notify" and not self._listeners.jobs_changed:
+            return  # nobody listens: a notify is the longest message, not worth reading for no one
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -451,12 +499,12 @@ class AsyncJobsClient:
             _log.warning("%s: ignoring a payload on %s that is not a JSON object", self.thing_name, topic)
             return
         try:
-            if incoming.kind == "notify":
+            if kind == "notify":
                 self._emit(self._listeners.jobs_changed, JobExecutionsChanged.from_payload(payload))
-            elif incoming.kind == "notify-next":
+            elif kind == "notify-next":
                 self._emit(self._listeners.next_changed, NextJobExecutionChanged.from_payload(payload))
             else:
-                self._resolve(incoming.kind, incoming.request_topic, payload, topic)
+                self._resolve(kind, incoming.request_topic, payload, topic)
         except InvalidResponse as exc:
             _log.warning("%s: ignoring a malformed message on %s: %s", self.thing_name, topic, exc)
 

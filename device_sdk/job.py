@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +65,8 @@ class Job:
         self._kill_grace = kill_grace
         self._progress: dict[str, str] | None = None
         self._progress_ready = asyncio.Event()
+        # Set by the runner: called on the first progress, so a job that reports none costs no sender.
+        self._on_first_progress: Callable[[], None] | None = None
         self._processes: set[asyncio.Task[ProcessResult]] = set()
 
     @property
@@ -87,6 +89,9 @@ class Job:
     def _set_progress(self, details: dict[str, str]) -> None:
         self._progress = details
         self._progress_ready.set()
+        first, self._on_first_progress = self._on_first_progress, None
+        if first is not None:
+            first()
 
     def _take_progress(self) -> dict[str, str] | None:
         details, self._progress = self._progress, None

@@ -141,6 +141,11 @@ class MqttConnection(asyncio.Protocol):
         # Packet ids of our QoS 1 PUBLISH and SUBSCRIBE in flight: a future to settle, or None.
         self._waiting: dict[int, asyncio.Future[Any] | None] = {}
         self._qos2_held: set[int] = set()  # QoS 2 ids delivered, awaiting their PUBREL
+        # Acknowledgements not sent yet: they go out with the next packet we write, or on the
+        # next turn of the loop. A reply is often followed at once by the device's next request,
+        # so both leave in one write.
+        self._acks: list[bytes] = []
+        self._acks_flush: asyncio.Handle | None = None
         self._last_in = self._last_out = self._loop.time()
         self._ping_sent: float | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -194,9 +199,9 @@ class MqttConnection(asyncio.Protocol):
         """
         transport = self._transport
         if self._open and transport is not None:
+            self._write(_DISCONNECT)  # after any acknowledgement still held
             self._open = False
             self._leaving = True
-            transport.write(_DISCONNECT)
             transport.close()
         try:
             async with asyncio.timeout(timeout):
@@ -246,8 +251,16 @@ class MqttConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if not self._open:
             raise self._error or MqttError("the connection is closed")
+        if self._acks:
+            data = b"".join((*self._acks, data))
+            self._acks.clear()
         self._transport.write(data)  # type: ignore[union-attr]  # set whenever _open is
         self._last_out = self._loop.time()
+
+    def _flush_acks(self) -> None:
+        self._acks_flush = None
+        if self._acks and self._open:
+            self._write(b"")
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -287,6 +300,8 @@ class MqttConnection(asyncio.Protocol):
             self._parse(data)
         except _Malformed as exc:
             self._fail(MqttError(f"the broker sent a malformed packet: {exc}"))
+        if self._acks and self._acks_flush is None:
+            self._acks_flush = self._loop.call_soon(self._flush_acks)
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -353,7 +368,7 @@ class MqttConnection(asyncio.Protocol):
         elif kind == _PUBREL and flags == 0x02 and length == 2:
             packet_id = _U16.unpack_from(data, i)[0]
             self._qos2_held.discard(packet_id)
-            self._write(b"\x70\x02" + data[i:stop])  # PUBCOMP
+            self._acks.append(b"\x70\x02" + data[i:stop])  # PUBCOMP
         elif kind == _UNSUBACK and not flags and length == 2:
             pass  # never asked for; harmless
         else:
@@ -375,10 +390,10 @@ class MqttConnection(asyncio.Protocol):
             raise _Malformed("a PUBLISH topic that is not UTF-8") from None
         payload = data[payload_at:stop]
         if qos == 1:
-            self._write(b"\x40\x02" + data[topic_end:payload_at])  # PUBACK
+            self._acks.append(b"\x40\x02" + data[topic_end:payload_at])  # PUBACK
         elif qos == 2:
             packet_id = _U16.unpack_from(data, topic_end)[0]
-            self._write(b"\x50\x02" + data[topic_end:payload_at])  # PUBREC
+            self._acks.append(b"\x50\x02" + data[topic_end:payload_at])  # PUBREC
             if packet_id in self._qos2_held:
                 return  # a resend of one already delivered
             self._qos2_held.add(packet_id)

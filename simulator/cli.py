@@ -10,6 +10,7 @@ from pathlib import Path
 from iot_jobs_bridge.jobs_service.credentials import CREDENTIALS_HELP, client_admin_key
 from iot_jobs_bridge.jobs_service.json_argument import json_argument
 
+from .control_plane import ControlPlaneError
 from .profiles import PROFILES, Behaviour, parse_mix
 from .run import Progress, SimulationConfig, SimulationError, simulate
 
@@ -128,7 +129,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
         show = _progress_bar if sys.stderr.isatty() and not args.json else None
         report = simulate(config, show)
-    except (ValueError, OSError, SimulationError) as exc:
+    except (ValueError, OSError, SimulationError, ControlPlaneError) as exc:
         print(f"iotjobs simulate: {exc}", file=sys.stderr)
         return 2
     if show is not None:

@@ -54,6 +54,10 @@ class Report:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     profiles: dict[str, int] = field(default_factory=dict)
+    # User + system CPU of the simulator's own processes (controller and workers) over the
+    # run, registration included, so a reader can tell which side was the limit.
+    cpu_seconds: float = 0.0
+    cpu_per_execution_ms: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +90,7 @@ class Report:
             f"lost              {len(self.lost)}{_some(self.lost)}",
             f"duplicated        {len(self.duplicated)}{_some(self.duplicated)}",
             f"mismatched        {len(self.mismatched)}{_some(self.mismatched)}",
+            f"simulator CPU     {self.cpu_seconds:.2f} s ({self.cpu_per_execution_ms:.2f} ms per execution)",
             "result            " + ("every thing ended as its profile predicts" if self.ok else "MISMATCH"),
         ]
         return "\n".join(lines)

@@ -1,12 +1,15 @@
 """One simulator process: a slice of the fleet as FakeDevices on one asyncio loop.
 
 It talks to the controller through two multiprocessing queues: commands in
-(``go``, ``stop``) and events out (``connected``, ``done``, ``closed``).
+(``go``, ``stop``) and events out (``connected``, ``done``, ``closed``). Results go out
+in batches (``done`` carries a list), at most :data:`FLUSH_INTERVAL` after they happen:
+a put per result woke the queue's feeder thread once per execution.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import threading
@@ -22,7 +25,10 @@ from iot_jobs_bridge.device_sdk.testing import FakeDevice, Step
 
 from .profiles import PROFILES, Behaviour
 
-__all__ = ["DeviceResult", "WorkerSpec", "run_worker"]
+__all__ = ["FLUSH_INTERVAL", "DeviceResult", "WorkerSpec", "run_worker"]
+
+#: Seconds a device's result may wait to go to the controller with others.
+FLUSH_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class _Worker:
         self.devices: list[FakeDevice] = []
         self.profiles: dict[str, str] = {}
         self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self.outbox: list[DeviceResult] = []
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,6 +86,8 @@ class _Worker:
         offline = [d for d in self.devices if PROFILES[self.profiles[d.thing_name]].starts_offline]
         reporter = asyncio.ensure_future(self._report_connections(online))
         await self._start_paced(online)
+        # The fleet lives as long as the process: collections need not walk it again and again.
+        gc.freeze()
         command = await self.inbox.get()
         reporter.cancel()
         if command[0] == "go":
@@ -86,6 +95,7 @@ class _Worker:
             await self._start_paced(offline)
             command = await self.inbox.get()
         await asyncio.gather(*(device.close() for device in self.devices), return_exceptions=True)
+        self._flush()
         self.events.put(("closed", self.spec.index))
 
     def _device(self, name: str, profile: str, rng: random.Random) -> FakeDevice:
@@ -136,7 +146,14 @@ class _Worker:
             ended=time.time(),
             runs=device.runs[job_id],
         )
-        self.events.put(("done", self.spec.index, result))
+        if not self.outbox:
+            asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush)
+        self.outbox.append(result)
+
+    def _flush(self) -> None:
+        if self.outbox:
+            self.events.put(("done", self.spec.index, self.outbox))
+            self.outbox = []
 
     def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:

@@ -45,6 +45,8 @@ def test_json_has_the_keys_machines_rely_on():
         "expected_statuses",
         "lost",
         "duplicated",
+        "cpu_seconds",
+        "cpu_per_execution_ms",
     ):
         assert key in data
     assert data["lost"] == 0 and data["duplicated"] == 0 and data["ok"] is True
@@ -64,3 +66,8 @@ def test_text_report_shows_percentiles():
     text = _report().to_text()
     assert "notify → start    p50 0.100 s  p95 0.200 s  p99 0.200 s  (n=2)" in text
     assert "every thing ended as its profile predicts" in text
+
+
+def test_text_report_shows_the_simulators_own_cpu():
+    text = _report(cpu_seconds=12.5, cpu_per_execution_ms=2.5).to_text()
+    assert "simulator CPU     12.50 s (2.50 ms per execution)" in text

@@ -54,7 +54,8 @@ def test_broker_restart_mid_job_ends_with_the_job_reported_exactly_once(tmp_path
                     subscribe(monitor, "$aws/events/jobExecution/restart-job/+")
                     go.touch()
                     await wait_until_async(lambda: len(runner.reports) == 1, timeout=30)
-                    await wait_until_async(lambda: monitor.inbox.count() >= 1)
+                    if finish == "after-the-broker-is-back":
+                        await wait_until_async(lambda: monitor.inbox.count() >= 1)
                     await asyncio.sleep(1.0)  # room for a duplicate report to show up, if there were one
                     events = [json.loads(payload) for _topic, payload in monitor.inbox.items]
                 task.cancel()
@@ -67,7 +68,13 @@ def test_broker_restart_mid_job_ends_with_the_job_reported_exactly_once(tmp_path
         assert [(r.job_id, r.status, r.reported) for r in reports] == [("restart-job", "SUCCEEDED", True)]
         assert record["status"] == "SUCCEEDED"
         assert record["versionNumber"] == 3, "queued (1), started (2), succeeded (3): one report, no repeat"
-        assert [e["status"] for e in events] == ["SUCCEEDED"]
+        statuses = [e["status"] for e in events]
+        if finish == "after-the-broker-is-back":
+            assert statuses == ["SUCCEEDED"]
+        else:
+            # The waiting report goes out as soon as the device is back, which may be before
+            # the monitor has subscribed; the version number above shows it landed once.
+            assert statuses in ([], ["SUCCEEDED"])
     finally:
         for server in servers:
             server.stop()

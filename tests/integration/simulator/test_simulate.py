@@ -54,6 +54,9 @@ def test_two_hundred_devices_with_mixed_profiles_end_as_their_profiles_predict(f
     )
     assert report["profiles"]["reboot"] == 10
     assert report["executions_per_second"] > 0 and report["seconds"] > 0
+    # Its own CPU over the run, all its processes: at least what the workers took to start.
+    assert report["cpu_seconds"] > 0.1
+    assert report["cpu_per_execution_ms"] == pytest.approx(1000 * report["cpu_seconds"] / 200, rel=0.01)
     assert report["notify_to_start"]["count"] == 200
     assert report["notify_to_start"]["p50"] <= report["notify_to_start"]["p99"]
     assert report["ok"] is True
