@@ -63,6 +63,7 @@ class MqttBridge:
         self._persistent = persistent
         self._delays = reconnect_delays
         self._connection: MqttConnection | None = None
+        self._sending = False  # subscribed, and what the last connection left is sent again
         # Messages the broker has not acknowledged yet, in the order they were published.
         self._unacked: dict[int, tuple[str, bytes]] = {}
         self._numbers = itertools.count()
@@ -103,7 +104,7 @@ class MqttBridge:
         for message in messages:
             number = next(self._numbers)
             self._unacked[number] = (message.topic, message.encoded())
-            if self.connected:
+            if self._sending:
                 self._send(number)
 
     async def close(self) -> None:
@@ -182,9 +183,11 @@ class MqttBridge:
                 log.info("The service is connected to the broker at %s again", self.address)
             for number in list(self._unacked):  # what the last connection left unacknowledged
                 self._send(number)
+            self._sending = True
             self._granted()
             await connection.wait_closed()
         finally:
+            self._sending = False
             self._connection = None
             with contextlib.suppress(MqttError):
                 connection.abort()

@@ -4,7 +4,7 @@ import socket
 import struct
 
 
-def _length(n: int) -> bytes:
+def length(n: int) -> bytes:
     out = bytearray()
     while True:
         byte, n = n % 128, n // 128
@@ -13,12 +13,12 @@ def _length(n: int) -> bytes:
             return bytes(out)
 
 
-def _text(value: bytes) -> bytes:
+def text(value: bytes) -> bytes:
     return struct.pack("!H", len(value)) + value
 
 
 def packet(first_byte: int, body: bytes) -> bytes:
-    return bytes([first_byte]) + _length(len(body)) + body
+    return bytes([first_byte]) + length(len(body)) + body
 
 
 def connect(
@@ -32,29 +32,29 @@ def connect(
     clean_session: bool = True,
 ) -> bytes:
     flags = 0x02 if clean_session else 0x00
-    payload = _text(client_id.encode())
+    payload = text(client_id.encode())
     if will is not None:
         flags |= 0x04 | 0x08  # will, QoS 1
         if will_retain:
             flags |= 0x20
-        payload += _text(will[0].encode()) + _text(will[1])
+        payload += text(will[0].encode()) + text(will[1])
     if username is not None:
         flags |= 0x80
-        payload += _text(username.encode())
+        payload += text(username.encode())
     if password is not None:
         flags |= 0x40
-        payload += _text(password.encode())
-    variable = _text(b"MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
+        payload += text(password.encode())
+    variable = text(b"MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
     return packet(0x10, variable + payload)
 
 
 def subscribe(packet_id: int, topic_filter: str, qos: int = 0) -> bytes:
-    return packet(0x82, struct.pack("!H", packet_id) + _text(topic_filter.encode()) + bytes([qos]))
+    return packet(0x82, struct.pack("!H", packet_id) + text(topic_filter.encode()) + bytes([qos]))
 
 
 def publish(topic: bytes, payload: bytes) -> bytes:
     """A QoS 0 PUBLISH; the topic is raw bytes so invalid ones can be sent."""
-    return packet(0x30, _text(topic) + payload)
+    return packet(0x30, text(topic) + payload)
 
 
 def open_connection(host: str, port: int, data: bytes, *, receive_buffer: int | None = None) -> socket.socket:
@@ -120,4 +120,4 @@ def pingreq() -> bytes:
 
 def header_only(first_byte: int, claimed_length: int) -> bytes:
     """A fixed header claiming ``claimed_length`` bytes of body, with none of them."""
-    return bytes([first_byte]) + _length(claimed_length)
+    return bytes([first_byte]) + length(claimed_length)

@@ -85,7 +85,7 @@ async def test_a_retained_publish_on_a_dollar_topic_is_delivered_but_not_kept(
     try:
         assert await asyncio.to_thread(raw_mqtt.read_connack, planter) == 0
         assert await admin.subscribe(notify_next) == 1
-        planter.sendall(raw_mqtt.packet(0x31, raw_mqtt._text(notify_next.encode()) + b"forged"))  # retain
+        planter.sendall(raw_mqtt.packet(0x31, raw_mqtt.text(notify_next.encode()) + b"forged"))  # retain
         assert await admin.next_message() == (notify_next, b"forged")
     finally:
         planter.close()
@@ -205,7 +205,7 @@ async def test_the_services_own_connection_is_never_closed_for_its_queue(creds, 
 
 # -- protocol violations --------------------------------------------------------------------
 
-_TOPIC = raw_mqtt._text(b"a/b")
+_TOPIC = raw_mqtt.text(b"a/b")
 
 
 @pytest.mark.parametrize(

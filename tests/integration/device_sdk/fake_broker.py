@@ -14,27 +14,12 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from tests.broker.raw_mqtt import packet, text
+
 TIMEOUT = 10.0
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 5, 6, 7, 8, 9
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
-
-
-def length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, byte = divmod(n, 128)
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def text(value: bytes) -> bytes:
-    return struct.pack("!H", len(value)) + value
-
-
-def packet(first: int, body: bytes) -> bytes:
-    return bytes([first]) + length(len(body)) + body
 
 
 def connack(code: int = 0) -> bytes:

@@ -12,6 +12,7 @@ from iot_jobs_bridge.broker import CredentialAuthenticator, EmbeddedBroker
 from iot_jobs_bridge.broker.mosquitto import free_port, password_line
 from iot_jobs_bridge.device_sdk.connection import ConnectOptions, Endpoint, refusal_hint
 from iot_jobs_bridge.device_sdk.mqtt import DEFAULT_MAX_PACKET_SIZE, MqttConnection, MqttError, connect
+from tests.broker.raw_mqtt import length, packet, text
 
 from ..brokers import start_mosquitto
 from ..clients import paho_client
@@ -25,11 +26,8 @@ from .fake_broker import (
     SUBSCRIBE,
     Peer,
     fake_broker,
-    length,
-    packet,
     publish,
     suback,
-    text,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
