@@ -34,7 +34,7 @@ from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
-from .device_plane.mqtt_bridge import SERVICE_CLIENT_ID, MqttBridge
+from .device_plane.mqtt_bridge import EMBEDDED_REQUEST_FILTERS, REQUEST_FILTERS, SERVICE_CLIENT_ID, MqttBridge
 from .device_plane.request_pump import RequestPump
 from .device_plane.transport import InProcessTransport, Transport
 from .domain_events import DomainEvent
@@ -225,6 +225,7 @@ class JobsService:
                 # and let it keep the requests that arrive before (it persists sessions).
                 persistent=self.mosquitto is not None,
                 reconnect_delays=(0.1, 2) if self.mosquitto is not None else (1, 10),
+                filters=EMBEDDED_REQUEST_FILTERS if self.broker is not None else REQUEST_FILTERS,
             )
         await self.transport.start()
         if self.mosquitto_sync is not None:

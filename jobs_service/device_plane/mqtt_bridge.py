@@ -22,18 +22,21 @@ import ssl
 from collections.abc import Callable
 
 from iot_jobs_bridge.device_sdk.mqtt import MqttConnection, MqttError, connect
-from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER
+from iot_jobs_bridge.schemas.topics import JOBS_REQUEST_FILTER, REQUEST_SHAPE_FILTERS
 
 from .render import Message
 
-__all__ = ["REQUEST_FILTERS", "MqttBridge"]
+__all__ = ["EMBEDDED_REQUEST_FILTERS", "REQUEST_FILTERS", "MqttBridge"]
 
 log = logging.getLogger(__name__)
 
-# Every jobs topic, so unknown paths get InvalidTopic. The embedded broker does
-# not deliver reply topics back to the service's own connection; on other
-# brokers they arrive and ``topics.parse_request`` ignores them.
-REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
+# On another broker, the request shapes only: with ``jobs/#`` it sends the service
+# back every reply and notification it publishes, which doubles what the service
+# reads, and Mosquitto drops what queues past its limit, requests among them. Topics
+# of no request shape get no InvalidTopic reply there; device rules refuse them (D71).
+# The embedded broker sends the service no replies: there it takes the whole tree.
+REQUEST_FILTERS = REQUEST_SHAPE_FILTERS
+EMBEDDED_REQUEST_FILTERS = (JOBS_REQUEST_FILTER,)
 SERVICE_CLIENT_ID = "iotjobs-service"
 # Requests and replies are bounded by the broker's packet limit; this only keeps a hostile broker in check.
 _MAX_PACKET = 16 * 1024 * 1024
@@ -52,7 +55,9 @@ class MqttBridge:
         tls: ssl.SSLContext | None = None,
         persistent: bool = False,
         reconnect_delays: tuple[float, float] = (1, 10),
+        filters: tuple[str, ...] = REQUEST_FILTERS,
     ) -> None:
+        self._filters = filters
         self._address = (host, port)
         self._deliver = deliver
         self._client_id = client_id
@@ -173,7 +178,7 @@ class MqttBridge:
         )
         self._connection = connection
         try:
-            codes = await connection.subscribe([(topic_filter, 1) for topic_filter in REQUEST_FILTERS])
+            codes = await connection.subscribe([(topic_filter, 1) for topic_filter in self._filters])
             if any(code >= 0x80 for code in codes):
                 log.error("The broker refused the service subscriptions: %s", codes)
                 connection.abort()

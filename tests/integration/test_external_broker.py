@@ -9,8 +9,10 @@ import pytest
 
 from iot_jobs_bridge.broker.mosquitto import free_port
 from iot_jobs_bridge.device_sdk import AsyncJobsClient, RequestTimedOut
+from iot_jobs_bridge.device_sdk.mqtt import connect
 from iot_jobs_bridge.device_sdk.testing import FakeDevice, Succeed
 from iot_jobs_bridge.jobs_service.ca import CertificateAuthority
+from iot_jobs_bridge.jobs_service.device_plane.mqtt_bridge import MqttBridge
 from tests.certs import TestCA
 
 from .brokers import start_mosquitto
@@ -64,6 +66,45 @@ def test_the_service_runs_jobs_through_mosquitto(tmp_path, mosquitto_port):
         assert any(t.endswith("/update/accepted") for t in topics)
     finally:
         server.stop()
+
+
+def test_the_service_reads_requests_only_not_its_own_replies_back(mosquitto_port):
+    # With a jobs/# subscription Mosquitto sends the service every message it publishes:
+    # twice the traffic, and past Mosquitto's queue limit requests were dropped with them.
+    async def scenario():
+        delivered: list[str] = []
+        request_in = asyncio.Event()
+
+        def deliver(topic: str, _payload: bytes) -> None:
+            delivered.append(topic)
+            if topic.endswith("/jobs/get"):
+                request_in.set()
+
+        bridge = MqttBridge("127.0.0.1", mosquitto_port, username=None, password=None, deliver=deliver)
+        await bridge.start()
+        try:
+            prefix = "$aws/things/echo-dev/jobs"
+            replies = [f"{prefix}/notify", f"{prefix}/notify-next", f"{prefix}/get/accepted"]
+            replies += [f"{prefix}/j1/update/accepted", f"{prefix}/start-next/rejected"]
+            # Published as the service would; Mosquitto routes each before it acknowledges it.
+            replier = await connect(
+                "127.0.0.1", mosquitto_port, client_id="replier", on_message=lambda *_: None
+            )
+            for topic in replies:
+                await replier.publish_acked(topic, b"{}")
+            await replier.disconnect()
+            device = await connect(
+                "127.0.0.1", mosquitto_port, client_id="echo-dev", on_message=lambda *_: None
+            )
+            await device.publish_acked(f"{prefix}/get", b"{}")
+            async with asyncio.timeout(10):
+                await request_in.wait()
+            await device.disconnect()
+        finally:
+            await bridge.close()
+        return delivered
+
+    assert asyncio.run(scenario()) == ["$aws/things/echo-dev/jobs/get"]
 
 
 def test_a_bad_broker_url_is_refused(tmp_path):

@@ -28,7 +28,7 @@ async def test_an_unacknowledged_reply_is_sent_again_on_the_next_connection_and_
         number = connections
         await peer.accept()
         subscribe = await peer.expect(SUBSCRIBE)
-        await peer.send(suback(subscribe.packet_id, [1]))
+        await peer.send(suback(subscribe.packet_id, [1] * len(subscribe.subscribe_filters())))
         while True:
             try:
                 received = await peer.read()
