@@ -36,7 +36,7 @@ from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
 from .device_plane.mqtt_bridge import EMBEDDED_REQUEST_FILTERS, REQUEST_FILTERS, SERVICE_CLIENT_ID, MqttBridge
 from .device_plane.request_pump import RequestPump
-from .device_plane.transport import InProcessTransport, Transport
+from .device_plane.transport import InProcessTransport, Transport, publisher_for_any_thread
 from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
@@ -240,8 +240,10 @@ class JobsService:
         templates = Templates(self.store, self.clock, self.arns)
         self.schedules = Schedules(self.store, engine, templates, self.clock)
 
+        publish = publisher_for_any_thread(asyncio.get_running_loop(), transport.publish)
+
         def announce(events: list[DomainEvent]) -> None:
-            transport.publish(renderer.render(events))
+            publish(renderer.render(events))
 
         self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
 

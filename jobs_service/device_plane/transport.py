@@ -8,6 +8,8 @@ and :class:`InProcessTransport` for the embedded broker in this process.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -15,7 +17,7 @@ from iot_jobs_bridge.broker import EmbeddedBroker
 
 from .render import Message
 
-__all__ = ["InProcessTransport", "Transport"]
+__all__ = ["InProcessTransport", "Transport", "publisher_for_any_thread"]
 
 
 class Transport(Protocol):
@@ -64,3 +66,23 @@ class InProcessTransport:
     async def close(self) -> None:
         if self._broker.running:
             self._broker.serve_requests(None)
+
+
+def publisher_for_any_thread(
+    loop: asyncio.AbstractEventLoop, publish: Callable[[list[Message]], None]
+) -> Callable[[list[Message]], None]:
+    """``publish``, callable from any thread: off the loop's thread it is handed to the loop.
+
+    Transports belong to the event loop (an asyncio transport or queue is not
+    thread-safe), while control-plane calls and deletions commit on worker threads.
+    Messages handed over keep their order.
+    """
+    loop_thread = threading.get_ident()  # called on the loop's thread
+
+    def publish_from_anywhere(messages: list[Message]) -> None:
+        if threading.get_ident() == loop_thread:
+            publish(messages)
+        else:
+            loop.call_soon_threadsafe(publish, messages)
+
+    return publish_from_anywhere
