@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from iot_jobs_bridge.broker.policy import Statement, action_matches
+from iot_jobs_bridge.schemas.topics import REQUEST_PATHS
 
 __all__ = [
     "FULL_ACCESS",
@@ -39,7 +40,6 @@ __all__ = [
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _TOPIC_KINDS = {"iot:Publish": "topic", "iot:Receive": "topic", "iot:Subscribe": "topicfilter"}
-_REQUESTS = ("get", "start-next", "+/get", "+/update")
 
 # (access, topic filter): access is "read", "write", "readwrite" or "deny".
 Rule = tuple[str, str]
@@ -72,7 +72,7 @@ def acl_file(users: Iterable[MosquittoUser], patterns: Iterable[Rule] = ()) -> s
 def thing_rules(thing: str) -> list[Rule]:
     """The per-thing default: publish its request topics, read its jobs subtree."""
     prefix = f"$aws/things/{thing}/jobs"
-    return [("read", f"{prefix}/#")] + [("write", f"{prefix}/{request}") for request in _REQUESTS]
+    return [("read", f"{prefix}/#")] + [("write", f"{prefix}/{request}") for request in REQUEST_PATHS]
 
 
 def anonymous_thing_patterns() -> list[Rule]:

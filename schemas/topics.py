@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 __all__ = [
     "JOBS_REQUEST_FILTER",
     "JOB_ID",
+    "REQUEST_PATHS",
     "REQUEST_SHAPE_FILTERS",
     "THING_NAME",
     "Incoming",
@@ -44,14 +45,12 @@ JOB_ID = r"[a-zA-Z0-9_-]{1,64}"
 #: Every topic of every thing's jobs tree: what the service listens to on the embedded
 #: broker (which sends it no replies back), so unknown paths get InvalidTopic.
 JOBS_REQUEST_FILTER = "$aws/things/+/jobs/#"
-#: The four request shapes and nothing else: what the service subscribes to on another
+#: The four request shapes under a thing's jobs prefix, as topic filters: what Mosquitto's
+#: device rules let a device publish.
+REQUEST_PATHS = ("get", "start-next", "+/get", "+/update")
+#: Those shapes for every thing and nothing else: what the service subscribes to on another
 #: broker, where ``jobs/#`` would bring back every reply and notification it publishes (D71).
-REQUEST_SHAPE_FILTERS = (
-    "$aws/things/+/jobs/get",
-    "$aws/things/+/jobs/start-next",
-    "$aws/things/+/jobs/+/get",
-    "$aws/things/+/jobs/+/update",
-)
+REQUEST_SHAPE_FILTERS = tuple(f"$aws/things/+/jobs/{path}" for path in REQUEST_PATHS)
 
 _JOBS_TOPIC = re.compile(rf"\$aws/things/(?P<thing>{THING_NAME})/jobs/(?P<rest>.+)", re.DOTALL)
 _REPLY = re.compile(r"notify|notify-next|(?P<request>.+)/(?P<kind>accepted|rejected)", re.DOTALL)

@@ -57,9 +57,9 @@ class MqttBridge:
         reconnect_delays: tuple[float, float] = (1, 10),
         filters: tuple[str, ...] = REQUEST_FILTERS,
     ) -> None:
-        self._filters = filters
         self._address = (host, port)
         self._deliver = deliver
+        self._filters = filters
         self._client_id = client_id
         self._credentials = (username, password)
         self._tls = tls
