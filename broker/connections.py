@@ -17,12 +17,14 @@ with their order fixed for fleets; each change is marked where it is made:
   new session is set up, so the new connection gets every message;
 * the keepalive is brought into `BrokerLimits`' range (0 counts as its
   maximum) and a connection silent for one and a half times it is closed
-  (stock amqtt waits for it forever), which fires its will;
+  (stock amqtt waits for it forever; `broker.protocol` closes it), which
+  fires its will;
 * every packet is checked and read whole before amqtt parses it
   (`broker.framing`), so an oversized or malformed packet closes the
   connection instead of being buffered or desynchronising the stream;
-* an outgoing QoS 1 message waits for its PUBACK as long as the connection
-  lives and is sent again, with DUP, when a persistent session reconnects;
+* once connected, the client's packets are handled by `broker.protocol`
+  (the hot ones inline) and PUBLISHes to `$` topics are routed as they are
+  read;
 * the new client is not offered the retained messages of every filter of
   every client (an await per filter in the broker); retained messages go out
   on SUBSCRIBE, as MQTT 3.1.1 says;
@@ -51,17 +53,17 @@ from typing import TYPE_CHECKING, Any
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents
-from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.session import OUTGOING
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
 from iot_jobs_bridge.broker.framing import CheckedReader, abort_connection, topic_problem
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
+from iot_jobs_bridge.broker.outbox import Outbox
 from iot_jobs_bridge.broker.plugins import check_topic, session_principal, session_refusal
 from iot_jobs_bridge.broker.presence import DisconnectReason, Presence, PresenceBook
+from iot_jobs_bridge.broker.protocol import FleetProtocolHandler, mark_ending
 
-__all__ = ["ConnectionLifecycle", "FleetProtocolHandler", "mark_ending"]
+__all__ = ["ConnectionLifecycle"]
 
 _log = logging.getLogger("iot_jobs_bridge.broker.connections")
 # The operator's view of devices' connections (see `jobs_service.logs`).
@@ -77,56 +79,6 @@ _SHUTDOWN_WAIT = 5.0
 _EARLY_END = (AMQTTError, MQTTError, NoDataError, OSError, EOFError)
 # A persistent session keeps its presence `sessionIdentifier` across connections.
 _SESSION_ID_KEY = "iotjobs.session_identifier"
-
-
-def mark_ending(handler: Any, reason: DisconnectReason) -> None:
-    """Record why the broker is about to close ``handler``'s connection; the first reason stands."""
-    if getattr(handler, "ending", None) is None:
-        handler.ending = reason
-
-
-class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt ships no types
-    """amqtt's broker-side protocol handler, which also enforces the keepalive.
-
-    amqtt's reader already times out after the session's keepalive (set to 1.5 times
-    the client's by `ConnectionLifecycle`) but then does nothing; here the
-    timeout closes the connection.
-    """
-
-    # Why the broker closed this connection (see `mark_ending`); None: the client ended it.
-    ending: DisconnectReason | None = None
-
-    async def _handle_qos1_message_flow(self, app_message: Any) -> None:
-        # Stock amqtt drops an outgoing QoS 1 message after 5 s without PUBACK, and
-        # forgets it when the connection ends, so a persistent session never gets it
-        # again. Here it waits for the PUBACK as long as the connection lives and
-        # stays in the session's in-flight messages until acknowledged; amqtt's
-        # `_retry_deliveries` sends it again, with DUP, when the session reconnects.
-        if app_message.direction != OUTGOING or self.session is None or app_message.packet_id is None:
-            await super()._handle_qos1_message_flow(app_message)
-            return
-        packet_id = app_message.packet_id
-        self.session.inflight_out.setdefault(packet_id, app_message)
-        packet = app_message.build_publish_packet(dup=app_message.publish_packet is not None)
-        await self._send_packet(packet)
-        app_message.publish_packet = packet
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._puback_waiters[packet_id] = waiter
-        try:
-            app_message.puback_packet = await waiter  # cancelled when the connection stops
-        finally:
-            self._puback_waiters.pop(packet_id, None)
-        self.session.inflight_out.pop(packet_id, None)
-
-    def handle_read_timeout(self) -> None:
-        session = self.session
-        _log.info(
-            "closing %s: nothing received for %s s (keepalive)",
-            getattr(session, "client_id", "?"),
-            getattr(session, "keep_alive", "?"),
-        )
-        mark_ending(self, DisconnectReason.MQTT_KEEP_ALIVE_TIMEOUT)
-        abort_connection(self.writer)
 
 
 class ConnectionLifecycle:
@@ -154,6 +106,7 @@ class ConnectionLifecycle:
     _presence: PresenceBook
     _shutting_down: bool
     _broadcast_queue: asyncio.Queue[dict[str, Any]]
+    _outbox: Outbox
 
     async def shutdown(self) -> None:
         """Stop listening, close every connection and wait for its end, then stock shutdown."""
@@ -336,6 +289,8 @@ class ConnectionLifecycle:
                     self.logger.warning("Client %s is still connected, waiting", session.client_id)
                     await asyncio.sleep(1)
             handler.attach(session, reader, writer)
+            handler.route_publish = self.publish_read
+            handler.on_acknowledged = self._outbox.release
             self._sessions[session.client_id] = (session, handler)
             await handler.mqtt_connack_authorize(True)
             connection = self._connected(session)
@@ -346,6 +301,7 @@ class ConnectionLifecycle:
             await self._publish_session_retained_messages(session)
             await self._client_message_loop(session, handler)
         finally:
+            self._outbox.connection_ended(handler)
             if connection is not None:
                 self._disconnected(connection, handler, reader)
             end.set()
@@ -411,6 +367,8 @@ class ConnectionLifecycle:
         async def _publish_session_retained_messages(self, session: Any) -> None: ...
 
         async def _client_message_loop(self, session: Any, handler: Any) -> None: ...
+
+        def publish_read(self, session: Any, handler: Any, topic: str, data: bytes) -> None: ...
 
 
 def _peer(writer: Any) -> str:

@@ -22,17 +22,18 @@ from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 
 from iot_jobs_bridge.broker.auth import Authenticator
-from iot_jobs_bridge.broker.connections import ConnectionLifecycle, devices_log, mark_ending
+from iot_jobs_bridge.broker.connections import ConnectionLifecycle, devices_log
 from iot_jobs_bridge.broker.framing import abort_connection
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
+from iot_jobs_bridge.broker.outbox import Outbox
 from iot_jobs_bridge.broker.plugins import (
     JobsAuthPlugin,
     JobsTopicPlugin,
     check_topic,
-    session_principal,
     session_refusal,
 )
 from iot_jobs_bridge.broker.presence import DisconnectReason, Presence, PresenceBook
+from iot_jobs_bridge.broker.protocol import mark_ending
 from iot_jobs_bridge.broker.routing import SubscriptionIndex
 from iot_jobs_bridge.schemas import topics
 
@@ -180,8 +181,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._handshakes = 0
         self._too_many_connections = LimitLog(log)
         self._too_many_handshakes = LimitLog(log)
-        self._queue_full_for_service = LimitLog(log)
-        self._queues_full = LimitLog(log)
+        self._outbox = Outbox(self._limits, log)
         # Routing looks filters up in a topic tree instead of testing every one
         # (see `broker.routing`); a reverse index finds a client's own filters
         # when it goes, instead of scanning the fleet's.
@@ -189,27 +189,42 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._filters_of: dict[str, set[str]] = {}
         self._ends = {}
         self._connections = {}
-        # Bytes handed to each client's connection and not yet written out, and their sum.
-        self._outgoing: dict[Any, int] = {}
-        self._outgoing_total = 0
         # The jobs service in this process: device requests go to it directly, not over MQTT.
         self.request_sink: Callable[[str, bytes], None] | None = None
 
+    def publish_read(self, session: Any, handler: Any, topic: str, data: bytes) -> None:
+        """Route a PUBLISH to a `$` topic as its connection reads it (`broker.protocol`).
+
+        The rest of `_handle_message_delivery`'s `$` path, without its two plugin
+        events: no plugin of ours listens to them.
+        """
+        if check_topic(session, topic, Action.PUBLISH):
+            self._route_now(session, topic, data)
+
     async def _route(self, session: Any, topic: str, data: bytes, qos: int | None = None) -> None:
+        self._route_now(session, topic, data, qos)
+
+    def _route_now(self, session: Any, topic: str, data: bytes, qos: int | None = None) -> None:
         """Deliver a publish that passed the topic rules: to the jobs service, if it is a request, and on."""
         sink = self.request_sink
         if sink is not None:
             placed = topics.place(topic)
             if placed is not None and not placed.is_reply:
                 sink(topic, bytes(data))
-        await self._broadcast_message(session, topic, data, qos)
+        self._fan_out(session, topic, data, qos)
 
     def publish_local(self, topic: str, data: bytes) -> None:
         """Publish as the broker itself (the in-process jobs service's replies); never waits.
 
         Each subscriber gets it at the QoS of its subscription, as with any client's publish.
         """
-        self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": data})
+        self._fan_out(None, topic, data)
+
+    async def _broadcast_message(
+        self, session: Any, topic: str, data: bytes, force_qos: int | None = None
+    ) -> None:
+        # Stock amqtt queues every message for one broadcast task to take; here it goes out at once.
+        self._fan_out(session, topic, data, force_qos)
 
     async def add_subscription(self, subscription: tuple[str, int], session: Any) -> int:
         granted: int = await super().add_subscription(subscription, session)
@@ -236,73 +251,63 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
                 del self._subscriptions[topic_filter]
 
     async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
-        # Stock amqtt 0.12.1 awaits the ACL check while iterating the live
-        # subscription dict and lists, so a client subscribing or unsubscribing
-        # meanwhile raises "changed size during iteration" and the message is
-        # lost for every later subscriber. This is the stock method working on a
-        # snapshot of the matching subscriptions, found in the topic tree, without
-        # its per-message debug formatting. Re-check on any amqtt upgrade.
+        # Only presence events still come through amqtt's broadcast queue.
         broadcast = await self._broadcast_queue.get()
-        topic = broadcast["topic"]
+        self._fan_out(broadcast["session"], broadcast["topic"], broadcast["data"], broadcast.get("qos"))
+
+    def _fan_out(self, sender: Any, topic: str, data: bytes, force_qos: int | None = None) -> None:
+        """Hand a message to every subscriber whose filter matches ``topic`` and who may receive it.
+
+        Stock amqtt 0.12.1's `_run_broadcast`, changed: it runs at once, with no
+        queue or task between a publish and its subscribers; it works on a
+        snapshot of the matching subscriptions, found in the topic tree (stock
+        amqtt awaited the ACL check while iterating the live dict, so a client
+        subscribing meanwhile raised "changed size during iteration" and lost the
+        message for every later subscriber); a QoS 1 message to a connected
+        client is written out at once (`FleetProtocolHandler.send_at_qos1`),
+        anything else goes through amqtt's delivery task; each connection's
+        bytes waiting are bounded (`broker.outbox`). Re-check on any amqtt upgrade.
+        """
         targets = [
             (session, qos)
             for topic_filter in self._subscriptions.matching(topic)
             for session, qos in list(self._subscriptions[topic_filter])
         ]
+        data = data or b""
         for target_session, sub_qos in targets:
-            qos = broadcast.get("qos", sub_qos)
-            if not await self._topic_filtering(target_session, topic=topic, action=Action.RECEIVE):
+            qos = sub_qos if force_qos is None else force_qos
+            if not check_topic(target_session, topic, Action.RECEIVE):
                 continue
             connected = target_session.transitions.state == "connected"
-            if (
-                not connected
-                and not target_session.clean_session
-                and qos in (QOS_1, QOS_2)
-                and not target_session.is_anonymous
-            ):
-                await self._retain_broadcast_message(broadcast, qos, target_session)
-                continue
             if not connected:
+                persistent = not target_session.clean_session and not target_session.is_anonymous
+                if persistent and qos in (QOS_1, QOS_2):
+                    broadcast = {"session": sender, "topic": topic, "data": data}
+                    self._spawn(self._retain_broadcast_message(broadcast, qos, target_session))
                 continue
             handler = self._get_handler(target_session)
             if not handler:
                 continue
-            size = len(broadcast["data"] or b"")
-            if not self._may_queue(target_session, handler, size):
+            size = len(data)
+            if not self._outbox.take(target_session, handler, size):
                 continue
-            self._outgoing[handler] = self._outgoing.get(handler, 0) + size
-            self._outgoing_total += size
-            task = asyncio.ensure_future(_deliver(target_session, handler, topic, broadcast["data"], qos))
+            if qos == QOS_1:
+                if not handler.send_at_qos1(topic, data):
+                    self._outbox.release(handler, size)
+                continue
+            task = self._spawn(_deliver(target_session, handler, topic, data, qos))
             task.add_done_callback(functools.partial(self._sent, handler, size))
-            running_tasks.append(task)
 
-    def _may_queue(self, session: Any, handler: Any, size: int) -> bool:
-        """Whether ``size`` more bytes may wait for ``session``; a client over a bound is closed.
-
-        A subscriber that does not read would make the broker hold its messages
-        without bound. The jobs service's own connection is never closed for it
-        (that would drop every device's requests); a message that would take it
-        over a bound is dropped instead, with a log line.
-        """
-        limits = self._limits
-        waiting = self._outgoing.get(handler, 0) + size
-        over_own = waiting > limits.max_queued_bytes_per_client
-        over_all = self._outgoing_total + size > limits.max_queued_bytes
-        if not (over_own or over_all):
-            return True
-        bound = "its own limit" if over_own else f"the broker's limit of {limits.max_queued_bytes} in all"
-        principal = session_principal(session)
-        if principal is not None and principal.kind == "service":
-            self._queue_full_for_service(
-                "dropped a message to the jobs service: %d bytes wait to be sent to it (%s)", waiting, bound
-            )
-            return False
-        self._queues_full(
-            "closing %s: %d bytes wait to be sent to it (%s)", session.client_id, waiting, bound
-        )
-        mark_ending(handler, DisconnectReason.THROTTLED)
-        abort_connection(handler.writer)
-        return False
+    def _spawn(self, work: Any) -> asyncio.Task[Any]:
+        # Kept in amqtt's queue of running deliveries, which shutdown cancels; reaped here.
+        running = self._tasks_queue
+        while running and running[0].done():
+            done = running.popleft()
+            if not done.cancelled() and done.exception() is not None:
+                log.error("a delivery failed", exc_info=done.exception())
+        task: asyncio.Task[Any] = asyncio.ensure_future(work)
+        running.append(task)
+        return task
 
     @staticmethod
     def _create_ssl_context(listener: ListenerConfig) -> ssl.SSLContext:
@@ -328,12 +333,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         return await super()._create_server_instance(listener_name, listener_type, address, port, None)
 
     def _sent(self, handler: Any, size: int, _task: asyncio.Task[Any]) -> None:
-        self._outgoing_total -= size
-        left = self._outgoing.get(handler, 0) - size
-        if left > 0:
-            self._outgoing[handler] = left
-        else:
-            self._outgoing.pop(handler, None)
+        self._outbox.release(handler, size)
 
 
 class EmbeddedBroker:

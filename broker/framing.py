@@ -175,11 +175,23 @@ class CheckedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
     def feed_eof(self) -> None:
         self._inner.feed_eof()
 
+    async def packet(self) -> tuple[int, bytes, bytes]:
+        """The next whole, checked packet: its first byte, remaining-length bytes and body.
+
+        For the connection's packet loop, once amqtt has read the CONNECT and
+        nothing is left in the buffer that `read` serves from.
+        """
+        return await self._checked_packet()
+
     async def _next_packet(self) -> None:
+        first, length_bytes, body = await self._checked_packet()
+        self._buffer += bytes((first,)) + length_bytes + body
+
+    async def _checked_packet(self) -> tuple[int, bytes, bytes]:
         if self._refused:
             raise asyncio.IncompleteReadError(b"", 1)
-        first = await self._inner.read(1)
-        kind, flags = first[0] >> 4, first[0] & 0x0F
+        first = (await self._inner.read(1))[0]
+        kind, flags = first >> 4, first & 0x0F
         problem = _header_problem(kind, flags, self._packets == 0)
         if problem is not None:
             self._refuse(problem)
@@ -206,7 +218,7 @@ class CheckedReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
             problem = _filters_problem(kind, body)
             if problem is not None:
                 self._refuse(f"it sent {_NAMES[kind]}: {problem}")
-        self._buffer += first + length_bytes + body
+        return first, bytes(length_bytes), body
 
     def _refuse(self, problem: str) -> None:
         _log.warning("closing %s: %s", self.client_id, problem)
