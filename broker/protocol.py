@@ -1,6 +1,6 @@
 """One connected client's packets, on the broker's side: the hot ones handled inline.
 
-This is amqtt 0.12.1's `BrokerProtocolHandler` with three changes, each
+This is amqtt 0.12.1's `BrokerProtocolHandler` with four changes, each
 marked where it is made:
 
 * its packet loop takes each packet whole from `broker.framing.CheckedReader`
@@ -18,6 +18,10 @@ marked where it is made:
   here it stays in flight as long as the session lives, and amqtt's
   `_retry_deliveries` sends it again, with DUP, when a persistent session
   reconnects;
+* a connection that ends as soon as it starts is seen to end: stock amqtt
+  created the future that tells the broker so only after starting the packet
+  loop, and a loop that met the end at once left the connection's handling
+  (and its place under `max_connections`) waiting forever;
 * a connection silent for its keepalive (which `ConnectionLifecycle` sets to
   one and a half times the client's) is closed; stock amqtt times out and
   carries on waiting.
@@ -38,6 +42,7 @@ from amqtt.errors import MQTTError
 from amqtt.mqtt import packet_class
 from amqtt.mqtt.packet import MQTTFixedHeader
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.protocol.handler import ProtocolHandler
 from amqtt.session import OUTGOING, OutgoingApplicationMessage
 
 from iot_jobs_bridge.broker.framing import abort_connection
@@ -113,6 +118,13 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
         super().__init__(*args, **kwargs)
         # packet id -> size of each message written by `send_at_qos1` and not yet acknowledged
         self.unacknowledged: dict[int, int] = {}
+
+    async def start(self) -> None:
+        # Changed: the disconnect waiter exists before the packet loop starts. Stock amqtt
+        # created it after, so a connection that ended at once (its end already read) left
+        # a waiter nobody would resolve, and its handling, and its slot, were held forever.
+        self._disconnect_waiter = asyncio.get_running_loop().create_future()
+        await ProtocolHandler.start(self)  # `BrokerProtocolHandler.start` would replace the waiter
 
     def send_at_qos1(self, topic: str, data: bytes) -> bool:
         """Write a QoS 1 PUBLISH to this client now; False if its connection is closing.

@@ -1,4 +1,4 @@
-"""QoS 1 both ways on the packet loop's inline path: acknowledged, bounded, nothing kept for nothing."""
+"""The packet loop's inline path: QoS 1 both ways acknowledged and bounded; every connection's end seen."""
 
 import asyncio
 
@@ -89,3 +89,15 @@ async def test_a_qos1_request_is_acknowledged_with_its_packet_id_and_routed(admi
         assert await admin.next_message() == (name.decode(), b"{}")
     finally:
         device.close()
+
+
+async def test_a_client_that_closes_right_after_connect_leaves_no_connection_behind(mqtt_broker):
+    broker = mqtt_broker._broker
+
+    def connect_and_close(n):
+        sock = raw_mqtt.open_connection(*mqtt_broker.address, raw_mqtt.connect(f"t{n}"))
+        sock.close()  # before the CONNACK is read: the broker meets the end at once
+
+    for n in range(20):
+        await asyncio.to_thread(connect_and_close, n)
+    assert await _until(lambda: not broker._connections and not broker._ends)
