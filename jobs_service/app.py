@@ -279,7 +279,7 @@ class JobsService:
         presence = embedded_broker.presence if embedded_broker is not None else None
         handlers = {
             **control.handlers(),
-            **Connectivity(self.store.thing_exists, presence, self.config.broker).handlers(),
+            **Connectivity(self.store.registry.thing_exists, presence, self.config.broker).handlers(),
         }
         if self.mosquitto_sync is not None:
             handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
@@ -327,7 +327,7 @@ class JobsService:
             CredentialAuthenticator(
                 key.access_key_id,
                 key.secret_access_key,
-                self.store.thing_exists,
+                self.store.registry.thing_exists,
                 SERVICE_CLIENT_ID,
                 certificate_identity=certificates.identity_for_der,
                 arn_prefix=self.arns.prefix,

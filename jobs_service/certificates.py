@@ -58,7 +58,7 @@ class Certificates:
         return self._keep(issued, active)
 
     def describe(self, cert_id: str) -> Certificate:
-        certificate = self.store.get_certificate(cert_id)
+        certificate = self.store.certificates.get_certificate(cert_id)
         if certificate is None:
             raise ResourceNotFound(f"Certificate {cert_id} does not exist")
         return certificate
@@ -72,40 +72,40 @@ class Certificates:
                 raise CertificateState(
                     f"Certificate {cert_id} is REVOKED; a revoked certificate stays revoked"
                 )
-            self.store.set_certificate_status(cert_id, status, self.clock.now())
+            self.store.certificates.set_certificate_status(cert_id, status, self.clock.now())
 
     def delete(self, cert_id: str) -> None:
         with self.store.atomic():
             certificate = self.describe(cert_id)
             if certificate.status == "ACTIVE":
                 raise CertificateState(f"Certificate {cert_id} is ACTIVE; deactivate it before deleting it")
-            things = self.store.things_of(self.arns.certificate(cert_id))
+            things = self.store.certificates.things_of(self.arns.certificate(cert_id))
             if things:
                 raise DeleteConflict(
                     f"Certificate {cert_id} is attached to {', '.join(things)}; detach it first"
                 )
-            self.store.delete_certificate(cert_id, self.clock.now())
+            self.store.certificates.delete_certificate(cert_id, self.clock.now())
 
     def attach(self, thing_name: str, principal: str) -> None:
         with self.store.atomic():
-            if self.store.get_thing(thing_name) is None:
+            if self.store.registry.get_thing(thing_name) is None:
                 raise ResourceNotFound(f"Thing {thing_name} does not exist")
             self.describe(self._certificate_id(principal))
-            self.store.attach_principal(thing_name, principal)
+            self.store.certificates.attach_principal(thing_name, principal)
 
     def detach(self, thing_name: str, principal: str) -> None:
         with self.store.atomic():
-            if self.store.get_thing(thing_name) is None:
+            if self.store.registry.get_thing(thing_name) is None:
                 raise ResourceNotFound(f"Thing {thing_name} does not exist")
-            self.store.detach_principal(thing_name, principal)
+            self.store.certificates.detach_principal(thing_name, principal)
 
     def principals_of(self, thing_name: str) -> list[str]:
-        if self.store.get_thing(thing_name) is None:
+        if self.store.registry.get_thing(thing_name) is None:
             raise ResourceNotFound(f"Thing {thing_name} does not exist")
-        return self.store.principals_of(thing_name)
+        return self.store.certificates.principals_of(thing_name)
 
     def things_of(self, principal: str) -> list[str]:
-        return self.store.things_of(principal)
+        return self.store.certificates.things_of(principal)
 
     def identity_for_der(self, der: bytes) -> CertificateIdentity | None:
         """What the certificate a TLS connection presents stands for; ``None`` unless ours.
@@ -118,14 +118,17 @@ class Certificates:
             return None
         if not self.ca.issued(pem):
             return None
-        certificate = self.store.get_certificate(certificate_id(pem))
+        certificate = self.store.certificates.get_certificate(certificate_id(pem))
         if certificate is None:
             return None
         if certificate.status != "ACTIVE":
             return CertificateIdentity([], [], certificate.status, certificate.certificate_id)
         arn = self.arns.certificate(certificate.certificate_id)
         return CertificateIdentity(
-            self.store.things_of(arn), self._policy_documents(arn), "ACTIVE", certificate.certificate_id
+            self.store.certificates.things_of(arn),
+            self._policy_documents(arn),
+            "ACTIVE",
+            certificate.certificate_id,
         )
 
     def _keep(self, issued: IssuedCertificate, active: bool) -> NewCertificate:
@@ -138,7 +141,7 @@ class Certificates:
             last_modified_at=now,
         )
         with self.store.atomic():
-            self.store.insert_certificate(certificate)
+            self.store.certificates.insert_certificate(certificate)
         return NewCertificate(certificate, issued)
 
     def _certificate_id(self, principal: str) -> str:

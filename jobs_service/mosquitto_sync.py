@@ -59,15 +59,15 @@ def access_files(store: Store, arns: Arns, service_username: str) -> AccessFiles
 
 
 def _access_files(store: Store, arns: Arns, service_username: str) -> AccessFiles:
-    certificates = store.all_certificates()
+    certificates = store.certificates.all_certificates()
     things_of: dict[str, list[str]] = defaultdict(list)
-    for thing, principal in store.all_thing_principals():
+    for thing, principal in store.certificates.all_thing_principals():
         things_of[principal].append(thing)
     names = {c.certificate_id: common_name(c.pem) for c in certificates}
     # Certificates sharing a name (made before names were unique) cannot be told apart: none gets rights.
     shared = {name for name, count in Counter(names.values()).items() if count > 1}
     users = []
-    refused = [serial_number(pem) for pem in store.deleted_certificate_pems()]
+    refused = [serial_number(pem) for pem in store.certificates.deleted_certificate_pems()]
     for certificate in certificates:
         name = names[certificate.certificate_id]
         if certificate.status != "ACTIVE":
@@ -93,9 +93,9 @@ def _access_files(store: Store, arns: Arns, service_username: str) -> AccessFile
 
 def _rules(store: Store, arn: str, things: tuple[str, ...], prefix: str) -> tuple[Rule, ...]:
     statements: list[Statement] = []
-    names = store.policies_of(arn)
+    names = store.policies.policies_of(arn)
     for name in names:
-        policy = store.get_policy(name)
+        policy = store.policies.get_policy(name)
         if policy is None:
             continue
         try:

@@ -30,13 +30,13 @@ class Policies:
     def create(self, name: str, document: str) -> Policy:
         _check(document)
         with self.store.atomic():
-            if self.store.get_policy(name) is not None:
+            if self.store.policies.get_policy(name) is not None:
                 raise ResourceAlreadyExists(f"Policy {name} already exists")
-            self.store.insert_policy(name, document, self.clock.now())
+            self.store.policies.insert_policy(name, document, self.clock.now())
             return self.get(name)
 
     def get(self, name: str) -> Policy:
-        policy = self.store.get_policy(name)
+        policy = self.store.policies.get_policy(name)
         if policy is None:
             raise ResourceNotFound(f"Policy {name} does not exist")
         return policy
@@ -45,42 +45,44 @@ class Policies:
         _check(document)
         with self.store.atomic():
             self.get(name)
-            return self.store.add_policy_version(name, document, self.clock.now(), make_default=make_default)
+            return self.store.policies.add_policy_version(
+                name, document, self.clock.now(), make_default=make_default
+            )
 
     def delete(self, name: str) -> None:
         with self.store.atomic():
             self.get(name)
-            targets = self.store.policy_targets(name)
+            targets = self.store.policies.policy_targets(name)
             if targets:
                 raise DeleteConflict(f"Policy {name} is attached to {', '.join(targets)}; detach it first")
-            self.store.delete_policy(name)
+            self.store.policies.delete_policy(name)
 
     def attach(self, name: str, target: str) -> None:
         with self.store.atomic():
             self.get(name)
             self._certificate(target)
-            self.store.attach_policy(name, target)
+            self.store.policies.attach_policy(name, target)
 
     def detach(self, name: str, target: str) -> None:
         with self.store.atomic():
             self.get(name)
-            self.store.detach_policy(name, target)
+            self.store.policies.detach_policy(name, target)
 
     def attached(self, target: str) -> list[str]:
-        return self.store.policies_of(target)
+        return self.store.policies.policies_of(target)
 
     def documents_for(self, target: str) -> list[str]:
         """The default-version documents of every policy attached to ``target``."""
         documents = []
-        for name in self.store.policies_of(target):
-            policy = self.store.get_policy(name)
+        for name in self.store.policies.policies_of(target):
+            policy = self.store.policies.get_policy(name)
             if policy is not None:
                 documents.append(policy.document)
         return documents
 
     def _certificate(self, target: str) -> None:
         cert_id = self.arns.parse_local(target, "cert")
-        if self.store.get_certificate(cert_id) is None:
+        if self.store.certificates.get_certificate(cert_id) is None:
             raise ResourceNotFound(f"Certificate {cert_id} does not exist")
 
 

@@ -27,7 +27,7 @@ class Registry:
 
     # -- things -----------------------------------------------------------
     def get_thing(self, name: str) -> Thing:
-        thing = self.store.get_thing(name)
+        thing = self.store.registry.get_thing(name)
         if thing is None:
             raise ResourceNotFound(f"Thing {name} does not exist")
         return thing
@@ -48,7 +48,7 @@ class Registry:
         """Create a static group; the same name with the same settings returns the existing one."""
         attributes = dict(attributes or {})
         with self.store.atomic():
-            existing = self.store.get_group(name)
+            existing = self.store.registry.get_group(name)
             if existing is not None:
                 same = not existing.is_dynamic and (
                     existing.parent_name,
@@ -62,7 +62,7 @@ class Registry:
                     )
                 return existing
             if parent_name is not None:
-                parent = self.store.get_group(parent_name)
+                parent = self.store.registry.get_group(parent_name)
                 if parent is None:
                     raise ResourceNotFound(f"Parent thing group {parent_name} does not exist")
                 if parent.is_dynamic:
@@ -77,11 +77,11 @@ class Registry:
                 attributes=attributes,
                 created_at=self.clock.now(),
             )
-            self.store.insert_group(group)
+            self.store.registry.insert_group(group)
             return group
 
     def get_group(self, name: str) -> ThingGroup:
-        group = self.store.get_group(name)
+        group = self.store.registry.get_group(name)
         if group is None:
             raise ResourceNotFound(f"Thing group {name} does not exist")
         return group
@@ -97,7 +97,7 @@ class Registry:
             updated = apply_group_properties(group, properties).model_copy(
                 update={"version": group.version + 1}
             )
-            self.store.save_group(updated)
+            self.store.registry.save_group(updated)
             return updated
 
     def group_name_from(self, name: str | None, arn: str | None) -> str:
@@ -106,8 +106,8 @@ class Registry:
 
     def things_in_group(self, name: str, *, recursive: bool, after: str | None, limit: int) -> list[str]:
         self.get_group(name)
-        groups = self.store.descendant_groups(name) if recursive else [name]
-        return self.store.group_things(groups, after=after, limit=limit)
+        groups = self.store.registry.descendant_groups(name) if recursive else [name]
+        return self.store.registry.group_things(groups, after=after, limit=limit)
 
     def _name_from(self, kind: str, name: str | None, arn: str | None) -> str:
         label = "thing" if kind == "thing" else "thing group"

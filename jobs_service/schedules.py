@@ -90,19 +90,19 @@ class Schedules:
         now = self.clock.now()
         schedule = self._from_new(new, cron, created_at=now, now=now)
         with self.store.atomic():
-            if self.store.get_schedule(new.name) is not None:
+            if self.store.schedules.get_schedule(new.name) is not None:
                 raise ResourceAlreadyExists(f"Schedule {new.name} already exists")
-            self.store.put_schedule(schedule)
+            self.store.schedules.put_schedule(schedule)
         return schedule
 
     def describe(self, name: str) -> Schedule:
-        schedule = self.store.get_schedule(name)
+        schedule = self.store.schedules.get_schedule(name)
         if schedule is None:
             raise ResourceNotFound(f"Schedule {name} does not exist")
         return schedule
 
     def list_schedules(self, *, after: str | None = None, limit: int = 100) -> list[Schedule]:
-        return self.store.list_schedules(after=after, limit=limit)
+        return self.store.schedules.list_schedules(after=after, limit=limit)
 
     def update(self, name: str, changes: dict[str, Any]) -> Schedule:
         """Change any of a schedule's settings; a new cron or time zone counts from now."""
@@ -121,7 +121,7 @@ class Schedules:
                 handled_until=now if timing_changed or enabling else current.handled_until,
                 next_fire_at=cron.next_after(now if timing_changed or enabling else current.handled_until),
             )
-            self.store.put_schedule(changed)
+            self.store.schedules.put_schedule(changed)
         return changed
 
     def set_enabled(self, name: str, enabled: bool) -> Schedule:
@@ -136,20 +136,20 @@ class Schedules:
                 handled_until=now if enabled and not schedule.enabled else schedule.handled_until,
                 next_fire_at=cron.next_after(now) if enabled else schedule.next_fire_at,
             )
-            self.store.put_schedule(changed)
+            self.store.schedules.put_schedule(changed)
         return changed
 
     def delete(self, name: str) -> None:
         with self.store.atomic():
-            if not self.store.delete_schedule(name):
+            if not self.store.schedules.delete_schedule(name):
                 raise ResourceNotFound(f"Schedule {name} does not exist")
 
     def history(self, name: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The latest fires, newest first, each with its job's status now (or why it failed)."""
         self.describe(name)
         entries = []
-        for fire in self.store.list_fires(name, limit=limit):
-            job = self.store.get_job(fire.job_id) if fire.job_id else None
+        for fire in self.store.schedules.list_fires(name, limit=limit):
+            job = self.store.jobs.get_job(fire.job_id) if fire.job_id else None
             entries.append(
                 {
                     "fireTime": fire.fire_at,
@@ -172,7 +172,7 @@ class Schedules:
         """
         now = self.clock.now() if now is None else now
         events: list[DomainEvent] = []
-        for schedule in self.store.due_schedules(now):
+        for schedule in self.store.schedules.due_schedules(now):
             try:
                 self._fire(schedule, now, events)
             except Exception:
@@ -180,7 +180,7 @@ class Schedules:
                     "Schedule %s could not be handled; trying again in %.0f s", schedule.name, RETRY_AFTER
                 )
                 with self.store.atomic():
-                    self.store.advance_schedule(
+                    self.store.schedules.advance_schedule(
                         schedule.name,
                         handled_from=schedule.handled_until,
                         handled_until=schedule.handled_until,
@@ -189,7 +189,7 @@ class Schedules:
         return events
 
     def next_due(self) -> float | None:
-        return self.store.next_schedule_fire()
+        return self.store.schedules.next_schedule_fire()
 
     def _fire(self, schedule: Schedule, now: float, events: list[DomainEvent]) -> None:
         """Handle one schedule's due fires, adding the events of committed jobs to ``events``."""
@@ -209,7 +209,7 @@ class Schedules:
             events += ran
         with self.store.atomic():
             for moment in plan.skipped:
-                self.store.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
+                self.store.schedules.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
             if plan.skipped:
                 log.info(
                     "schedule %s skipped %d fires it missed (misfire %s)",
@@ -218,7 +218,7 @@ class Schedules:
                     schedule.misfire,
                     extra={"schedule": schedule.name, "skipped": len(plan.skipped)},
                 )
-            self.store.advance_schedule(
+            self.store.schedules.advance_schedule(
                 schedule.name,
                 handled_from=schedule.handled_until,
                 handled_until=now,
@@ -232,7 +232,7 @@ class Schedules:
         """
         try:
             with self.store.atomic():
-                current = self.store.get_schedule(schedule.name)
+                current = self.store.schedules.get_schedule(schedule.name)
                 if current is None or not current.enabled or current.handled_until != schedule.handled_until:
                     return None
                 return self._run(current, fire, now)
@@ -246,8 +246,8 @@ class Schedules:
         return []
 
     def _record_failure(self, name: str, fire: float, now: float, reason: str) -> None:
-        latest = self.store.list_fires(name, limit=1)
-        if not self.store.record_fire(Fire(name, fire, "failed", None, now, reason)):
+        latest = self.store.schedules.list_fires(name, limit=1)
+        if not self.store.schedules.record_fire(Fire(name, fire, "failed", None, now, reason)):
             return
         # One line when a schedule starts failing, not one per fire of a per-second schedule.
         repeated = bool(latest) and (latest[0].outcome, latest[0].reason) == ("failed", reason)
@@ -262,7 +262,7 @@ class Schedules:
     def _run(self, schedule: Schedule, fire: float, now: float) -> list[DomainEvent]:
         job_id = f"{schedule.name}-{fire_label(fire)}"
         if schedule.overlap == "skip" and self._previous_still_running(schedule.name):
-            self.store.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
+            self.store.schedules.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
             log.info(
                 "schedule %s skipped its fire at %s: its previous job is still running (overlap skip)",
                 schedule.name,
@@ -270,7 +270,7 @@ class Schedules:
                 extra={"schedule": schedule.name, "reason": "skipped-overlap"},
             )
             return []
-        if not self.store.record_fire(Fire(schedule.name, fire, "created", job_id, now)):
+        if not self.store.schedules.record_fire(Fire(schedule.name, fire, "created", job_id, now)):
             return []  # this fire was handled before a crash
         spec = schedule.spec
         resolved = self.templates.document_for_job(
@@ -294,9 +294,9 @@ class Schedules:
         return events
 
     def _previous_still_running(self, name: str) -> bool:
-        for fire in self.store.list_fires(name, limit=10):
+        for fire in self.store.schedules.list_fires(name, limit=10):
             if fire.job_id is not None:
-                job = self.store.get_job(fire.job_id)
+                job = self.store.jobs.get_job(fire.job_id)
                 return job is not None and job.status in (JobStatus.IN_PROGRESS, JobStatus.SCHEDULED)
         return False
 

@@ -67,7 +67,7 @@ class Templates:
         if document_source is not None:
             raise InvalidRequest("documentSource (a document in S3) is not supported by this server")
         if job_arn is not None:
-            job = self.store.get_job(self.arns.parse_local(job_arn, "job"))
+            job = self.store.jobs.get_job(self.arns.parse_local(job_arn, "job"))
             if job is None:
                 raise ResourceNotFound(f"Job {job_arn} does not exist")
             document = job.raw_document or job.document
@@ -76,7 +76,7 @@ class Templates:
         require_json_object(document)
         check_job_settings(settings, now=self.clock.now())
         with self.store.atomic():
-            if self.store.get_template(template_id) is not None:
+            if self.store.templates.get_template(template_id) is not None:
                 raise Conflict(f"Job template {template_id} already exists")
             template = JobTemplate(
                 template_id=template_id,
@@ -85,17 +85,17 @@ class Templates:
                 settings=settings,
                 created_at=self.clock.now(),
             )
-            self.store.insert_template(template)
+            self.store.templates.insert_template(template)
         return template
 
     def get(self, template_id: str) -> JobTemplate:
-        template = self.store.get_template(template_id)
+        template = self.store.templates.get_template(template_id)
         if template is None:
             raise ResourceNotFound(f"Job template {template_id} does not exist")
         return template
 
     def delete(self, template_id: str) -> None:
-        if not self.store.delete_template(template_id):
+        if not self.store.templates.delete_template(template_id):
             raise ResourceNotFound(f"Job template {template_id} does not exist")
 
     def document_for_job(

@@ -38,7 +38,7 @@ class HandlerBase:
         self._after_delete = after_delete
 
     def group_id_to_name(self, group_id: str) -> str:
-        group = self.registry.store.get_group_by_id(group_id)
+        group = self.registry.store.registry.get_group_by_id(group_id)
         if group is None:
             raise ResourceNotFound(f"Thing group with id {group_id} does not exist")
         return group.name

@@ -51,7 +51,7 @@ class CertificateHandlers(HandlerBase):
     def list_certificates(self, params: Params) -> dict[str, Any]:
         limit = page_size(params.get("pageSize"))
         after = decode_token(params.get("marker"), "ListCertificates", str)
-        rows = self._certs().store.list_certificates(after=after, limit=limit + 1)
+        rows = self._certs().store.certificates.list_certificates(after=after, limit=limit + 1)
         result: dict[str, Any] = {
             "certificates": [
                 {

@@ -52,9 +52,11 @@ class JobHandlers(HandlerBase):
 
     def describe_job(self, params: Params) -> dict[str, Any]:
         job = self.engine.get_job(params["jobId"])
-        counts = self.engine.store.execution_counts(job.job_id)
+        counts = self.engine.store.jobs.execution_counts(job.job_id)
         _, _, windows = schedule_of(job.settings)
-        rolling = job.status is JobStatus.IN_PROGRESS and self.engine.store.rollout_remaining(job.job_id) > 0
+        rolling = (
+            job.status is JobStatus.IN_PROGRESS and self.engine.store.jobs.rollout_remaining(job.job_id) > 0
+        )
         starts = upcoming_starts(windows, self.engine.clock.now()) if windows else None
         return {"job": wire.job(job, self.arns, counts, rolling_out=rolling, window_starts=starts)}
 
@@ -68,7 +70,7 @@ class JobHandlers(HandlerBase):
         if group_name is not None:
             self.registry.get_group(group_name)
         position = decode_token(params.get("nextToken"), "ListJobs", float, str)
-        jobs = self.engine.store.list_jobs(
+        jobs = self.engine.store.jobs.list_jobs(
             status=JobStatus(params["status"]) if params.get("status") else None,
             target_selection=TargetSelection(params["targetSelection"])
             if params.get("targetSelection")
@@ -118,7 +120,7 @@ class JobHandlers(HandlerBase):
     # -- executions -------------------------------------------------------
     def list_job_executions_for_job(self, params: Params) -> dict[str, Any]:
         job = self.engine.get_job(params["jobId"])
-        rows = self.engine.store.executions_for_job(
+        rows = self.engine.store.jobs.executions_for_job(
             job.job_id,
             status=status_filter(params.get("status")),
             after=decode_token(params.get("nextToken"), "ListJobExecutionsForJob", str, int),
@@ -142,7 +144,7 @@ class JobHandlers(HandlerBase):
 
     def list_job_executions_for_thing(self, params: Params) -> dict[str, Any]:
         thing = self.registry.get_thing(params["thingName"])
-        rows = self.engine.store.executions_for_thing(
+        rows = self.engine.store.jobs.executions_for_thing(
             thing.name,
             status=status_filter(params.get("status")),
             job_id=params.get("jobId"),
@@ -212,7 +214,7 @@ class JobHandlers(HandlerBase):
         return wire.job_template(template, self.arns)
 
     def list_job_templates(self, params: Params) -> dict[str, Any]:
-        rows = self.engine.store.list_templates(
+        rows = self.engine.store.templates.list_templates(
             after=decode_token(params.get("nextToken"), "ListJobTemplates", str),
             limit=page_size(params.get("maxResults")) + 1,
         )
@@ -273,7 +275,7 @@ class JobHandlers(HandlerBase):
             summary["completedAt"] = job.completed_at
         for target in job.targets:
             kind, name = self.arns.parse_target(target)
-            group = self.registry.store.get_group(name) if kind == "thinggroup" else None
+            group = self.registry.store.registry.get_group(name) if kind == "thinggroup" else None
             if group is not None:
                 summary["thingGroupId"] = group.group_id
                 break

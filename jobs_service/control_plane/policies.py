@@ -43,7 +43,7 @@ class PolicyHandlers(HandlerBase):
     def list_policies(self, params: Params) -> dict[str, Any]:
         limit = page_size(params.get("pageSize"))
         after = decode_token(params.get("marker"), "ListPolicies", str)
-        names = self._policies().store.list_policies(after=after, limit=limit + 1)
+        names = self._policies().store.policies.list_policies(after=after, limit=limit + 1)
         result: dict[str, Any] = {
             "policies": [{"policyName": n, "policyArn": self.arns.policy(n)} for n in names[:limit]]
         }

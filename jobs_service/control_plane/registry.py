@@ -40,7 +40,7 @@ class RegistryHandlers(HandlerBase):
         more = False
         # Scan in name order until a page of matches is filled and one more match is seen.
         while not more:
-            batch = self.registry.store.list_things(after=after, limit=max(limit, 100))
+            batch = self.registry.store.registry.list_things(after=after, limit=max(limit, 100))
             if not batch:
                 break
             for thing in batch:
@@ -96,7 +96,7 @@ class RegistryHandlers(HandlerBase):
 
     def describe_thing_group(self, params: Params) -> dict[str, Any]:
         group = self.registry.get_group(params["thingGroupName"])
-        ancestors = list(reversed(self.registry.store.ancestor_groups(group.name)[1:]))
+        ancestors = list(reversed(self.registry.store.registry.ancestor_groups(group.name)[1:]))
         return wire.thing_group(group, self.arns, ancestors)
 
     def update_thing_group(self, params: Params) -> dict[str, Any]:
@@ -116,11 +116,13 @@ class RegistryHandlers(HandlerBase):
         if parent is not None:
             self.registry.get_group(parent)
             if params.get("recursive"):
-                names = [name for name in self.registry.store.descendant_groups(parent) if name != parent]
+                names = [
+                    name for name in self.registry.store.registry.descendant_groups(parent) if name != parent
+                ]
             else:
-                names = self.registry.store.child_groups(parent)
+                names = self.registry.store.registry.child_groups(parent)
         limit = page_size(params.get("maxResults"))
-        groups = self.registry.store.list_groups(
+        groups = self.registry.store.registry.list_groups(
             names=names,
             prefix=params.get("namePrefixFilter"),
             after=decode_token(params.get("nextToken"), "ListThingGroups", str),
@@ -131,8 +133,8 @@ class RegistryHandlers(HandlerBase):
     def list_thing_groups_for_thing(self, params: Params) -> dict[str, Any]:
         thing = self.registry.get_thing(params["thingName"])
         limit = page_size(params.get("maxResults"))
-        groups = self.registry.store.list_groups(
-            names=self.registry.store.groups_of_thing(thing.name),
+        groups = self.registry.store.registry.list_groups(
+            names=self.registry.store.registry.groups_of_thing(thing.name),
             prefix=None,
             after=decode_token(params.get("nextToken"), "ListThingGroupsForThing", str),
             limit=limit + 1,

@@ -68,7 +68,7 @@ class EngineBase:
         self._events.append(ExecutionChanged(execution, name, self.clock.now()))
 
     def _emit_job(self, job: Job, operation: str, status: str) -> None:
-        counts = self.store.execution_counts(job.job_id) if operation == "completed" else None
+        counts = self.store.jobs.execution_counts(job.job_id) if operation == "completed" else None
         self._events.append(JobChanged(job, operation, status, self.clock.now(), counts))
 
     def _take_events(self) -> list[DomainEvent]:
@@ -88,7 +88,7 @@ class EngineBase:
 
         def document_of(job_id: str) -> str:
             if job_id not in documents:
-                documents.update(self.store.get_documents([job_id]))
+                documents.update(self.store.jobs.get_documents([job_id]))
             return documents[job_id]
 
         with self.store.atomic() as work:
@@ -102,7 +102,7 @@ class EngineBase:
 
             def touch(name: str) -> None:
                 if name not in before:
-                    before[name] = self.store.pending_view(name, cap)
+                    before[name] = self.store.jobs.pending_view(name, cap)
 
             for name in dict.fromkeys(things() if callable(things) else things):
                 touch(name)
@@ -115,7 +115,7 @@ class EngineBase:
             # after this change is committed. They are announced after the commit.
             events: list[DomainEvent] = []
             for name, (signature, old) in before.items():
-                new_signature, new = self.store.pending_view(name, cap)
+                new_signature, new = self.store.jobs.pending_view(name, cap)
                 membership_changed = signature != new_signature
                 head = _identity(new[0]) if new else None
                 head_changed = (_identity(old[0]) if old else None) != head
@@ -144,8 +144,8 @@ class EngineBase:
         """
         if status not in INITIAL_STATUSES:
             raise IllegalTransition(f"an execution of {job_id} on {thing_name} cannot begin {status.value}")
-        previous = self.store.get_execution(job_id, thing_name)
-        return self.store.insert_execution(
+        previous = self.store.jobs.get_execution(job_id, thing_name)
+        return self.store.jobs.insert_execution(
             JobExecution(
                 job_id=job_id,
                 thing_name=thing_name,
@@ -175,7 +175,7 @@ class EngineBase:
             force_canceled=execution.force_canceled or force,
             status_details=execution.status_details if status_details is None else status_details,
         )
-        self.store.save_execution(ended)
+        self.store.jobs.save_execution(ended)
         self._emit_execution(ended)
         return ended
 
@@ -185,26 +185,30 @@ class EngineBase:
         for arn in targets:
             kind, name = self.arns.parse_target(arn)
             if kind == "thing":
-                if not self.store.thing_exists(name):
+                if not self.store.registry.thing_exists(name):
                     raise ResourceNotFound(f"Thing {name} does not exist")
                 things[name] = None
             else:
-                if self.store.get_group(name) is None:
+                if self.store.registry.get_group(name) is None:
                     raise ResourceNotFound(f"Thing group {name} does not exist")
-                things.update(dict.fromkeys(self.store.group_things(self.store.descendant_groups(name))))
+                things.update(
+                    dict.fromkeys(
+                        self.store.registry.group_things(self.store.registry.descendant_groups(name))
+                    )
+                )
         return list(things)
 
     def document(self, job_id: str) -> str:
         return self.get_job(job_id).document
 
     def get_job(self, job_id: str) -> Job:
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get_job(job_id)
         if job is None:
             raise ResourceNotFound(f"Job {job_id} does not exist")
         return job
 
     def get_execution(self, job_id: str, thing_name: str, execution_number: int | None) -> JobExecution:
-        execution = self.store.get_execution(job_id, thing_name, execution_number)
+        execution = self.store.jobs.get_execution(job_id, thing_name, execution_number)
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
         return execution

@@ -22,7 +22,7 @@ NEXT = "$next"
 class DeviceOps(LifecycleOps):
     def pending(self, thing_name: str) -> list[JobExecution]:
         """The thing's pending executions in "next" order (empty for unknown things)."""
-        return self.store.pending_executions(thing_name)
+        return self.store.jobs.pending_executions(thing_name)
 
     def start_next(
         self, thing_name: str, status_details: dict[str, str] | None, step_timeout_minutes: int | None = None
@@ -34,7 +34,7 @@ class DeviceOps(LifecycleOps):
         """
 
         def change() -> JobExecution | None:
-            pending = self.store.pending_executions(thing_name)
+            pending = self.store.jobs.pending_executions(thing_name)
             if not pending:
                 return None
             head = pending[0]
@@ -51,7 +51,7 @@ class DeviceOps(LifecycleOps):
                 step_timeout_at=_step_deadline(head.step_timeout_at, step_timeout_minutes, now),
                 timeout_at=self._started_timers(head.job_id, now),
             )
-            self.store.save_execution(started)
+            self.store.jobs.save_execution(started)
             return started
 
         return self._watching([thing_name], change)
@@ -63,13 +63,13 @@ class DeviceOps(LifecycleOps):
         CANCELED) is TerminalStateReached (decisions.md D27).
         """
         if job_id == NEXT:
-            pending = self.store.pending_executions(thing_name)
+            pending = self.store.jobs.pending_executions(thing_name)
             return pending[0] if pending else None
-        execution = self.store.get_execution(job_id, thing_name, execution_number)
+        execution = self.store.jobs.get_execution(job_id, thing_name, execution_number)
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
         if is_terminal(execution.status):
-            job = self.store.get_job(job_id)
+            job = self.store.jobs.get_job(job_id)
             if job is not None and job.status in (JobStatus.COMPLETED, JobStatus.CANCELED):
                 raise TerminalStateReached(
                     f"Job {job_id} is {job.status.value} and its execution on {thing_name}"
@@ -94,7 +94,7 @@ class DeviceOps(LifecycleOps):
         """
 
         def change() -> JobExecution:
-            current = self.store.get_execution(job_id, thing_name, execution_number)
+            current = self.store.jobs.get_execution(job_id, thing_name, execution_number)
             if current is None:
                 raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
             verdict = device_update_verdict(current.status, status)
@@ -128,7 +128,7 @@ class DeviceOps(LifecycleOps):
                 step_timeout_at=_step_deadline(current.step_timeout_at, step_timeout_minutes, now),
                 timeout_at=self._started_timers(job_id, now) if first_start else current.timeout_at,
             )
-            self.store.save_execution(updated)
+            self.store.jobs.save_execution(updated)
             if is_terminal(status):
                 self._emit_execution(updated)
                 self._after_execution_ended(updated, now)

@@ -60,7 +60,7 @@ class JobOps(RolloutOps):
         now = self.clock.now()
 
         def change() -> Job:
-            if self.store.get_job(new.job_id) is not None:
+            if self.store.jobs.get_job(new.job_id) is not None:
                 raise ResourceAlreadyExists(
                     f"Job {new.job_id} already exists",
                     extra={"resourceId": new.job_id, "resourceArn": self.arns.job(new.job_id)},
@@ -81,7 +81,7 @@ class JobOps(RolloutOps):
                 start_at=start,
                 end_at=end,
             )
-            self.store.insert_job(job)
+            self.store.jobs.insert_job(job)
             if self._ready_to_start(job, now):
                 self._start_job(job, things, now, created=True)
             else:
@@ -95,7 +95,7 @@ class JobOps(RolloutOps):
         check_job_settings(settings, now=self.clock.now())
         with self.store.atomic():
             job = self._not_deleting(self.get_job(job_id))
-            if "timeoutConfig" in settings and self.store.any_started(job_id):
+            if "timeoutConfig" in settings and self.store.jobs.any_started(job_id):
                 raise InvalidRequest(
                     f"The timeout of job {job_id} cannot change once one of its executions has started"
                 )
@@ -107,7 +107,7 @@ class JobOps(RolloutOps):
                     "last_updated_at": self.clock.now(),
                 }
             )
-            self.store.save_job(updated)
+            self.store.jobs.save_job(updated)
             return updated
 
     def cancel_job(
@@ -135,7 +135,7 @@ class JobOps(RolloutOps):
                 reason_code=reason_code if reason_code is not None else job.reason_code,
                 comment=comment if comment is not None else job.comment,
             )
-            self.store.save_job(canceled)
+            self.store.jobs.save_job(canceled)
             self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
             self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
             said = [
@@ -166,15 +166,15 @@ class JobOps(RolloutOps):
                     f"Job {job_id} is {job.status.value}; delete it with force=true, or cancel it first"
                 )
             if (
-                len(self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS))
+                len(self.store.jobs.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS))
                 >= MAX_DELETIONS_IN_PROGRESS
             ):
                 raise LimitExceeded(
                     f"{MAX_DELETIONS_IN_PROGRESS} jobs are already being deleted; try again shortly"
                 )
-            executions = self.store.executions_for_job(job_id, status=None, after=None, limit=-1)
+            executions = self.store.jobs.executions_for_job(job_id, status=None, after=None, limit=-1)
             for execution in executions:
-                self.store.delete_execution(execution)
+                self.store.jobs.delete_execution(execution)
                 self._emit_execution(execution, "deleted")
             self._note(
                 logging.INFO,
@@ -188,7 +188,7 @@ class JobOps(RolloutOps):
                 status=job.status.value,
             )
             deleting = job_moved(job, JobStatus.DELETION_IN_PROGRESS, self.clock.now())
-            self.store.save_job(deleting)
+            self.store.jobs.save_job(deleting)
             self._emit_job(deleting, "deletion_in_progress", JobStatus.DELETION_IN_PROGRESS.value)
             return deleting
 
@@ -202,10 +202,10 @@ class JobOps(RolloutOps):
         with self.store.atomic() as work:
             self._take_events()
             self._take_notes()
-            job_ids = self.store.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
+            job_ids = self.store.jobs.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
             for job_id in job_ids:
                 job = self.get_job(job_id)
-                self.store.delete_job(job_id)
+                self.store.jobs.delete_job(job_id)
                 self._emit_job(job, "deleted", "DELETED")
                 self._note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
             events = self._take_events()
@@ -232,11 +232,11 @@ class JobOps(RolloutOps):
 
         def change() -> Job:
             for thing_name in joining:
-                latest = self.store.get_execution(job_id, thing_name)
+                latest = self.store.jobs.get_execution(job_id, thing_name)
                 if latest is None or is_terminal(latest.status):
                     self._queue(job_id, thing_name, now)
             updated = job.model_copy(update={"targets": combined, "last_updated_at": now})
-            self.store.save_job(updated)
+            self.store.jobs.save_job(updated)
             return updated
 
         return self._watching(joining, change)
@@ -286,14 +286,14 @@ class JobOps(RolloutOps):
         """DeleteJobExecution: QUEUED or terminal executions, IN_PROGRESS ones with ``force``."""
 
         def change() -> JobExecution:
-            execution = self.store.get_execution(job_id, thing_name, execution_number)
+            execution = self.store.jobs.get_execution(job_id, thing_name, execution_number)
             if execution is None:
                 raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
             if execution.status is ExecutionStatus.IN_PROGRESS and not force:
                 raise InvalidStateTransition(
                     f"Job execution {job_id} on {thing_name} is IN_PROGRESS; delete it with force=true"
                 )
-            self.store.delete_execution(execution)
+            self.store.jobs.delete_execution(execution)
             self._emit_execution(execution, "deleted")
             self._complete_if_done(job_id, self.clock.now())
             return execution
@@ -301,7 +301,7 @@ class JobOps(RolloutOps):
         return self._watching([thing_name], change)
 
     def _things_with_open_executions(self, job_id: str) -> list[str]:
-        return [execution.thing_name for execution in self.store.open_executions(job_id)]
+        return [execution.thing_name for execution in self.store.jobs.open_executions(job_id)]
 
     @staticmethod
     def _not_deleting(job: Job) -> Job:

@@ -24,7 +24,7 @@ _RETRIED = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)  # what a retry c
 class LifecycleOps(EngineBase):
     def _after_execution_ended(self, execution: JobExecution, now: float) -> None:
         """Retry, abort and completion after ``execution`` reached a terminal status."""
-        job = self.store.get_job(execution.job_id)
+        job = self.store.jobs.get_job(execution.job_id)
         if job is None:
             return
         if job.status is JobStatus.IN_PROGRESS:
@@ -33,7 +33,7 @@ class LifecycleOps(EngineBase):
                 trip = abort_trip(
                     job.settings.get("abortConfig"),
                     executed=self._executed_things(job),
-                    outcomes=self.store.latest_outcomes(job.job_id),
+                    outcomes=self.store.jobs.latest_outcomes(job.job_id),
                 )
                 if trip is not None:
                     self._abort(job, trip, now)
@@ -41,13 +41,13 @@ class LifecycleOps(EngineBase):
 
     def _executed_things(self, job: Job) -> int:
         """Things notified of an execution: the released count, or every executed thing."""
-        return max(job.released, len(self.store.things_with_executions(job.job_id)))
+        return max(job.released, len(self.store.jobs.things_with_executions(job.job_id)))
 
     def _maybe_retry(self, job: Job, ended: JobExecution, now: float) -> None:
         config = job.settings.get("jobExecutionsRetryConfig")
         if not config or ended.status not in _RETRIED:
             return  # nothing to count
-        attempts = self.store.attempts_since_join(job.job_id, ended.thing_name)
+        attempts = self.store.jobs.attempts_since_join(job.job_id, ended.thing_name)
         earlier: dict[ExecutionStatus, int] = {}
         for attempt in attempts:
             if attempt.seq != ended.seq:
@@ -61,7 +61,7 @@ class LifecycleOps(EngineBase):
         canceled = job_moved(
             self.get_job(job.job_id), JobStatus.CANCELED, now, reason_code=ABORT_REASON, comment=trip.comment
         )
-        self.store.save_job(canceled)
+        self.store.jobs.save_job(canceled)
         self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
         self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
         self._note(
@@ -76,28 +76,30 @@ class LifecycleOps(EngineBase):
 
     def _cancel_open_work(self, job: Job, now: float, *, force: bool) -> None:
         """QUEUED executions (IN_PROGRESS ones too with ``force``) and unreleased things become CANCELED."""
-        for execution in self.store.open_executions(job.job_id):
+        for execution in self.store.jobs.open_executions(job.job_id):
             running = execution.status is ExecutionStatus.IN_PROGRESS
             if force or not running:
                 self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
-        for thing_name in self.store.rollout_waiting(job.job_id):
+        for thing_name in self.store.jobs.rollout_waiting(job.job_id):
             # Counted as canceled things, as AWS counts every target of a canceled job.
             self._queue(job.job_id, thing_name, now, status=ExecutionStatus.CANCELED)
-        self.store.drop_from_rollout(job.job_id)
+        self.store.jobs.drop_from_rollout(job.job_id)
 
     def _complete_if_done(self, job_id: str, now: float) -> None:
         """A snapshot job is COMPLETED once nothing is pending and nothing waits for release."""
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get_job(job_id)
         if job is None or job.status is not JobStatus.IN_PROGRESS:
             return
         if job.target_selection is not TargetSelection.SNAPSHOT:
             return
-        if self.store.has_open_executions(job_id) or self.store.rollout_remaining(job_id):
+        if self.store.jobs.has_open_executions(job_id) or self.store.jobs.rollout_remaining(job_id):
             return
         completed = job_moved(job, JobStatus.COMPLETED, now, completed_at=now)
-        self.store.save_job(completed)
+        self.store.jobs.save_job(completed)
         self._emit_job(completed, "completed", JobStatus.COMPLETED.value)
-        counts = {status.value: n for status, n in sorted(self.store.execution_counts(job_id).items()) if n}
+        counts = {
+            status.value: n for status, n in sorted(self.store.jobs.execution_counts(job_id).items()) if n
+        }
         self._note(
             logging.INFO,
             "job %s completed: %s",
@@ -109,21 +111,21 @@ class LifecycleOps(EngineBase):
 
     def _started_timers(self, job_id: str, now: float) -> float | None:
         """The in-progress deadline an execution gets when it starts, from the job's timeoutConfig."""
-        job = self.store.get_job(job_id)
+        job = self.store.jobs.get_job(job_id)
         minutes = ((job.settings if job else {}).get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
         return now + float(minutes) * 60.0 if minutes else None
 
     # -- timers -----------------------------------------------------------
     def time_out_due(self, now: float) -> Outcome:
         """TIMED_OUT for every IN_PROGRESS execution whose timer has run out by ``now``."""
-        due = self.store.executions_timed_out(now)
+        due = self.store.jobs.executions_timed_out(now)
         if not due:
             return Outcome([])
 
         def change() -> list[JobExecution]:
             ended = []
             for execution in due:
-                current = self.store.get_execution(
+                current = self.store.jobs.get_execution(
                     execution.job_id, execution.thing_name, execution.execution_number
                 )
                 if current is None or current.status not in PENDING_STATUSES:

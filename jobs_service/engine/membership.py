@@ -41,12 +41,12 @@ class MembershipOps(LifecycleOps):
     # -- machinery --------------------------------------------------------
     def _covering_jobs(self, thing_name: str) -> set[str]:
         """IN_PROGRESS continuous jobs whose targets cover the thing now."""
-        if not self.store.thing_exists(thing_name):
+        if not self.store.registry.thing_exists(thing_name):
             return set()
         arns = [self.arns.thing(thing_name)]
-        for group in self.store.groups_of_thing(thing_name):
-            arns += [self.arns.thing_group(name) for name in self.store.ancestor_groups(group)]
-        return {job.job_id for job in self.store.continuous_jobs_targeting(list(dict.fromkeys(arns)))}
+        for group in self.store.registry.groups_of_thing(thing_name):
+            arns += [self.arns.thing_group(name) for name in self.store.registry.ancestor_groups(group)]
+        return {job.job_id for job in self.store.jobs.continuous_jobs_targeting(list(dict.fromkeys(arns)))}
 
     def _membership_change(
         self, things: Iterable[str] | Callable[[], Iterable[str]], change: Callable[[], T]
@@ -66,12 +66,12 @@ class MembershipOps(LifecycleOps):
             for name in names:
                 after = self._covering_jobs(name)
                 for job_id in sorted(after - before[name]):
-                    latest = self.store.get_execution(job_id, name)
+                    latest = self.store.jobs.get_execution(job_id, name)
                     if latest is None or is_terminal(latest.status):
                         self._queue(job_id, name, now)
                 for job_id in sorted(before[name] - after):
-                    self.store.drop_from_rollout(job_id, [name])
-                    latest = self.store.get_execution(job_id, name)
+                    self.store.jobs.drop_from_rollout(job_id, [name])
+                    latest = self.store.jobs.get_execution(job_id, name)
                     if latest is not None and not is_terminal(latest.status):
                         self._end_by_service(latest, ExecutionStatus.REMOVED, now)
             return value
@@ -80,12 +80,12 @@ class MembershipOps(LifecycleOps):
 
     def _refresh_dynamic_groups(self, thing_name: str) -> None:
         """Re-evaluate every dynamic group's query for one thing."""
-        thing = self.store.get_thing(thing_name)
-        dynamic = self.store.dynamic_groups()
+        thing = self.store.registry.get_thing(thing_name)
+        dynamic = self.store.registry.dynamic_groups()
         if thing is None or not dynamic:
             return
         dynamic_names = {group.name for group in dynamic}
-        member_of = set(self.store.groups_of_thing(thing_name))
+        member_of = set(self.store.registry.groups_of_thing(thing_name))
         facts = fleet_query.ThingFacts(
             name=thing.name,
             thing_type_name=thing.thing_type_name,
@@ -96,9 +96,9 @@ class MembershipOps(LifecycleOps):
             assert group.query_string is not None
             matches = _query(group.query_string).matches(facts)
             if matches and group.name not in member_of:
-                self.store.add_member(group.name, thing_name)
+                self.store.registry.add_member(group.name, thing_name)
             elif not matches and group.name in member_of:
-                self.store.remove_member(group.name, thing_name)
+                self.store.registry.remove_member(group.name, thing_name)
 
     # -- things -----------------------------------------------------------
     def create_thing(
@@ -110,7 +110,7 @@ class MembershipOps(LifecycleOps):
         attributes = _checked_attributes(dict(attributes or {}))
 
         def change() -> Thing:
-            existing = self.store.get_thing(name)
+            existing = self.store.registry.get_thing(name)
             if existing is not None:
                 if existing.attributes != attributes or existing.thing_type_name != thing_type_name:
                     raise ResourceAlreadyExists(
@@ -121,7 +121,7 @@ class MembershipOps(LifecycleOps):
             thing = Thing(
                 name=name, thing_id=str(uuid.uuid4()), attributes=attributes, created_at=self.clock.now()
             )
-            self.store.insert_thing(thing)
+            self.store.registry.insert_thing(thing)
             return thing
 
         return self._membership_change([name], change)
@@ -143,7 +143,7 @@ class MembershipOps(LifecycleOps):
             raise InvalidRequest("Give either thingTypeName or removeThingType, not both")
 
         def change() -> Thing:
-            thing = self.store.get_thing(name)
+            thing = self.store.registry.get_thing(name)
             if thing is None:
                 raise ResourceNotFound(f"Thing {name} does not exist")
             _check_version(f"Thing {name}", thing.version, expected_version)
@@ -153,7 +153,7 @@ class MembershipOps(LifecycleOps):
             updated = thing.model_copy(
                 update={"attributes": _checked_attributes(new_attributes), "version": thing.version + 1}
             )
-            self.store.save_thing(updated)
+            self.store.registry.save_thing(updated)
             return updated
 
         return self._membership_change([name], change)
@@ -162,20 +162,20 @@ class MembershipOps(LifecycleOps):
         """DeleteThing: succeeds for unknown things; pending executions become REMOVED."""
 
         def change() -> bool:
-            thing = self.store.get_thing(name)
+            thing = self.store.registry.get_thing(name)
             if thing is None:
                 return False
             _check_version(f"Thing {name}", thing.version, expected_version)
-            if self.store.principals_of(name):
+            if self.store.certificates.principals_of(name):
                 # As on AWS: a certificate must not go on standing for a thing that is gone.
                 raise InvalidRequest(
                     f"Cannot delete. Thing {name} is still attached to one or more principals"
                 )
             now = self.clock.now()
-            for execution in self.store.pending_executions(name):
+            for execution in self.store.jobs.pending_executions(name):
                 self._end_by_service(execution, ExecutionStatus.REMOVED, now)
                 self._complete_if_done(execution.job_id, now)
-            self.store.delete_thing(name)
+            self.store.registry.delete_thing(name)
             return True
 
         return self._watching([name], change)
@@ -187,11 +187,11 @@ class MembershipOps(LifecycleOps):
         group = self._static_group(group_name, "add things to")
 
         def change() -> bool:
-            member_of = self.store.groups_of_thing(thing_name)
+            member_of = self.store.registry.groups_of_thing(thing_name)
             if group_name in member_of:
                 return False
-            roots = {self.store.ancestor_groups(name)[-1] for name in member_of}
-            if self.store.ancestor_groups(group.name)[-1] in roots:
+            roots = {self.store.registry.ancestor_groups(name)[-1] for name in member_of}
+            if self.store.registry.ancestor_groups(group.name)[-1] in roots:
                 raise InvalidRequest(
                     f"Thing {thing_name} is already in a group of the hierarchy of {group_name};"
                     " a thing can be in only one group of a hierarchy"
@@ -202,18 +202,20 @@ class MembershipOps(LifecycleOps):
                     raise InvalidRequest(
                         f"Thing {thing_name} is already in {MAX_GROUPS_PER_THING} thing groups, the maximum"
                     )
-                self.store.remove_member(dynamic[-1], thing_name)
-            return self.store.add_member(group_name, thing_name)
+                self.store.registry.remove_member(dynamic[-1], thing_name)
+            return self.store.registry.add_member(group_name, thing_name)
 
         return self._membership_change([thing_name], change)
 
     def remove_thing_from_group(self, group_name: str, thing_name: str) -> Outcome:
         self._static_group(group_name, "remove things from")
-        return self._membership_change([thing_name], lambda: self.store.remove_member(group_name, thing_name))
+        return self._membership_change(
+            [thing_name], lambda: self.store.registry.remove_member(group_name, thing_name)
+        )
 
     def delete_group(self, name: str, *, expected_version: int | None) -> Outcome:
         """DeleteThingGroup: succeeds for unknown groups; refuses groups with children."""
-        group = self.store.get_group(name)
+        group = self.store.registry.get_group(name)
         if group is None:
             return Outcome(False)
         if group.is_dynamic:
@@ -223,12 +225,12 @@ class MembershipOps(LifecycleOps):
     def _delete_group(self, group: ThingGroup, expected_version: int | None) -> Outcome:
         def change() -> bool:
             _check_version(f"Thing group {group.name}", group.version, expected_version)
-            if self.store.child_groups(group.name):
+            if self.store.registry.child_groups(group.name):
                 raise InvalidRequest(f"Thing group {group.name} has child groups; delete them first")
-            self.store.delete_group(group.name)
+            self.store.registry.delete_group(group.name)
             return True
 
-        return self._membership_change(lambda: self.store.group_things([group.name]), change)
+        return self._membership_change(lambda: self.store.registry.group_things([group.name]), change)
 
     # -- dynamic groups ---------------------------------------------------
     def create_dynamic_group(
@@ -245,7 +247,7 @@ class MembershipOps(LifecycleOps):
         _check_index(index_name)
 
         def change() -> ThingGroup:
-            if self.store.get_group(name) is not None:
+            if self.store.registry.get_group(name) is not None:
                 raise ResourceAlreadyExists(
                     f"Thing group {name} already exists",
                     extra={"resourceArn": self.arns.thing_group(name)},
@@ -260,10 +262,10 @@ class MembershipOps(LifecycleOps):
                 query_version=query_version or DEFAULT_QUERY_VERSION,
                 index_name=FLEET_INDEX,
             )
-            self.store.insert_group(group)
+            self.store.registry.insert_group(group)
             return group
 
-        return self._membership_change(self.store.all_thing_names, change)
+        return self._membership_change(self.store.registry.all_thing_names, change)
 
     def update_dynamic_group(
         self,
@@ -280,7 +282,7 @@ class MembershipOps(LifecycleOps):
         _check_index(index_name)
 
         def change() -> ThingGroup:
-            group = self.store.get_group(name)
+            group = self.store.registry.get_group(name)
             if group is None or not group.is_dynamic:
                 raise ResourceNotFound(f"Dynamic thing group {name} does not exist")
             _check_version(f"Thing group {name}", group.version, expected_version)
@@ -291,13 +293,13 @@ class MembershipOps(LifecycleOps):
                     "version": group.version + 1,
                 }
             )
-            self.store.save_group(updated)
+            self.store.registry.save_group(updated)
             return updated
 
-        return self._membership_change(self.store.all_thing_names, change)
+        return self._membership_change(self.store.registry.all_thing_names, change)
 
     def delete_dynamic_group(self, name: str, *, expected_version: int | None) -> Outcome:
-        group = self.store.get_group(name)
+        group = self.store.registry.get_group(name)
         if group is None:
             return Outcome(False)
         if not group.is_dynamic:
@@ -306,7 +308,7 @@ class MembershipOps(LifecycleOps):
 
     # -- helpers ----------------------------------------------------------
     def _static_group(self, name: str, action: str) -> ThingGroup:
-        group = self.store.get_group(name)
+        group = self.store.registry.get_group(name)
         if group is None:
             raise ResourceNotFound(f"Thing group {name} does not exist")
         if group.is_dynamic:
@@ -314,7 +316,7 @@ class MembershipOps(LifecycleOps):
         return group
 
     def _is_dynamic(self, name: str) -> bool:
-        group = self.store.get_group(name)
+        group = self.store.registry.get_group(name)
         return group is not None and group.is_dynamic
 
 

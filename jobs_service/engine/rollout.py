@@ -60,9 +60,9 @@ class RolloutOps(LifecycleOps):
                 self._queue(job.job_id, thing_name, now)
             started = started.model_copy(update={"released": len(things)})
         else:
-            self.store.enqueue_rollout(job.job_id, things)
+            self.store.jobs.enqueue_rollout(job.job_id, things)
             started = started.model_copy(update={"next_release_at": now})
-        self.store.save_job(started)
+        self.store.jobs.save_job(started)
         if not things:
             self._complete_if_done(job.job_id, now)
         elif paced is not None or windows:
@@ -102,10 +102,10 @@ class RolloutOps(LifecycleOps):
         """Do everything due by ``now``: starts, ends, timeouts, releases."""
         now = self.clock.now() if now is None else now
         events: list[DomainEvent] = []
-        for job in self.store.jobs_with_pending_schedule():
+        for job in self.store.jobs.jobs_with_pending_schedule():
             events += self._schedule_step(job, now).events
         events += self.time_out_due(now).events
-        for job in self.store.jobs_rolling_out():
+        for job in self.store.jobs.jobs_rolling_out():
             events += self._release_due(job, now).events
         return Outcome(None, events)
 
@@ -113,7 +113,7 @@ class RolloutOps(LifecycleOps):
         """The earliest time something is due (None when nothing waits)."""
         now = self.clock.now()
         candidates: list[float] = []
-        for job in self.store.jobs_with_pending_schedule():
+        for job in self.store.jobs.jobs_with_pending_schedule():
             start, end, windows = schedule_of(job.settings)
             if job.status is JobStatus.SCHEDULED:
                 if start is not None and start > now:
@@ -126,10 +126,10 @@ class RolloutOps(LifecycleOps):
                     candidates.append(now)
             if end is not None and not job.ended:
                 candidates.append(end)
-        deadline = self.store.next_execution_deadline()
+        deadline = self.store.jobs.next_execution_deadline()
         if deadline is not None:
             candidates.append(deadline)
-        for job in self.store.jobs_rolling_out():
+        for job in self.store.jobs.jobs_rolling_out():
             _, _, windows = schedule_of(job.settings)
             if windows and open_window(windows, now) is None:
                 opens = next_open(windows, now)
@@ -152,16 +152,16 @@ class RolloutOps(LifecycleOps):
 
     def _apply_end(self, job_id: str, now: float) -> Outcome:
         def things() -> list[str]:
-            return [execution.thing_name for execution in self.store.open_executions(job_id)]
+            return [execution.thing_name for execution in self.store.jobs.open_executions(job_id)]
 
         def change() -> Job | None:
-            job = self.store.get_job(job_id)
+            job = self.store.jobs.get_job(job_id)
             if job is None or job.ended or job.status not in (JobStatus.SCHEDULED, JobStatus.IN_PROGRESS):
                 return job
             behavior = (job.settings.get("schedulingConfig") or {}).get("endBehavior", "STOP_ROLLOUT")
             ended = job.model_copy(update={"ended": True, "last_updated_at": now})
             if job.status is JobStatus.SCHEDULED or behavior in ("CANCEL", "FORCE_CANCEL"):
-                self.store.save_job(ended)
+                self.store.jobs.save_job(ended)
                 self._cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
                 canceled = job_moved(
                     self.get_job(job_id),
@@ -171,7 +171,7 @@ class RolloutOps(LifecycleOps):
                     reason_code=END_REASON,
                     comment=f"The job reached its endTime ({behavior})",
                 )
-                self.store.save_job(canceled)
+                self.store.jobs.save_job(canceled)
                 self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
                 self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
                 self._note(
@@ -191,8 +191,8 @@ class RolloutOps(LifecycleOps):
                 job_id=job_id,
                 reason=END_REASON,
             )
-            self.store.drop_from_rollout(job_id)
-            self.store.save_job(ended.model_copy(update={"next_release_at": None}))
+            self.store.jobs.drop_from_rollout(job_id)
+            self.store.jobs.save_job(ended.model_copy(update={"next_release_at": None}))
             self._complete_if_done(job_id, now)
             return self.get_job(job_id)
 
@@ -211,8 +211,8 @@ class RolloutOps(LifecycleOps):
         if windows and open_window(windows, now) is None:
             return [], job.next_release_at
         config = job.settings.get("jobExecutionsRolloutConfig")
-        succeeded = self.store.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
-        waiting = self.store.rollout_waiting(job.job_id)
+        succeeded = self.store.jobs.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
+        waiting = self.store.jobs.rollout_waiting(job.job_id)
         next_at = job.next_release_at if job.next_release_at is not None else now
         rate = rate_per_minute(config, notified=job.released, succeeded=succeeded)
         caught_up = rate is not None and next_at < now - 60.0
@@ -233,13 +233,15 @@ class RolloutOps(LifecycleOps):
     def _release(self, job_id: str, batch: list[str], next_at: float | None, now: float) -> None:
         """Create the executions of ``batch`` (inside the caller's transaction)."""
         for thing_name in batch:
-            latest = self.store.get_execution(job_id, thing_name)
+            latest = self.store.jobs.get_execution(job_id, thing_name)
             if latest is None or latest.status not in (ExecutionStatus.QUEUED, ExecutionStatus.IN_PROGRESS):
                 self._queue(job_id, thing_name, now)
-        self.store.drop_from_rollout(job_id, batch)
+        self.store.jobs.drop_from_rollout(job_id, batch)
         current = self.get_job(job_id)
         released = current.released + len(batch)
-        self.store.save_job(current.model_copy(update={"released": released, "next_release_at": next_at}))
+        self.store.jobs.save_job(
+            current.model_copy(update={"released": released, "next_release_at": next_at})
+        )
         self._note(logging.DEBUG, "job %s released %s", job_id, counted(len(batch), "thing"), job_id=job_id)
         if next_at is None:
             self._note(logging.INFO, "job %s: all its %d things released", job_id, released, job_id=job_id)
@@ -251,8 +253,12 @@ class RolloutOps(LifecycleOps):
         for arn in targets:
             kind, name = self.arns.parse_target(arn)
             if kind == "thing":
-                if self.store.thing_exists(name):
+                if self.store.registry.thing_exists(name):
                     things[name] = None
-            elif self.store.get_group(name) is not None:
-                things.update(dict.fromkeys(self.store.group_things(self.store.descendant_groups(name))))
+            elif self.store.registry.get_group(name) is not None:
+                things.update(
+                    dict.fromkeys(
+                        self.store.registry.group_things(self.store.registry.descendant_groups(name))
+                    )
+                )
         return list(things)

@@ -1,20 +1,41 @@
 """The SQLite store: the only code in the service that writes SQL.
 
-Every multi-row change runs in one :meth:`Store.atomic` transaction, and the
-``expectedVersion`` checks happen inside it.
+A `Store` is one `Database` (the connection and its transactions) and the
+parts that know the SQL of each family of rows, all sharing it:
+``store.jobs``, ``store.registry`` (things and groups), ``store.templates``,
+``store.schedules``, ``store.certificates`` and ``store.policies``. Every
+multi-row change runs in one :meth:`Store.atomic` transaction, whichever parts
+it uses, and the ``expectedVersion`` checks happen inside it.
 """
 
 from __future__ import annotations
 
-from .certificates import Certificate, CertificatesStore
-from .jobs import JobsStore
-from .policies import PoliciesStore, Policy
-from .registry import RegistryStore
-from .schedules import Fire, Schedule, SchedulesStore
-from .templates import TemplatesStore
+from pathlib import Path
+
+from .base import Database
+from .certificates import Certificate, CertificatesRepository
+from .jobs import JobsRepository
+from .policies import PoliciesRepository, Policy
+from .registry import RegistryRepository
+from .schedules import Fire, Schedule, SchedulesRepository
+from .templates import TemplatesRepository
 
 __all__ = ["Certificate", "Fire", "Policy", "Schedule", "Store"]
 
 
-class Store(JobsStore, RegistryStore, TemplatesStore, SchedulesStore, CertificatesStore, PoliciesStore):
+class Store:
     """Things, groups, jobs, executions, templates, schedules and certificates in one SQLite database."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = Database(path)
+        self.path = self.db.path
+        self.schema_version = self.db.schema_version
+        self.atomic = self.db.atomic
+        self.close = self.db.close
+        self.ping = self.db.ping
+        self.jobs = JobsRepository(self.db)
+        self.registry = RegistryRepository(self.db)
+        self.templates = TemplatesRepository(self.db)
+        self.schedules = SchedulesRepository(self.db)
+        self.certificates = CertificatesRepository(self.db)
+        self.policies = PoliciesRepository(self.db)

@@ -1,4 +1,4 @@
-"""The SQLite connection, transactions and row decoding shared by the store's parts."""
+"""The SQLite connection and its transactions (`Database`), and the base of the store's parts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ..errors import InternalError
 from .migrations import migrate
 
-__all__ = ["StoreBase", "UnitOfWork", "dumps", "loads"]
+__all__ = ["Database", "Repository", "UnitOfWork", "dumps", "loads"]
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,12 @@ class UnitOfWork:
             self._watchers.remove(watcher)
 
 
-class StoreBase:
-    """Owns the connection. Every multi-row change runs inside :meth:`atomic`."""
+class Database:
+    """Owns the connection. Every multi-row change runs inside :meth:`atomic`.
+
+    The store's parts (`Repository`) share one `Database`, so a transaction
+    spans whatever parts its block uses.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -154,7 +158,7 @@ class StoreBase:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
         work._committed()
 
-    def _cached(self, kind: str, key: str, read: Callable[[], T]) -> T:
+    def cached(self, kind: str, key: str, read: Callable[[], T]) -> T:
         """``read()``, remembered until the current transaction ends (or a write forgets it)."""
         with self._lock:  # another thread's transaction is not ours to read from
             work = self._work
@@ -166,13 +170,19 @@ class StoreBase:
             value: T = work.cache[slot]
             return value
 
-    def _forget(self, kind: str, key: str) -> None:
+    def cache_entry(self, kind: str, key: str) -> Any:
+        """What ``cached`` holds for (``kind``, ``key``) in the current transaction, or None."""
+        with self._lock:
+            work = self._work
+            return work.cache.get((kind, key)) if work is not None else None
+
+    def forget(self, kind: str, key: str) -> None:
         """A write to what ``_cached`` may hold: read it again next time."""
         with self._lock:
             if self._work is not None:
                 self._work.cache.pop((kind, key), None)
 
-    def _forget_kind(self, kind: str) -> None:
+    def forget_kind(self, kind: str) -> None:
         """A write to many rows of ``kind``: read every one of them again."""
         with self._lock:
             if self._work is not None:
@@ -180,12 +190,12 @@ class StoreBase:
                 for slot in [slot for slot in cache if slot[0] == kind]:
                     del cache[slot]
 
-    def _touch(self, thing_name: str) -> None:
+    def touch(self, thing_name: str) -> None:
         """Tell the current transaction that ``thing_name``'s executions are about to change."""
         if self._work is not None:
             self._work.touch(thing_name)
 
-    def _execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             try:
                 return self._conn.execute(sql, params)
@@ -194,7 +204,7 @@ class StoreBase:
                 log.exception("Store query failed: %s", sql)
                 raise InternalError("The store could not complete the request") from exc
 
-    def _conn_executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
             try:
                 self._conn.executemany(sql, rows)
@@ -202,12 +212,28 @@ class StoreBase:
                 log.exception("Store query failed: %s", sql)
                 raise InternalError("The store could not complete the request") from exc
 
-    def _rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         # Fetch under the lock too: HTTP handlers run on worker threads.
         with self._lock:
-            return self._execute(sql, params).fetchall()
+            return self.execute(sql, params).fetchall()
 
-    def _row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    def row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
         with self._lock:
-            row: sqlite3.Row | None = self._execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self.execute(sql, params).fetchone()
         return row
+
+
+class Repository:
+    """One part of the store: the SQL of one family of rows, over the shared `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        # Bound once: these run on every statement.
+        self._execute = db.execute
+        self._executemany = db.executemany
+        self._rows = db.rows
+        self._row = db.row
+        self._cached = db.cached
+        self._forget = db.forget
+        self._forget_kind = db.forget_kind
+        self._touch = db.touch

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .base import StoreBase
+from .base import Repository
 
-__all__ = ["Certificate", "CertificatesStore"]
+__all__ = ["Certificate", "CertificatesRepository"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _certificate(row: sqlite3.Row) -> Certificate:
     )
 
 
-class CertificatesStore(StoreBase):
+class CertificatesRepository(Repository):
     def insert_certificate(self, certificate: Certificate) -> None:
         self._execute(
             "INSERT INTO certificates (certificate_id, pem, status, created_at, last_modified_at)"

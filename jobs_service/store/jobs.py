@@ -6,9 +6,9 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
-from .base import StoreBase, dumps, loads
+from .base import Repository, dumps, loads
 
-__all__ = ["JobsStore"]
+__all__ = ["JobsRepository"]
 
 _PENDING = (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.QUEUED.value)
 
@@ -62,7 +62,7 @@ def _next_order(execution: JobExecution) -> tuple[bool, float, int]:
     return (execution.status is ExecutionStatus.QUEUED, execution.queued_at, execution.seq)
 
 
-class JobsStore(StoreBase):
+class JobsRepository(Repository):
     # -- jobs -------------------------------------------------------------
     def insert_job(self, job: Job) -> None:
         self._forget("job", job.job_id)
@@ -243,20 +243,19 @@ class JobsStore(StoreBase):
 
     def _pending_written(self, execution: JobExecution, *, deleted: bool = False) -> None:
         """Bring the thing's cached pending list in step with a write (rather than read it again)."""
-        with self._lock:
-            work = self._work
-            known = work.cache.get(("pending", execution.thing_name)) if work is not None else None
-            if not known:
-                return
-            whole, executions = known[0]
-            if not whole:  # the next row, unknown, may move up: read again next time
-                known.clear()
-                return
-            rest = [e for e in executions if e.seq != execution.seq]
-            if not deleted and execution.status.value in _PENDING:
-                rest.append(execution)
-                rest.sort(key=_next_order)
-            known[0] = (True, rest)
+        # Only the transaction writing (which holds the database's lock) gets here.
+        known = self._db.cache_entry("pending", execution.thing_name)
+        if not known:
+            return
+        whole, executions = known[0]
+        if not whole:  # the next row, unknown, may move up: read again next time
+            known.clear()
+            return
+        rest = [e for e in executions if e.seq != execution.seq]
+        if not deleted and execution.status.value in _PENDING:
+            rest.append(execution)
+            rest.sort(key=_next_order)
+        known[0] = (True, rest)
 
     def open_executions(self, job_id: str) -> list[JobExecution]:
         """A job's QUEUED and IN_PROGRESS executions."""
@@ -388,7 +387,7 @@ class JobsStore(StoreBase):
     # -- rollout and timers -----------------------------------------------
     def enqueue_rollout(self, job_id: str, thing_names: list[str]) -> None:
         """Things waiting for their execution to be released, in release order."""
-        self._conn_executemany(
+        self._executemany(
             "INSERT OR IGNORE INTO rollout_queue (job_id, thing_name, position) VALUES (?, ?, ?)",
             [(job_id, name, position) for position, name in enumerate(thing_names)],
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import StoreBase
+from .base import Repository
 
-__all__ = ["PoliciesStore", "Policy"]
+__all__ = ["PoliciesRepository", "Policy"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Policy:
     last_modified_at: float
 
 
-class PoliciesStore(StoreBase):
+class PoliciesRepository(Repository):
     def insert_policy(self, name: str, document: str, now: float) -> None:
         self._execute(
             "INSERT INTO policies (name, default_version, created_at, last_modified_at) VALUES (?, 1, ?, ?)",

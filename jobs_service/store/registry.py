@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from ..models import Thing, ThingGroup
-from .base import StoreBase, dumps, loads
+from .base import Repository, dumps, loads
 
-__all__ = ["RegistryStore"]
+__all__ = ["RegistryRepository"]
 
 
 def _thing(row: sqlite3.Row) -> Thing:
@@ -36,7 +36,7 @@ def _group(row: sqlite3.Row) -> ThingGroup:
     )
 
 
-class RegistryStore(StoreBase):
+class RegistryRepository(Repository):
     # -- things -----------------------------------------------------------
     def insert_thing(self, thing: Thing) -> None:
         self._execute(

@@ -6,9 +6,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .base import StoreBase, dumps, loads
+from .base import Repository, dumps, loads
 
-__all__ = ["Fire", "Schedule", "SchedulesStore"]
+__all__ = ["Fire", "Schedule", "SchedulesRepository"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _fire(row: sqlite3.Row) -> Fire:
     )
 
 
-class SchedulesStore(StoreBase):
+class SchedulesRepository(Repository):
     def put_schedule(self, schedule: Schedule) -> None:
         """Insert or replace a schedule (callers check existence inside their transaction)."""
         self._execute(

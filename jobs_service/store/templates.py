@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from ..models import JobTemplate
-from .base import StoreBase, dumps, loads
+from .base import Repository, dumps, loads
 
-__all__ = ["TemplatesStore"]
+__all__ = ["TemplatesRepository"]
 
 
 def _template(row: sqlite3.Row) -> JobTemplate:
@@ -21,7 +21,7 @@ def _template(row: sqlite3.Row) -> JobTemplate:
     )
 
 
-class TemplatesStore(StoreBase):
+class TemplatesRepository(Repository):
     def insert_template(self, template: JobTemplate) -> None:
         self._execute(
             "INSERT INTO job_templates (template_id, description, document, document_source, settings,"

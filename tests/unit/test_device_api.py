@@ -139,7 +139,7 @@ def test_a_lone_surrogate_is_invalid_request_and_the_token_is_echoed(device, job
     reply = _call(device, "$aws/things/t1/jobs/j1/update", payload)["$aws/things/t1/jobs/j1/update/rejected"]
     assert (reply["code"], reply["clientToken"]) == ("InvalidRequest", "tok")
     assert reply["message"] == "The payload has a lone UTF-16 surrogate (\\ud800) in 'statusDetails.k'"
-    execution = store.get_execution("j1", "t1")
+    execution = store.jobs.get_execution("j1", "t1")
     assert (execution.status.value, execution.status_details) == ("QUEUED", {})
 
 

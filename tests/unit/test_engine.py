@@ -22,8 +22,8 @@ def fleet(registry, engine):
         engine.create_thing(name)
     registry.create_group("g")
     registry.create_group("g-child", parent_name="g")
-    registry.store.add_member("g-child", "t2")
-    registry.store.add_member("g", "t3")
+    registry.store.registry.add_member("g-child", "t2")
+    registry.store.registry.add_member("g", "t3")
     return registry
 
 
@@ -48,7 +48,7 @@ def _create(engine, arns, job_id="j1", targets=None, document='{"op": "reboot"}'
 
 def test_group_targets_expand_to_descendants_and_dedupe(engine, arns, fleet):
     outcome = _create(engine, arns, targets=[arns.thing("t2"), arns.thing_group("g")])
-    executions = engine.store.executions_for_job("j1", status=None, after=None, limit=10)
+    executions = engine.store.jobs.executions_for_job("j1", status=None, after=None, limit=10)
     assert sorted(e.thing_name for e in executions) == ["t2", "t3"]
     assert all(e.version_number == 1 and e.execution_number == 1 for e in executions)
     assert sorted(_topics(told(outcome.events))) == sorted(
@@ -144,7 +144,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
     job = engine.get_job("j1")
     assert job.status is JobStatus.COMPLETED
     assert job.completed_at == clock.now()
-    assert engine.store.execution_counts("j1") == {ExecutionStatus.SUCCEEDED: 1}
+    assert engine.store.jobs.execution_counts("j1") == {ExecutionStatus.SUCCEEDED: 1}
 
 
 def test_update_of_non_head_to_in_progress_takes_the_head(engine, arns, fleet):

@@ -157,7 +157,8 @@ def test_associate_targets_only_for_continuous_in_progress_jobs(engine, arns, th
     assert outcome.value.targets == [arns.thing("a"), arns.thing("b")]
     assert [e.job_id for e in engine.pending("b")] == ["c"]
     assert [
-        e.execution_number for e in engine.store.executions_for_job("c", status=None, after=None, limit=9)
+        e.execution_number
+        for e in engine.store.jobs.executions_for_job("c", status=None, after=None, limit=9)
     ] == [1, 1]
     with pytest.raises(LimitExceeded):
         engine.associate_targets("c", [arns.thing(f"x{i}") for i in range(99)])
@@ -197,7 +198,7 @@ def test_group_rules(engine, registry, things):
     with pytest.raises(VersionConflict):
         engine.delete_group("child", expected_version=7)
     engine.delete_group("child", expected_version=1)
-    assert "child" not in engine.store.groups_of_thing("a")
+    assert "child" not in engine.store.registry.groups_of_thing("a")
 
 
 def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns, things):
@@ -217,7 +218,7 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
         description=None,
         attributes=None,
     )
-    assert engine.store.group_things(["reds"]) == ["a"]
+    assert engine.store.registry.group_things(["reds"]) == ["a"]
     _job(engine, arns, job_id="c", targets=(), group="reds", selection=TargetSelection.CONTINUOUS)
     assert _status(engine, "c", "a") is ExecutionStatus.QUEUED
     engine.update_thing(
@@ -237,7 +238,7 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
         remove_thing_type=False,
         expected_version=None,
     )
-    assert engine.store.get_thing("a").attributes == {}
+    assert engine.store.registry.get_thing("a").attributes == {}
     assert _status(engine, "c", "a") is ExecutionStatus.REMOVED
     with pytest.raises(InvalidRequest, match="is dynamic"):
         engine.add_thing_to_group("reds", "c")

@@ -109,7 +109,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(thing=things, job_id=jobs, status=st.sampled_from(list(ExecutionStatus)), stale=st.booleans())
     def update(self, thing, job_id, status, stale):
-        current = self.store.get_execution(job_id, thing)
+        current = self.store.jobs.get_execution(job_id, thing)
         expected = (current.version_number - 1 if stale else current.version_number) if current else None
         self._apply(
             lambda: self.engine.update(
@@ -141,7 +141,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(thing=things, job_id=jobs, force=st.booleans())
     def delete_execution(self, thing, job_id, force):
-        current = self.store.get_execution(job_id, thing)
+        current = self.store.jobs.get_execution(job_id, thing)
         number = current.execution_number if current else 1
         self._apply(lambda: self.engine.delete_execution(job_id, thing, number, force=force))
 
@@ -169,7 +169,7 @@ class EngineMachine(RuleBasedStateMachine):
             return
         current: dict[int, tuple[ExecutionStatus, int]] = {}
         for thing in THINGS:
-            for execution in self.store.executions_for_thing(
+            for execution in self.store.jobs.executions_for_thing(
                 thing, status=None, job_id=None, after=None, limit=-1
             ):
                 current[execution.seq] = (execution.status, execution.version_number)
@@ -196,7 +196,7 @@ class EngineMachine(RuleBasedStateMachine):
         if not hasattr(self, "store"):
             return
         for job_id in JOBS:
-            job = self.store.get_job(job_id)
+            job = self.store.jobs.get_job(job_id)
             before = self.job_statuses.pop(job_id, None)
             if job is None:
                 continue
@@ -209,7 +209,7 @@ class EngineMachine(RuleBasedStateMachine):
         if not hasattr(self, "store"):
             return
         for thing in THINGS:
-            pending = self.store.pending_executions(thing)
+            pending = self.store.jobs.pending_executions(thing)
             head = (pending[0].job_id, pending[0].execution_number) if pending else None
             assert self.told_next[thing] == head, (
                 f"{thing} was told head {self.told_next[thing]}, store has {head}"

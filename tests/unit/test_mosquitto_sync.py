@@ -277,8 +277,8 @@ def test_an_unreadable_policy_grants_nothing_rather_than_the_default(
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     # Stored behind the API's back (the API checks documents): it must still not widen access.
-    store.insert_policy("broken", "{not json", clock.now())
-    store.attach_policy("broken", arn)
+    store.policies.insert_policy("broken", "{not json", clock.now())
+    store.policies.attach_policy("broken", arn)
     assert render()[1][name] == []
 
 
@@ -317,7 +317,7 @@ def test_a_deleted_certificate_stays_refused(engine, certificates, render, store
     certificates.detach("t1", arn)
     certificates.update_status(cert_id(arn), "INACTIVE")
     certificates.delete(cert_id(arn))
-    assert store.get_certificate(cert_id(arn)) is None
+    assert store.certificates.get_certificate(cert_id(arn)) is None
     files, users = render()
     assert files.refused == frozenset({serial})
     assert name not in users and name not in files.tls_acl
@@ -341,8 +341,8 @@ def test_refused_serials_gather_every_kind_of_refusal(certificates, render):
 def test_certificates_sharing_a_common_name_get_no_rights(engine, certificates, store, render):
     engine.create_thing("t1")
     first, second = outside_certificate("device", 1001), outside_certificate("device", 1002)
-    store.insert_certificate(first)
-    store.insert_certificate(second)
+    store.certificates.insert_certificate(first)
+    store.certificates.insert_certificate(second)
     arn, name, _serial = new_certificate(certificates)
     for certificate in (first, second):
         certificates.attach("t1", certificates.arns.certificate(certificate.certificate_id))
@@ -356,7 +356,7 @@ def test_certificates_sharing_a_common_name_get_no_rights(engine, certificates, 
 def test_a_certificate_without_a_common_name_gets_no_rights(engine, certificates, store, render):
     engine.create_thing("t1")
     nameless = outside_certificate(None, 2001)
-    store.insert_certificate(nameless)
+    store.certificates.insert_certificate(nameless)
     certificates.attach("t1", certificates.arns.certificate(nameless.certificate_id))
     files, users = render()
     assert users == {}

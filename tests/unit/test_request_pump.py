@@ -36,7 +36,7 @@ class Device:
     def handle(self, topic: str, payload: bytes) -> list[Message]:
         name = topic.split("/")[2]
         with self.store.atomic():
-            self.store.insert_thing(Thing(name=name, thing_id=name, created_at=1.0))
+            self.store.registry.insert_thing(Thing(name=name, thing_id=name, created_at=1.0))
             if name in self.fail:
                 raise RuntimeError(f"{name} breaks")
         return [Message(f"{topic}/accepted", {"thing": name})]

@@ -38,7 +38,7 @@ def _job(engine, arns, things, job_id="j", **settings):
 
 
 def _released(engine, job_id="j"):
-    return len(engine.store.things_with_executions(job_id))
+    return len(engine.store.jobs.things_with_executions(job_id))
 
 
 def _finish(engine, thing, job_id="j", status=S.SUCCEEDED):
@@ -66,7 +66,7 @@ def test_maximum_per_minute_releases_at_the_pace(engine, arns, clock, fleet):
     clock.advance(45)
     engine.tick()
     assert _released(engine) == 5
-    assert engine.store.execution_counts("j") == {S.QUEUED: 5}
+    assert engine.store.jobs.execution_counts("j") == {S.QUEUED: 5}
 
 
 def test_unreleased_things_see_nothing(engine, arns, clock, fleet, device):
@@ -125,8 +125,8 @@ def test_cancel_cancels_unreleased_things(engine, arns, clock, fleet):
     _job(engine, arns, fleet, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
     engine.start_next(fleet[0], None)
     engine.cancel_job("j", force=False, reason_code=None, comment=None)
-    assert engine.store.execution_counts("j") == {S.IN_PROGRESS: 1, S.CANCELED: 9}
-    assert engine.store.rollout_remaining("j") == 0
+    assert engine.store.jobs.execution_counts("j") == {S.IN_PROGRESS: 1, S.CANCELED: 9}
+    assert engine.store.jobs.rollout_remaining("j") == 0
     clock.advance(10 * MINUTE)
     engine.tick()
     assert _released(engine) == 10 and engine.pending(fleet[1]) == []
@@ -146,7 +146,7 @@ def test_restart_resumes_at_the_pace(tmp_path, arns, clock):
     second.tick()
     assert _released(second) == 2
     second.tick()  # nothing is released twice
-    assert second.store.execution_counts("j") == {S.QUEUED: 2}
+    assert second.store.jobs.execution_counts("j") == {S.QUEUED: 2}
     second.store.close()
 
 
@@ -226,10 +226,10 @@ def test_end_behaviors(engine, arns, clock, fleet, behavior, job_status, running
     job = engine.get_job("j")
     assert job.status is job_status
     assert engine.get_execution("j", fleet[0], None).status is running_status
-    assert engine.store.rollout_remaining("j") == 0
+    assert engine.store.jobs.rollout_remaining("j") == 0
     if behavior == "STOP_ROLLOUT":
         assert engine.get_execution("j", fleet[1], None).status is S.QUEUED
-        assert engine.store.get_execution("j", fleet[2]) is None
+        assert engine.store.jobs.get_execution("j", fleet[2]) is None
     else:
         assert job.reason_code == "SCHEDULED_END_REACHED"
 

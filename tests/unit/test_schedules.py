@@ -51,13 +51,13 @@ def test_each_fire_creates_one_job_with_a_deterministic_id(schedules, arns, cloc
     schedules.create(hourly(arns))
     to_next_hour(clock)
     messages = told(schedules.fire_due())
-    (job,) = [store.get_job(f["jobId"]) for f in schedules.history("nightly")]
+    (job,) = [store.jobs.get_job(f["jobId"]) for f in schedules.history("nightly")]
     assert job.job_id.startswith("nightly-") and job.job_id.endswith("0000Z")
     assert any(m.topic == "$aws/things/t1/jobs/notify-next" for m in messages)
     assert schedules.fire_due() == [], "a fire runs once"
     engine.update("t1", job.job_id, status=ExecutionStatus.SUCCEEDED, status_details=None,
                   expected_version=None, execution_number=None)  # fmt: skip
-    assert store.get_job(job.job_id).status is JobStatus.COMPLETED
+    assert store.jobs.get_job(job.job_id).status is JobStatus.COMPLETED
     clock.advance(HOUR)
     schedules.fire_due()
     assert [h["outcome"] for h in schedules.history("nightly")] == ["created", "created"]
@@ -72,9 +72,11 @@ def test_a_fire_recorded_before_a_crash_is_not_created_again(schedules, arns, cl
     try:
         engine2 = JobsEngine(again, clock, arns)
         restarted = Schedules(again, engine2, Templates(again, clock, arns), clock)
-        schedule = again.get_schedule("nightly")
+        schedule = again.schedules.get_schedule("nightly")
         # Pretend the crash came after the fire's commit but before the schedule moved on.
-        again.put_schedule(schedule.__class__(**{**schedule.__dict__, "handled_until": clock.now() - 10}))
+        again.schedules.put_schedule(
+            schedule.__class__(**{**schedule.__dict__, "handled_until": clock.now() - 10})
+        )
         assert restarted.fire_due() == []
         assert len(restarted.history("nightly")) == 1
     finally:
@@ -245,7 +247,7 @@ def test_a_schedule_that_cannot_be_handled_at_all_stops_no_other_and_waits_to_be
     schedules.create(hourly(arns, name="broken"))
     schedules.create(hourly(arns))
     # As if a tzdata update had dropped the schedule's zone.
-    store.put_schedule(replace(store.get_schedule("broken"), timezone="Gone/Zone"))
+    store.schedules.put_schedule(replace(store.schedules.get_schedule("broken"), timezone="Gone/Zone"))
     to_next_hour(clock)
     with caplog.at_level(logging.ERROR):
         schedules.fire_due()

@@ -18,7 +18,7 @@ STATUSES = tuple(ExecutionStatus)
 
 def fresh_pending(store: Store, thing: str) -> list[JobExecution]:
     """The pending list read straight from the connection, past any cache."""
-    rows = store._conn.execute(
+    rows = store.db._conn.execute(
         "SELECT * FROM job_executions WHERE thing_name = ? AND status IN ('IN_PROGRESS', 'QUEUED')"
         " ORDER BY status = 'QUEUED', queued_at, seq",
         (thing,),
@@ -57,7 +57,7 @@ steps = st.lists(
 def store(tmp_path):
     opened = Store(tmp_path / "jobs.sqlite3")
     for job_id in JOBS:
-        opened.insert_job(job(job_id))
+        opened.jobs.insert_job(job(job_id))
     yield opened
     opened.close()
 
@@ -68,15 +68,15 @@ def test_pending_lists_read_in_a_transaction_match_sqlite_after_every_write(tmp_
     store = Store(tmp_path_factory.mktemp("cache") / "jobs.sqlite3")
     try:
         for job_id in JOBS:
-            store.insert_job(job(job_id))
+            store.jobs.insert_job(job(job_id))
         with store.atomic():
             for operation, thing, job_id, status, queued_at, limit, fail in steps:
                 with contextlib.suppress(RuntimeError), store.atomic():
                     existing = [e for e in fresh_pending(store, thing) if e.job_id == job_id]
                     if operation == "insert":
-                        latest = store.get_execution(job_id, thing)
+                        latest = store.jobs.get_execution(job_id, thing)
                         number = latest.execution_number + 1 if latest else 1
-                        store.insert_execution(
+                        store.jobs.insert_execution(
                             JobExecution(
                                 job_id=job_id,
                                 thing_name=thing,
@@ -90,15 +90,15 @@ def test_pending_lists_read_in_a_transaction_match_sqlite_after_every_write(tmp_
                         changed = existing[0].model_copy(
                             update={"status": status, "version_number": existing[0].version_number + 1}
                         )
-                        store.save_execution(changed)
+                        store.jobs.save_execution(changed)
                     elif operation == "delete" and existing:
-                        store.delete_execution(existing[0])
+                        store.jobs.delete_execution(existing[0])
                     if fail:
                         raise RuntimeError("undo this step")
                 for name in THINGS:
                     expected = fresh_pending(store, name)
-                    assert store.pending_executions(name, limit) == expected[:limit]
-                    assert store.pending_view(name, 2) == (
+                    assert store.jobs.pending_executions(name, limit) == expected[:limit]
+                    assert store.jobs.pending_view(name, 2) == (
                         (len(expected), sum(e.seq for e in expected)),
                         expected[:2],
                     )
@@ -108,23 +108,23 @@ def test_pending_lists_read_in_a_transaction_match_sqlite_after_every_write(tmp_
 
 def test_a_job_read_in_a_transaction_follows_its_writes_and_its_rollbacks(store):
     with store.atomic():
-        assert store.get_job("j1").description == ""
-        store.save_job(job("j1", "changed"))
-        assert store.get_job("j1").description == "changed"
+        assert store.jobs.get_job("j1").description == ""
+        store.jobs.save_job(job("j1", "changed"))
+        assert store.jobs.get_job("j1").description == "changed"
         with pytest.raises(RuntimeError), store.atomic():
-            store.save_job(job("j1", "undone"))
-            assert store.get_job("j1").description == "undone"
+            store.jobs.save_job(job("j1", "undone"))
+            assert store.jobs.get_job("j1").description == "undone"
             raise RuntimeError("roll back")
-        assert store.get_job("j1").description == "changed"
-        store.delete_job("j2")
-        assert store.get_job("j2") is None
-        assert store.get_documents(["j1", "j2"]) == {"j1": "{}"}
-    assert store.get_job("j1").description == "changed"
+        assert store.jobs.get_job("j1").description == "changed"
+        store.jobs.delete_job("j2")
+        assert store.jobs.get_job("j2") is None
+        assert store.jobs.get_documents(["j1", "j2"]) == {"j1": "{}"}
+    assert store.jobs.get_job("j1").description == "changed"
 
 
 def test_another_connection_sees_nothing_of_a_transaction_until_it_commits(store):
     with contextlib.closing(sqlite3.connect(store.path)) as other, store.atomic():
-        store.save_job(job("j1", "pending commit"))
-        assert store.get_job("j1").description == "pending commit"
+        store.jobs.save_job(job("j1", "pending commit"))
+        assert store.jobs.get_job("j1").description == "pending commit"
         (seen,) = other.execute("SELECT description FROM jobs WHERE job_id = 'j1'").fetchone()
         assert seen == ""
