@@ -271,9 +271,9 @@ class JobsService:
             self.arns,
             announce_and_wake,
             after_delete,
+            certificates=self.certificates,
+            policies=self.policies,
         )
-        control.certificates = self.certificates
-        control.policies = self.policies
         scheduler.start()
         embedded_broker = self.broker
         presence = embedded_broker.presence if embedded_broker is not None else None

@@ -21,6 +21,8 @@ Handler = Callable[[Params], dict[str, Any] | None]
 
 
 class HandlerBase:
+    """One family of control-plane handlers; `ControlPlane` composes them."""
+
     def __init__(
         self,
         engine: JobsEngine,
@@ -36,6 +38,10 @@ class HandlerBase:
         self.arns = arns
         self._announce = announce
         self._after_delete = after_delete
+
+    def handlers(self) -> dict[str, Handler]:
+        """This family's operations, by their names in the AWS API model."""
+        raise NotImplementedError
 
     def group_id_to_name(self, group_id: str) -> str:
         group = self.registry.store.registry.get_group_by_id(group_id)

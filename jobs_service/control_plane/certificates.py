@@ -7,13 +7,30 @@ from typing import Any
 from ..certificates import Certificates, NewCertificate
 from ..errors import InvalidRequest
 from ..pagination import decode_token, encode_token, page_size
-from .base import HandlerBase, Params
+from .base import Handler, HandlerBase, Params
 
 __all__ = ["CertificateHandlers"]
 
 
 class CertificateHandlers(HandlerBase):
-    certificates: Certificates | None = None
+    def __init__(self, *shared: Any, certificates: Certificates | None = None) -> None:
+        super().__init__(*shared)
+        self.certificates = certificates
+
+    def handlers(self) -> dict[str, Handler]:
+        """This family's operations, by their names in the AWS API model."""
+        return {
+            "CreateKeysAndCertificate": self.create_keys_and_certificate,
+            "CreateCertificateFromCsr": self.create_certificate_from_csr,
+            "DescribeCertificate": self.describe_certificate,
+            "ListCertificates": self.list_certificates,
+            "UpdateCertificate": self.update_certificate,
+            "DeleteCertificate": self.delete_certificate,
+            "AttachThingPrincipal": self.attach_thing_principal,
+            "DetachThingPrincipal": self.detach_thing_principal,
+            "ListThingPrincipals": self.list_thing_principals,
+            "ListPrincipalThings": self.list_principal_things,
+        }
 
     def _certs(self) -> Certificates:
         if self.certificates is None:

@@ -14,7 +14,7 @@ from ..maintenance_windows import upcoming_starts
 from ..models import Job, JobStatus, TargetSelection
 from ..pagination import decode_token, encode_token, page_size
 from ..templates import TEMPLATE_SETTINGS
-from .base import HandlerBase, Params, page, status_filter
+from .base import Handler, HandlerBase, Params, page, status_filter
 
 __all__ = ["JobHandlers"]
 
@@ -23,6 +23,30 @@ _JOB_SETTINGS = (*UPDATABLE_SETTINGS, "schedulingConfig", "destinationPackageVer
 
 
 class JobHandlers(HandlerBase):
+    def handlers(self) -> dict[str, Handler]:
+        """This family's operations, by their names in the AWS API model."""
+        return {
+            "CreateJob": self.create_job,
+            "DescribeJob": self.describe_job,
+            "ListJobs": self.list_jobs,
+            "UpdateJob": self.update_job,
+            "CancelJob": self.cancel_job,
+            "DeleteJob": self.delete_job,
+            "GetJobDocument": self.get_job_document,
+            "AssociateTargetsWithJob": self.associate_targets_with_job,
+            "ListJobExecutionsForJob": self.list_job_executions_for_job,
+            "ListJobExecutionsForThing": self.list_job_executions_for_thing,
+            "DescribeJobExecution": self.describe_job_execution,
+            "CancelJobExecution": self.cancel_job_execution,
+            "DeleteJobExecution": self.delete_job_execution,
+            "CreateJobTemplate": self.create_job_template,
+            "DescribeJobTemplate": self.describe_job_template,
+            "ListJobTemplates": self.list_job_templates,
+            "DeleteJobTemplate": self.delete_job_template,
+            "DescribeManagedJobTemplate": self.describe_managed_job_template,
+            "ListManagedJobTemplates": self.list_managed_job_templates,
+        }
+
     # -- jobs -------------------------------------------------------------
     def create_job(self, params: Params) -> dict[str, Any]:
         if params.get("documentSource") is not None:

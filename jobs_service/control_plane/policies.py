@@ -7,13 +7,28 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..pagination import decode_token, encode_token, page_size
 from ..policies import Policies
-from .base import HandlerBase, Params
+from .base import Handler, HandlerBase, Params
 
 __all__ = ["PolicyHandlers"]
 
 
 class PolicyHandlers(HandlerBase):
-    policies: Policies | None = None
+    def __init__(self, *shared: Any, policies: Policies | None = None) -> None:
+        super().__init__(*shared)
+        self.policies = policies
+
+    def handlers(self) -> dict[str, Handler]:
+        """This family's operations, by their names in the AWS API model."""
+        return {
+            "CreatePolicy": self.create_policy,
+            "GetPolicy": self.get_policy,
+            "ListPolicies": self.list_policies,
+            "DeletePolicy": self.delete_policy,
+            "CreatePolicyVersion": self.create_policy_version,
+            "AttachPolicy": self.attach_policy,
+            "DetachPolicy": self.detach_policy,
+            "ListAttachedPolicies": self.list_attached_policies,
+        }
 
     def _policies(self) -> Policies:
         if self.policies is None:

@@ -7,12 +7,34 @@ from typing import Any
 from .. import http_payloads as wire
 from ..models import ThingGroup
 from ..pagination import decode_token, encode_token, page_size
-from .base import HandlerBase, Params, page
+from .base import Handler, HandlerBase, Params, page
 
 __all__ = ["RegistryHandlers"]
 
 
 class RegistryHandlers(HandlerBase):
+    def handlers(self) -> dict[str, Handler]:
+        """This family's operations, by their names in the AWS API model."""
+        return {
+            "CreateThing": self.create_thing,
+            "DescribeThing": self.describe_thing,
+            "ListThings": self.list_things,
+            "UpdateThing": self.update_thing,
+            "DeleteThing": self.delete_thing,
+            "CreateThingGroup": self.create_thing_group,
+            "DescribeThingGroup": self.describe_thing_group,
+            "UpdateThingGroup": self.update_thing_group,
+            "DeleteThingGroup": self.delete_thing_group,
+            "ListThingGroups": self.list_thing_groups,
+            "ListThingGroupsForThing": self.list_thing_groups_for_thing,
+            "AddThingToThingGroup": self.add_thing_to_thing_group,
+            "RemoveThingFromThingGroup": self.remove_thing_from_thing_group,
+            "ListThingsInThingGroup": self.list_things_in_thing_group,
+            "CreateDynamicThingGroup": self.create_dynamic_thing_group,
+            "UpdateDynamicThingGroup": self.update_dynamic_thing_group,
+            "DeleteDynamicThingGroup": self.delete_dynamic_thing_group,
+        }
+
     # -- things -----------------------------------------------------------
     def create_thing(self, params: Params) -> dict[str, Any]:
         payload = params.get("attributePayload") or {}

@@ -1,0 +1,14 @@
+"""The control plane is its handler families composed: each operation belongs to exactly one."""
+
+from collections import Counter
+
+from iot_jobs_bridge.jobs_service.control_plane import ControlPlane
+from iot_jobs_bridge.jobs_service.templates import Templates
+
+
+def test_each_operation_is_handled_by_exactly_one_family(engine, registry, store, clock, arns):
+    control = ControlPlane(engine, registry, Templates(store, clock, arns), arns, lambda _events: None)
+    owners = Counter(name for family in control.families for name in family.handlers())
+    assert [name for name, count in owners.items() if count > 1] == []
+    assert set(control.handlers()) == set(owners)
+    assert {"CreateJob", "CreateThing", "CreateKeysAndCertificate", "AttachPolicy"} <= set(owners)
