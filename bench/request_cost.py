@@ -62,12 +62,12 @@ def main() -> None:
         Registry(store, clock, arns).create_group("fleet")
         began = time.process_time()
         for name in things:  # as the simulator registers its fleet
-            engine.create_thing(name)
-            engine.add_thing_to_group("fleet", name)
+            engine.membership.create_thing(name)
+            engine.membership.add_thing_to_group("fleet", name)
         registered = time.process_time()
         for job in range(args.jobs):
             fleet = [arns.thing_group("fleet")]
-            engine.create_job(NewJob(job_id=f"job-{job}", targets=fleet, document='{"run": "bench"}'))
+            engine.jobs.create_job(NewJob(job_id=f"job-{job}", targets=fleet, document='{"run": "bench"}'))
         created = time.process_time()
 
         profiler = cProfile.Profile() if args.profile else None

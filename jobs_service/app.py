@@ -248,7 +248,7 @@ class JobsService:
         self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
 
         def finish_deletions() -> None:
-            announce(engine.finish_deletions().events)
+            announce(engine.jobs.finish_deletions().events)
 
         finish_deletions()  # deletions a crash interrupted
         loop = asyncio.get_running_loop()

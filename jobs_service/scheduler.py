@@ -81,9 +81,9 @@ class Scheduler:
         """
         dues: list[float | None] = []
         try:
-            outcome = self._engine.tick()
+            outcome = self._engine.rollout.tick()
             self._announce(outcome.events)
-            dues.append(self._engine.next_due())
+            dues.append(self._engine.rollout.next_due())
         except Exception:
             log.exception("The engine's timers failed; looking again in %.0f s", IDLE_RECHECK)
             dues.append(self._clock.now() + IDLE_RECHECK)

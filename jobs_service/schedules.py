@@ -284,7 +284,7 @@ class Schedules:
             settings={**resolved.settings, **(spec.get("settings") or {})},
             raw_document=resolved.raw_document,
         )
-        events = self.engine.create_job(new).events
+        events = self.engine.jobs.create_job(new).events
         log.info(
             "schedule %s fired: job %s created",
             schedule.name,

@@ -59,7 +59,7 @@ class JobHandlers(HandlerBase):
             if params.get(key) is not None:
                 settings[key] = params[key]
         job = self._sent(
-            self.engine.create_job(
+            self.engine.jobs.create_job(
                 NewJob(
                     job_id=params["jobId"],
                     targets=params["targets"],
@@ -111,7 +111,7 @@ class JobHandlers(HandlerBase):
         return result
 
     def update_job(self, params: Params) -> None:
-        self.engine.update_job(
+        self.engine.jobs.update_job(
             params["jobId"],
             description=params.get("description"),
             settings={key: params[key] for key in UPDATABLE_SETTINGS if params.get(key) is not None},
@@ -119,7 +119,7 @@ class JobHandlers(HandlerBase):
 
     def cancel_job(self, params: Params) -> dict[str, Any]:
         job = self._sent(
-            self.engine.cancel_job(
+            self.engine.jobs.cancel_job(
                 params["jobId"],
                 force=bool(params.get("force")),
                 reason_code=params.get("reasonCode"),
@@ -129,7 +129,7 @@ class JobHandlers(HandlerBase):
         return self._job_reference(job)
 
     def delete_job(self, params: Params) -> None:
-        self._sent(self.engine.delete_job(params["jobId"], force=bool(params.get("force"))))
+        self._sent(self.engine.jobs.delete_job(params["jobId"], force=bool(params.get("force"))))
         self._after_delete()
 
     def get_job_document(self, params: Params) -> dict[str, Any]:
@@ -138,7 +138,7 @@ class JobHandlers(HandlerBase):
         return {"document": job.raw_document if before else job.document}
 
     def associate_targets_with_job(self, params: Params) -> dict[str, Any]:
-        job = self._sent(self.engine.associate_targets(params["jobId"], params["targets"]))
+        job = self._sent(self.engine.jobs.associate_targets(params["jobId"], params["targets"]))
         return self._job_reference(job)
 
     # -- executions -------------------------------------------------------
@@ -189,12 +189,12 @@ class JobHandlers(HandlerBase):
         execution = self.engine.get_execution(
             params["jobId"], params["thingName"], params.get("executionNumber")
         )
-        seconds_left = self.engine.seconds_before_timed_out(execution)
+        seconds_left = self.engine.lifecycle.seconds_before_timed_out(execution)
         return {"execution": wire.execution(execution, self.arns, seconds_left)}
 
     def cancel_job_execution(self, params: Params) -> None:
         self._sent(
-            self.engine.cancel_execution(
+            self.engine.jobs.cancel_execution(
                 params["jobId"],
                 params["thingName"],
                 force=bool(params.get("force")),
@@ -205,7 +205,7 @@ class JobHandlers(HandlerBase):
 
     def delete_job_execution(self, params: Params) -> None:
         self._sent(
-            self.engine.delete_execution(
+            self.engine.jobs.delete_execution(
                 params["jobId"],
                 params["thingName"],
                 params["executionNumber"],

@@ -39,7 +39,7 @@ class RegistryHandlers(HandlerBase):
     def create_thing(self, params: Params) -> dict[str, Any]:
         payload = params.get("attributePayload") or {}
         thing = self._sent(
-            self.engine.create_thing(
+            self.engine.membership.create_thing(
                 params["thingName"],
                 thing_type_name=params.get("thingTypeName"),
                 attributes=payload.get("attributes"),
@@ -83,7 +83,7 @@ class RegistryHandlers(HandlerBase):
     def update_thing(self, params: Params) -> None:
         payload = params.get("attributePayload")
         self._sent(
-            self.engine.update_thing(
+            self.engine.membership.update_thing(
                 params["thingName"],
                 attributes=None if payload is None else (payload.get("attributes") or {}),
                 merge=bool(payload and payload.get("merge")),
@@ -95,7 +95,7 @@ class RegistryHandlers(HandlerBase):
 
     def delete_thing(self, params: Params) -> None:
         self._sent(
-            self.engine.delete_thing(params["thingName"], expected_version=params.get("expectedVersion"))
+            self.engine.membership.delete_thing(params["thingName"], expected_version=params.get("expectedVersion"))
         )
 
     # -- groups -----------------------------------------------------------
@@ -129,7 +129,7 @@ class RegistryHandlers(HandlerBase):
 
     def delete_thing_group(self, params: Params) -> None:
         self._sent(
-            self.engine.delete_group(params["thingGroupName"], expected_version=params.get("expectedVersion"))
+            self.engine.membership.delete_group(params["thingGroupName"], expected_version=params.get("expectedVersion"))
         )
 
     def list_thing_groups(self, params: Params) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class RegistryHandlers(HandlerBase):
         group = self.registry.group_name_from(params.get("thingGroupName"), params.get("thingGroupArn"))
         thing = self.registry.thing_name_from(params.get("thingName"), params.get("thingArn"))
         self._sent(
-            self.engine.add_thing_to_group(
+            self.engine.membership.add_thing_to_group(
                 group, thing, override_dynamic=bool(params.get("overrideDynamicGroups"))
             )
         )
@@ -184,7 +184,7 @@ class RegistryHandlers(HandlerBase):
     def remove_thing_from_thing_group(self, params: Params) -> None:
         group = self.registry.group_name_from(params.get("thingGroupName"), params.get("thingGroupArn"))
         thing = self.registry.thing_name_from(params.get("thingName"), params.get("thingArn"))
-        self._sent(self.engine.remove_thing_from_group(group, thing))
+        self._sent(self.engine.membership.remove_thing_from_group(group, thing))
 
     def list_things_in_thing_group(self, params: Params) -> dict[str, Any]:
         names = self.registry.things_in_group(
@@ -203,7 +203,7 @@ class RegistryHandlers(HandlerBase):
     def create_dynamic_thing_group(self, params: Params) -> dict[str, Any]:
         properties = params.get("thingGroupProperties") or {}
         group = self._sent(
-            self.engine.create_dynamic_group(
+            self.engine.membership.create_dynamic_group(
                 params["thingGroupName"],
                 query_string=params["queryString"],
                 query_version=params.get("queryVersion"),
@@ -221,7 +221,7 @@ class RegistryHandlers(HandlerBase):
 
     def update_dynamic_thing_group(self, params: Params) -> dict[str, Any]:
         group = self._sent(
-            self.engine.update_dynamic_group(
+            self.engine.membership.update_dynamic_group(
                 params["thingGroupName"],
                 query_string=params.get("queryString"),
                 query_version=params.get("queryVersion"),
@@ -234,7 +234,7 @@ class RegistryHandlers(HandlerBase):
 
     def delete_dynamic_thing_group(self, params: Params) -> None:
         self._sent(
-            self.engine.delete_dynamic_group(
+            self.engine.membership.delete_dynamic_group(
                 params["thingGroupName"], expected_version=params.get("expectedVersion")
             )
         )

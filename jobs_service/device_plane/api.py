@@ -108,7 +108,7 @@ class DeviceApi:
         return self._update(request, body)
 
     def _get_pending(self, request: Request) -> dict[str, Any]:
-        pending = self.engine.pending(request.thing_name)
+        pending = self.engine.device.pending(request.thing_name)
         queued = [summary(e) for e in pending if e.status is ExecutionStatus.QUEUED]
         return {
             "inProgressJobs": [summary(e) for e in pending if e.status is ExecutionStatus.IN_PROGRESS],
@@ -116,7 +116,7 @@ class DeviceApi:
         }
 
     def _start_next(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[DomainEvent]]:
-        outcome = self.engine.start_next(
+        outcome = self.engine.device.start_next(
             request.thing_name, body.get("statusDetails"), body.get("stepTimeoutInMinutes")
         )
         reply: dict[str, Any] = {}
@@ -124,18 +124,18 @@ class DeviceApi:
             reply["execution"] = execution_data(
                 outcome.value,
                 document=self.engine.document(outcome.value.job_id),
-                seconds_left=self.engine.seconds_before_timed_out(outcome.value),
+                seconds_left=self.engine.lifecycle.seconds_before_timed_out(outcome.value),
             )
         return reply, outcome.events
 
     def _describe(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         assert request.job_id is not None
-        execution = self.engine.describe(request.thing_name, request.job_id, body.get("executionNumber"))
+        execution = self.engine.device.describe(request.thing_name, request.job_id, body.get("executionNumber"))
         if execution is None:
             return {}
         include_document = body.get("includeJobDocument", True)
         document = self.engine.document(execution.job_id) if include_document else None
-        seconds_left = self.engine.seconds_before_timed_out(execution)
+        seconds_left = self.engine.lifecycle.seconds_before_timed_out(execution)
         return {
             "execution": execution_data(
                 execution, document=document, include_thing_name=True, seconds_left=seconds_left
@@ -145,7 +145,7 @@ class DeviceApi:
     def _update(self, request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], list[DomainEvent]]:
         assert request.job_id is not None
         expected = body.get("expectedVersion")
-        outcome = self.engine.update(
+        outcome = self.engine.device.update(
             request.thing_name,
             request.job_id,
             status=ExecutionStatus(body["status"]),

@@ -1,4 +1,4 @@
-"""Shared machinery of the engine: transactions that diff pending lists, queuing, completion."""
+"""The engine's core, which its parts share: transactions that diff pending lists, events, queuing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..models import ExecutionStatus, Job, JobExecution
 from ..states import INITIAL_STATUSES, Actor, IllegalTransition, moved
 from ..store import Store
 
-__all__ = ["EngineBase", "Outcome", "no_execution"]
+__all__ = ["EngineCore", "Outcome", "Part", "no_execution"]
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class Outcome:
     events: list[DomainEvent] = field(default_factory=list)
 
 
-class EngineBase:
+class EngineCore:
     def __init__(
         self,
         store: Store,
@@ -53,29 +53,29 @@ class EngineBase:
         self._notes: list[_Note] = []
 
     # -- the operator's log -------------------------------------------------
-    def _note(self, level: int, message: str, *args: Any, **fields: Any) -> None:
+    def note(self, level: int, message: str, *args: Any, **fields: Any) -> None:
         """Log ``message`` on ``iotjobs.jobs`` after the commit; ``fields`` become the record's extras."""
         self._notes.append((level, message, args, fields))
 
-    def _take_notes(self) -> list[_Note]:
+    def take_notes(self) -> list[_Note]:
         notes, self._notes = self._notes, []
         return notes
 
     # -- events -----------------------------------------------------------
-    def _emit_execution(self, execution: JobExecution, operation: str | None = None) -> None:
+    def emit_execution(self, execution: JobExecution, operation: str | None = None) -> None:
         """Record that an execution ended (or, with ``operation="deleted"``, was deleted)."""
         name = operation or execution.status.value.lower()
         self._events.append(ExecutionChanged(execution, name, self.clock.now()))
 
-    def _emit_job(self, job: Job, operation: str, status: str) -> None:
+    def emit_job(self, job: Job, operation: str, status: str) -> None:
         counts = self.store.jobs.execution_counts(job.job_id) if operation == "completed" else None
         self._events.append(JobChanged(job, operation, status, self.clock.now(), counts))
 
-    def _take_events(self) -> list[DomainEvent]:
+    def take_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         return events
 
-    def _watching(
+    def watching(
         self, things: Iterable[str] | Callable[[], Iterable[str]], change: Callable[[], T]
     ) -> Outcome:
         """Run ``change`` in one transaction; diff the pending lists of ``things``.
@@ -92,8 +92,8 @@ class EngineBase:
             return documents[job_id]
 
         with self.store.atomic() as work:
-            self._take_events()  # anything left by a change that failed
-            self._take_notes()
+            self.take_events()  # anything left by a change that failed
+            self.take_notes()
             # Only the head of each pending list and what a notify shows are read,
             # plus a signature that tells whether membership changed: a thing with
             # thousands of pending executions costs no more than one with ten.
@@ -124,12 +124,12 @@ class EngineBase:
                     events.append(
                         PendingChanged(name, tuple(new), membership_changed, head_changed, document, now)
                     )
-            events += self._take_events()
-            notes = self._take_notes()
+            events += self.take_events()
+            notes = self.take_notes()
             work.after_commit(lambda: write_notes(notes))
         return Outcome(value, events)
 
-    def _queue(
+    def queue(
         self,
         job_id: str,
         thing_name: str,
@@ -157,7 +157,7 @@ class EngineBase:
             )
         )
 
-    def _end_by_service(
+    def end_by_service(
         self,
         execution: JobExecution,
         status: ExecutionStatus,
@@ -176,7 +176,7 @@ class EngineBase:
             status_details=execution.status_details if status_details is None else status_details,
         )
         self.store.jobs.save_execution(ended)
-        self._emit_execution(ended)
+        self.emit_execution(ended)
         return ended
 
     def resolve_targets(self, targets: list[str]) -> list[str]:
@@ -212,6 +212,21 @@ class EngineBase:
         if execution is None:
             raise ResourceNotFound(no_execution(job_id, thing_name, execution_number))
         return execution
+
+
+class Part:
+    """One part of the engine (its device, jobs, membership, rollout or lifecycle operations).
+
+    Every part works over the same `EngineCore`: its store, clock and the events
+    and log lines of the transaction under way.
+    """
+
+    def __init__(self, core: EngineCore) -> None:
+        self.core = core
+        self.store = core.store
+        self.clock = core.clock
+        self.arns = core.arns
+        self.limits = core.limits
 
 
 def _identity(execution: JobExecution) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from ..errors import (
 )
 from ..models import ExecutionStatus, JobExecution, JobStatus
 from ..states import Actor, Verdict, device_update_verdict, is_terminal, moved
-from .base import Outcome, no_execution
+from .base import EngineCore, Outcome, Part, no_execution
 from .lifecycle import LifecycleOps
 
 __all__ = ["NEXT", "DeviceOps"]
@@ -19,7 +19,11 @@ __all__ = ["NEXT", "DeviceOps"]
 NEXT = "$next"
 
 
-class DeviceOps(LifecycleOps):
+class DeviceOps(Part):
+    def __init__(self, core: EngineCore, lifecycle: LifecycleOps) -> None:
+        super().__init__(core)
+        self.lifecycle = lifecycle
+
     def pending(self, thing_name: str) -> list[JobExecution]:
         """The thing's pending executions in "next" order (empty for unknown things)."""
         return self.store.jobs.pending_executions(thing_name)
@@ -49,12 +53,12 @@ class DeviceOps(LifecycleOps):
                 started_at=now,
                 status_details=head.status_details if status_details is None else status_details,
                 step_timeout_at=_step_deadline(head.step_timeout_at, step_timeout_minutes, now),
-                timeout_at=self._started_timers(head.job_id, now),
+                timeout_at=self.lifecycle.started_timers(head.job_id, now),
             )
             self.store.jobs.save_execution(started)
             return started
 
-        return self._watching([thing_name], change)
+        return self.core.watching([thing_name], change)
 
     def describe(self, thing_name: str, job_id: str, execution_number: int | None) -> JobExecution | None:
         """One execution of a job on a thing; for ``$next`` the head (or None).
@@ -126,15 +130,15 @@ class DeviceOps(LifecycleOps):
                 status_details=current.status_details if status_details is None else status_details,
                 started_at=now if first_start else current.started_at,
                 step_timeout_at=_step_deadline(current.step_timeout_at, step_timeout_minutes, now),
-                timeout_at=self._started_timers(job_id, now) if first_start else current.timeout_at,
+                timeout_at=self.lifecycle.started_timers(job_id, now) if first_start else current.timeout_at,
             )
             self.store.jobs.save_execution(updated)
             if is_terminal(status):
-                self._emit_execution(updated)
-                self._after_execution_ended(updated, now)
+                self.core.emit_execution(updated)
+                self.lifecycle.after_execution_ended(updated, now)
             return updated
 
-        return self._watching([thing_name], change)
+        return self.core.watching([thing_name], change)
 
 
 def _step_deadline(current: float | None, minutes: int | None, now: float) -> float | None:

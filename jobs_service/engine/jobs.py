@@ -19,7 +19,8 @@ from ..errors import (
 from ..job_settings import check_job_settings, check_status_details
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import is_terminal, job_moved
-from .base import Outcome, counted, no_execution, write_notes
+from .base import EngineCore, Outcome, Part, counted, no_execution, write_notes
+from .lifecycle import LifecycleOps
 from .rollout import RolloutOps, schedule_of
 
 __all__ = ["MAX_DELETIONS_IN_PROGRESS", "MAX_TARGETS", "JobOps", "NewJob"]
@@ -50,13 +51,18 @@ class NewJob:
     namespace_id: str | None = None
 
 
-class JobOps(RolloutOps):
+class JobOps(Part):
+    def __init__(self, core: EngineCore, lifecycle: LifecycleOps, rollout: RolloutOps) -> None:
+        super().__init__(core)
+        self.lifecycle = lifecycle
+        self.rollout = rollout
+
     def create_job(self, new: NewJob) -> Outcome:
         """Store a job and queue one execution per distinct target thing."""
         require_json_object(new.document)
         check_job_settings(new.settings, now=self.clock.now())
         _check_target_count(len(new.targets))
-        things = self.resolve_targets(new.targets)
+        things = self.core.resolve_targets(new.targets)
         now = self.clock.now()
 
         def change() -> Job:
@@ -82,19 +88,19 @@ class JobOps(RolloutOps):
                 end_at=end,
             )
             self.store.jobs.insert_job(job)
-            if self._ready_to_start(job, now):
-                self._start_job(job, things, now, created=True)
+            if self.rollout.ready_to_start(job, now):
+                self.rollout.start_job(job, things, now, created=True)
             else:
-                self._note_scheduled(job, len(things), now)
-            return self.get_job(job.job_id)
+                self.rollout.note_scheduled(job, len(things), now)
+            return self.core.get_job(job.job_id)
 
-        return self._watching(things, change)
+        return self.core.watching(things, change)
 
     def update_job(self, job_id: str, *, description: str | None, settings: dict[str, Any]) -> Job:
         """UpdateJob: only the description and the settings of ``UPDATABLE_SETTINGS``."""
         check_job_settings(settings, now=self.clock.now())
         with self.store.atomic():
-            job = self._not_deleting(self.get_job(job_id))
+            job = self._not_deleting(self.core.get_job(job_id))
             if "timeoutConfig" in settings and self.store.jobs.any_started(job_id):
                 raise InvalidRequest(
                     f"The timeout of job {job_id} cannot change once one of its executions has started"
@@ -120,15 +126,15 @@ class JobOps(RolloutOps):
         """
 
         def change() -> Job:
-            job = self._not_deleting(self.get_job(job_id))
+            job = self._not_deleting(self.core.get_job(job_id))
             if job.status is JobStatus.COMPLETED:
                 raise InvalidRequest(f"Job {job_id} is COMPLETED; it cannot be canceled")
             if job.status is JobStatus.CANCELED and (job.force_canceled or not force):
                 raise InvalidRequest(f"Job {job_id} is already canceled")
             now = self.clock.now()
-            self._cancel_open_work(job, now, force=force)
+            self.lifecycle.cancel_open_work(job, now, force=force)
             canceled = job_moved(
-                self.get_job(job_id),
+                self.core.get_job(job_id),
                 JobStatus.CANCELED,
                 now,
                 force_canceled=job.force_canceled or force,
@@ -136,12 +142,12 @@ class JobOps(RolloutOps):
                 comment=comment if comment is not None else job.comment,
             )
             self.store.jobs.save_job(canceled)
-            self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
-            self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+            self.core.emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+            self.core.emit_job(canceled, "canceled", JobStatus.CANCELED.value)
             said = [
                 f"{k}: {v}" for k, v in (("reasonCode", reason_code), ("comment", comment)) if v is not None
             ]
-            self._note(
+            self.core.note(
                 logging.INFO,
                 "job %s canceled%s%s",
                 job_id,
@@ -154,13 +160,13 @@ class JobOps(RolloutOps):
             )
             return canceled
 
-        return self._watching(lambda: self._things_with_open_executions(job_id), change)
+        return self.core.watching(lambda: self._things_with_open_executions(job_id), change)
 
     def delete_job(self, job_id: str, *, force: bool) -> Outcome:
         """Mark a job DELETION_IN_PROGRESS and remove its executions; :meth:`finish_deletions` drops it."""
 
         def change() -> Job:
-            job = self._not_deleting(self.get_job(job_id))
+            job = self._not_deleting(self.core.get_job(job_id))
             if job.status in (JobStatus.IN_PROGRESS, JobStatus.SCHEDULED) and not force:
                 raise InvalidStateTransition(
                     f"Job {job_id} is {job.status.value}; delete it with force=true, or cancel it first"
@@ -175,8 +181,8 @@ class JobOps(RolloutOps):
             executions = self.store.jobs.executions_for_job(job_id, status=None, after=None, limit=-1)
             for execution in executions:
                 self.store.jobs.delete_execution(execution)
-                self._emit_execution(execution, "deleted")
-            self._note(
+                self.core.emit_execution(execution, "deleted")
+            self.core.note(
                 logging.INFO,
                 "job %s deleted%s: it was %s, with %s",
                 job_id,
@@ -189,10 +195,10 @@ class JobOps(RolloutOps):
             )
             deleting = job_moved(job, JobStatus.DELETION_IN_PROGRESS, self.clock.now())
             self.store.jobs.save_job(deleting)
-            self._emit_job(deleting, "deletion_in_progress", JobStatus.DELETION_IN_PROGRESS.value)
+            self.core.emit_job(deleting, "deletion_in_progress", JobStatus.DELETION_IN_PROGRESS.value)
             return deleting
 
-        return self._watching(lambda: self._things_with_open_executions(job_id), change)
+        return self.core.watching(lambda: self._things_with_open_executions(job_id), change)
 
     def finish_deletions(self) -> Outcome:
         """Drop every job left DELETION_IN_PROGRESS (also after a restart); their ids become free.
@@ -200,22 +206,22 @@ class JobOps(RolloutOps):
         The value is the list of dropped job ids; the events say each was deleted.
         """
         with self.store.atomic() as work:
-            self._take_events()
-            self._take_notes()
+            self.core.take_events()
+            self.core.take_notes()
             job_ids = self.store.jobs.job_ids_with_status(JobStatus.DELETION_IN_PROGRESS)
             for job_id in job_ids:
-                job = self.get_job(job_id)
+                job = self.core.get_job(job_id)
                 self.store.jobs.delete_job(job_id)
-                self._emit_job(job, "deleted", "DELETED")
-                self._note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
-            events = self._take_events()
-            notes = self._take_notes()
+                self.core.emit_job(job, "deleted", "DELETED")
+                self.core.note(logging.DEBUG, "job %s dropped; its id is free", job_id, job_id=job_id)
+            events = self.core.take_events()
+            notes = self.core.take_notes()
             work.after_commit(lambda: write_notes(notes))
         return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:
         """Add targets to a continuous job; newly covered things get an execution."""
-        job = self._not_deleting(self.get_job(job_id))
+        job = self._not_deleting(self.core.get_job(job_id))
         if job.target_selection is not TargetSelection.CONTINUOUS:
             raise InvalidRequest(
                 f"Job {job_id} is a snapshot job; targets can be added to continuous jobs only"
@@ -226,20 +232,20 @@ class JobOps(RolloutOps):
             )
         combined = list(dict.fromkeys([*job.targets, *targets]))
         _check_target_count(len(combined))
-        covered_before = set(self.resolve_targets(job.targets))
-        joining = [name for name in self.resolve_targets(targets) if name not in covered_before]
+        covered_before = set(self.core.resolve_targets(job.targets))
+        joining = [name for name in self.core.resolve_targets(targets) if name not in covered_before]
         now = self.clock.now()
 
         def change() -> Job:
             for thing_name in joining:
                 latest = self.store.jobs.get_execution(job_id, thing_name)
                 if latest is None or is_terminal(latest.status):
-                    self._queue(job_id, thing_name, now)
+                    self.core.queue(job_id, thing_name, now)
             updated = job.model_copy(update={"targets": combined, "last_updated_at": now})
             self.store.jobs.save_job(updated)
             return updated
 
-        return self._watching(joining, change)
+        return self.core.watching(joining, change)
 
     def cancel_execution(
         self,
@@ -255,7 +261,7 @@ class JobOps(RolloutOps):
             check_status_details(status_details)
 
         def change() -> JobExecution:
-            execution = self.get_execution(job_id, thing_name, None)
+            execution = self.core.get_execution(job_id, thing_name, None)
             if is_terminal(execution.status):
                 raise InvalidStateTransition(
                     f"Job execution {job_id} on {thing_name} is {execution.status.value};"
@@ -272,13 +278,13 @@ class JobOps(RolloutOps):
                     f" not {expected_version}"
                 )
             now = self.clock.now()
-            canceled = self._end_by_service(
+            canceled = self.core.end_by_service(
                 execution, ExecutionStatus.CANCELED, now, force=running, status_details=status_details
             )
-            self._after_execution_ended(canceled, now)
+            self.lifecycle.after_execution_ended(canceled, now)
             return canceled
 
-        return self._watching([thing_name], change)
+        return self.core.watching([thing_name], change)
 
     def delete_execution(
         self, job_id: str, thing_name: str, execution_number: int, *, force: bool
@@ -294,11 +300,11 @@ class JobOps(RolloutOps):
                     f"Job execution {job_id} on {thing_name} is IN_PROGRESS; delete it with force=true"
                 )
             self.store.jobs.delete_execution(execution)
-            self._emit_execution(execution, "deleted")
-            self._complete_if_done(job_id, self.clock.now())
+            self.core.emit_execution(execution, "deleted")
+            self.lifecycle.complete_if_done(job_id, self.clock.now())
             return execution
 
-        return self._watching([thing_name], change)
+        return self.core.watching([thing_name], change)
 
     def _things_with_open_executions(self, job_id: str) -> list[str]:
         return [execution.thing_name for execution in self.store.jobs.open_executions(job_id)]

@@ -13,7 +13,7 @@ import math
 from ..job_policies import ABORT_REASON, AbortTrip, abort_trip, retry_allowed
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import PENDING_STATUSES, job_moved
-from .base import EngineBase, Outcome
+from .base import Outcome, Part
 
 __all__ = ["LifecycleOps"]
 
@@ -21,8 +21,8 @@ _FAILURES = (ExecutionStatus.FAILED, ExecutionStatus.REJECTED, ExecutionStatus.T
 _RETRIED = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)  # what a retry config can retry
 
 
-class LifecycleOps(EngineBase):
-    def _after_execution_ended(self, execution: JobExecution, now: float) -> None:
+class LifecycleOps(Part):
+    def after_execution_ended(self, execution: JobExecution, now: float) -> None:
         """Retry, abort and completion after ``execution`` reached a terminal status."""
         job = self.store.jobs.get_job(execution.job_id)
         if job is None:
@@ -37,7 +37,7 @@ class LifecycleOps(EngineBase):
                 )
                 if trip is not None:
                     self._abort(job, trip, now)
-        self._complete_if_done(execution.job_id, now)
+        self.complete_if_done(execution.job_id, now)
 
     def _executed_things(self, job: Job) -> int:
         """Things notified of an execution: the released count, or every executed thing."""
@@ -53,18 +53,22 @@ class LifecycleOps(EngineBase):
             if attempt.seq != ended.seq:
                 earlier[attempt.status] = earlier.get(attempt.status, 0) + 1
         if retry_allowed(config, ended.status, earlier):
-            self._queue(job.job_id, ended.thing_name, now, retry_attempt=ended.retry_attempt + 1)
+            self.core.queue(job.job_id, ended.thing_name, now, retry_attempt=ended.retry_attempt + 1)
 
     def _abort(self, job: Job, trip: AbortTrip, now: float) -> None:
         """Cancel a job whose abort criterion tripped: QUEUED and unreleased executions only."""
-        self._cancel_open_work(job, now, force=False)
+        self.cancel_open_work(job, now, force=False)
         canceled = job_moved(
-            self.get_job(job.job_id), JobStatus.CANCELED, now, reason_code=ABORT_REASON, comment=trip.comment
+            self.core.get_job(job.job_id),
+            JobStatus.CANCELED,
+            now,
+            reason_code=ABORT_REASON,
+            comment=trip.comment,
         )
         self.store.jobs.save_job(canceled)
-        self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
-        self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
-        self._note(
+        self.core.emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+        self.core.emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+        self.core.note(
             logging.WARNING,
             "job %s aborted: %s",
             job.job_id,
@@ -74,18 +78,18 @@ class LifecycleOps(EngineBase):
             comment=trip.comment,
         )
 
-    def _cancel_open_work(self, job: Job, now: float, *, force: bool) -> None:
+    def cancel_open_work(self, job: Job, now: float, *, force: bool) -> None:
         """QUEUED executions (IN_PROGRESS ones too with ``force``) and unreleased things become CANCELED."""
         for execution in self.store.jobs.open_executions(job.job_id):
             running = execution.status is ExecutionStatus.IN_PROGRESS
             if force or not running:
-                self._end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
+                self.core.end_by_service(execution, ExecutionStatus.CANCELED, now, force=running)
         for thing_name in self.store.jobs.rollout_waiting(job.job_id):
             # Counted as canceled things, as AWS counts every target of a canceled job.
-            self._queue(job.job_id, thing_name, now, status=ExecutionStatus.CANCELED)
+            self.core.queue(job.job_id, thing_name, now, status=ExecutionStatus.CANCELED)
         self.store.jobs.drop_from_rollout(job.job_id)
 
-    def _complete_if_done(self, job_id: str, now: float) -> None:
+    def complete_if_done(self, job_id: str, now: float) -> None:
         """A snapshot job is COMPLETED once nothing is pending and nothing waits for release."""
         job = self.store.jobs.get_job(job_id)
         if job is None or job.status is not JobStatus.IN_PROGRESS:
@@ -96,11 +100,11 @@ class LifecycleOps(EngineBase):
             return
         completed = job_moved(job, JobStatus.COMPLETED, now, completed_at=now)
         self.store.jobs.save_job(completed)
-        self._emit_job(completed, "completed", JobStatus.COMPLETED.value)
+        self.core.emit_job(completed, "completed", JobStatus.COMPLETED.value)
         counts = {
             status.value: n for status, n in sorted(self.store.jobs.execution_counts(job_id).items()) if n
         }
-        self._note(
+        self.core.note(
             logging.INFO,
             "job %s completed: %s",
             job_id,
@@ -109,7 +113,7 @@ class LifecycleOps(EngineBase):
             executions=counts,
         )
 
-    def _started_timers(self, job_id: str, now: float) -> float | None:
+    def started_timers(self, job_id: str, now: float) -> float | None:
         """The in-progress deadline an execution gets when it starts, from the job's timeoutConfig."""
         job = self.store.jobs.get_job(job_id)
         minutes = ((job.settings if job else {}).get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
@@ -132,7 +136,7 @@ class LifecycleOps(EngineBase):
                     continue
                 step = current.step_timeout_at is not None and current.step_timeout_at <= now
                 timer = "step timer (stepTimeoutInMinutes)" if step else "timer (inProgressTimeoutInMinutes)"
-                self._note(
+                self.core.note(
                     logging.WARNING,
                     "execution of job %s on %s timed out: its %s ran out",
                     current.job_id,
@@ -142,12 +146,12 @@ class LifecycleOps(EngineBase):
                     thing=current.thing_name,
                     reason="step timeout" if step else "in-progress timeout",
                 )
-                timed_out = self._end_by_service(current, ExecutionStatus.TIMED_OUT, now)
-                self._after_execution_ended(timed_out, now)
+                timed_out = self.core.end_by_service(current, ExecutionStatus.TIMED_OUT, now)
+                self.after_execution_ended(timed_out, now)
                 ended.append(timed_out)
             return ended
 
-        return self._watching([execution.thing_name for execution in due], change)
+        return self.core.watching([execution.thing_name for execution in due], change)
 
     def seconds_before_timed_out(self, execution: JobExecution) -> int | None:
         """``approximateSecondsBeforeTimedOut``: whole seconds left on the earlier running timer."""

@@ -20,7 +20,7 @@ from .. import fleet_query
 from ..errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound, VersionConflict
 from ..models import ExecutionStatus, Thing, ThingGroup
 from ..states import is_terminal
-from .base import Outcome
+from .base import EngineCore, Outcome, Part
 from .lifecycle import LifecycleOps
 
 __all__ = ["MAX_ATTRIBUTES", "MAX_GROUPS_PER_THING", "MembershipOps"]
@@ -37,7 +37,11 @@ def _query(text: str) -> fleet_query.Query:
     return fleet_query.parse(text)
 
 
-class MembershipOps(LifecycleOps):
+class MembershipOps(Part):
+    def __init__(self, core: EngineCore, lifecycle: LifecycleOps) -> None:
+        super().__init__(core)
+        self.lifecycle = lifecycle
+
     # -- machinery --------------------------------------------------------
     def _covering_jobs(self, thing_name: str) -> set[str]:
         """IN_PROGRESS continuous jobs whose targets cover the thing now."""
@@ -68,15 +72,15 @@ class MembershipOps(LifecycleOps):
                 for job_id in sorted(after - before[name]):
                     latest = self.store.jobs.get_execution(job_id, name)
                     if latest is None or is_terminal(latest.status):
-                        self._queue(job_id, name, now)
+                        self.core.queue(job_id, name, now)
                 for job_id in sorted(before[name] - after):
                     self.store.jobs.drop_from_rollout(job_id, [name])
                     latest = self.store.jobs.get_execution(job_id, name)
                     if latest is not None and not is_terminal(latest.status):
-                        self._end_by_service(latest, ExecutionStatus.REMOVED, now)
+                        self.core.end_by_service(latest, ExecutionStatus.REMOVED, now)
             return value
 
-        return self._watching(affected, wrapped)
+        return self.core.watching(affected, wrapped)
 
     def _refresh_dynamic_groups(self, thing_name: str) -> None:
         """Re-evaluate every dynamic group's query for one thing."""
@@ -173,12 +177,12 @@ class MembershipOps(LifecycleOps):
                 )
             now = self.clock.now()
             for execution in self.store.jobs.pending_executions(name):
-                self._end_by_service(execution, ExecutionStatus.REMOVED, now)
-                self._complete_if_done(execution.job_id, now)
+                self.core.end_by_service(execution, ExecutionStatus.REMOVED, now)
+                self.lifecycle.complete_if_done(execution.job_id, now)
             self.store.registry.delete_thing(name)
             return True
 
-        return self._watching([name], change)
+        return self.core.watching([name], change)
 
     # -- static membership ------------------------------------------------
     def add_thing_to_group(

@@ -17,7 +17,7 @@ from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
 from ..models import ExecutionStatus, Job, JobStatus
 from ..states import job_moved
-from .base import Outcome, counted, utc_text
+from .base import EngineCore, Outcome, Part, counted, utc_text
 from .lifecycle import LifecycleOps
 
 __all__ = ["RolloutOps", "schedule_of"]
@@ -33,15 +33,19 @@ def schedule_of(settings: dict[str, Any]) -> tuple[float | None, float | None, l
     return start, end, parse_windows(config.get("maintenanceWindows", []))
 
 
-class RolloutOps(LifecycleOps):
+class RolloutOps(Part):
+    def __init__(self, core: EngineCore, lifecycle: LifecycleOps) -> None:
+        super().__init__(core)
+        self.lifecycle = lifecycle
+
     # -- starting ---------------------------------------------------------
-    def _start_job(self, job: Job, things: list[str], now: float, *, created: bool = False) -> Job:
+    def start_job(self, job: Job, things: list[str], now: float, *, created: bool = False) -> Job:
         """Move a job to IN_PROGRESS: release everything now, or queue it for a paced rollout."""
         paced = rate_per_minute(job.settings.get("jobExecutionsRolloutConfig"), notified=0, succeeded=0)
         _, _, windows = schedule_of(job.settings)
         pace = "" if paced is None else f", paced at {paced:g} per minute"
         pace += " in its maintenance windows" if windows else ""
-        self._note(
+        self.core.note(
             logging.INFO,
             "job %s %s %s (%s)%s",
             job.job_id,
@@ -57,35 +61,35 @@ class RolloutOps(LifecycleOps):
         started = job_moved(job, JobStatus.IN_PROGRESS, now)
         if paced is None and not windows:
             for thing_name in things:
-                self._queue(job.job_id, thing_name, now)
+                self.core.queue(job.job_id, thing_name, now)
             started = started.model_copy(update={"released": len(things)})
         else:
             self.store.jobs.enqueue_rollout(job.job_id, things)
             started = started.model_copy(update={"next_release_at": now})
         self.store.jobs.save_job(started)
         if not things:
-            self._complete_if_done(job.job_id, now)
+            self.lifecycle.complete_if_done(job.job_id, now)
         elif paced is not None or windows:
             # The first release is due now: make it part of starting the job.
             batch, next_at = self._due_batch(started, now)
             if batch:
                 self._release(job.job_id, batch, next_at, now)
-        return self.get_job(job.job_id)
+        return self.core.get_job(job.job_id)
 
-    def _ready_to_start(self, job: Job, now: float) -> bool:
+    def ready_to_start(self, job: Job, now: float) -> bool:
         start, _, windows = schedule_of(job.settings)
         if start is not None and start > now:
             return False
         return not windows or open_window(windows, now) is not None
 
-    def _note_scheduled(self, job: Job, things: int, now: float) -> None:
+    def note_scheduled(self, job: Job, things: int, now: float) -> None:
         start, _, _ = schedule_of(job.settings)
         when = (
             f"at {utc_text(start)}"
             if start is not None and start > now
             else "when a maintenance window opens"
         )
-        self._note(
+        self.core.note(
             logging.INFO,
             "job %s created for %s (%s); it starts %s",
             job.job_id,
@@ -104,7 +108,7 @@ class RolloutOps(LifecycleOps):
         events: list[DomainEvent] = []
         for job in self.store.jobs.jobs_with_pending_schedule():
             events += self._schedule_step(job, now).events
-        events += self.time_out_due(now).events
+        events += self.lifecycle.time_out_due(now).events
         for job in self.store.jobs.jobs_rolling_out():
             events += self._release_due(job, now).events
         return Outcome(None, events)
@@ -145,9 +149,9 @@ class RolloutOps(LifecycleOps):
         _, end, _ = schedule_of(job.settings)
         if end is not None and end <= now and not job.ended:
             return self._apply_end(job.job_id, now)
-        if job.status is JobStatus.SCHEDULED and self._ready_to_start(job, now):
+        if job.status is JobStatus.SCHEDULED and self.ready_to_start(job, now):
             things = self.resolve_targets_leniently(job.targets)
-            return self._watching(things, lambda: self._start_job(job, things, now))
+            return self.core.watching(things, lambda: self.start_job(job, things, now))
         return Outcome(None)
 
     def _apply_end(self, job_id: str, now: float) -> Outcome:
@@ -162,9 +166,9 @@ class RolloutOps(LifecycleOps):
             ended = job.model_copy(update={"ended": True, "last_updated_at": now})
             if job.status is JobStatus.SCHEDULED or behavior in ("CANCEL", "FORCE_CANCEL"):
                 self.store.jobs.save_job(ended)
-                self._cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
+                self.lifecycle.cancel_open_work(ended, now, force=behavior == "FORCE_CANCEL")
                 canceled = job_moved(
-                    self.get_job(job_id),
+                    self.core.get_job(job_id),
                     JobStatus.CANCELED,
                     now,
                     force_canceled=behavior == "FORCE_CANCEL",
@@ -172,9 +176,9 @@ class RolloutOps(LifecycleOps):
                     comment=f"The job reached its endTime ({behavior})",
                 )
                 self.store.jobs.save_job(canceled)
-                self._emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
-                self._emit_job(canceled, "canceled", JobStatus.CANCELED.value)
-                self._note(
+                self.core.emit_job(canceled, "cancellation_in_progress", "CANCELLATION_IN_PROGRESS")
+                self.core.emit_job(canceled, "canceled", JobStatus.CANCELED.value)
+                self.core.note(
                     logging.INFO,
                     "job %s canceled: it reached its endTime (%s)",
                     job_id,
@@ -184,7 +188,7 @@ class RolloutOps(LifecycleOps):
                 )
                 return canceled
             # STOP_ROLLOUT: nothing more is released; what was released carries on.
-            self._note(
+            self.core.note(
                 logging.INFO,
                 "job %s reached its endTime: its rollout stopped (STOP_ROLLOUT)",
                 job_id,
@@ -193,17 +197,17 @@ class RolloutOps(LifecycleOps):
             )
             self.store.jobs.drop_from_rollout(job_id)
             self.store.jobs.save_job(ended.model_copy(update={"next_release_at": None}))
-            self._complete_if_done(job_id, now)
-            return self.get_job(job_id)
+            self.lifecycle.complete_if_done(job_id, now)
+            return self.core.get_job(job_id)
 
-        return self._watching(things, change)
+        return self.core.watching(things, change)
 
     def _release_due(self, job: Job, now: float) -> Outcome:
         """Release the executions whose turn has come at the job's current rate."""
         batch, next_at = self._due_batch(job, now)
         if not batch:
             return Outcome(None)
-        return self._watching(batch, lambda: self._release(job.job_id, batch, next_at, now))
+        return self.core.watching(batch, lambda: self._release(job.job_id, batch, next_at, now))
 
     def _due_batch(self, job: Job, now: float) -> tuple[list[str], float | None]:
         """The things whose release is due by ``now``, and when the one after them is due."""
@@ -235,17 +239,21 @@ class RolloutOps(LifecycleOps):
         for thing_name in batch:
             latest = self.store.jobs.get_execution(job_id, thing_name)
             if latest is None or latest.status not in (ExecutionStatus.QUEUED, ExecutionStatus.IN_PROGRESS):
-                self._queue(job_id, thing_name, now)
+                self.core.queue(job_id, thing_name, now)
         self.store.jobs.drop_from_rollout(job_id, batch)
-        current = self.get_job(job_id)
+        current = self.core.get_job(job_id)
         released = current.released + len(batch)
         self.store.jobs.save_job(
             current.model_copy(update={"released": released, "next_release_at": next_at})
         )
-        self._note(logging.DEBUG, "job %s released %s", job_id, counted(len(batch), "thing"), job_id=job_id)
+        self.core.note(
+            logging.DEBUG, "job %s released %s", job_id, counted(len(batch), "thing"), job_id=job_id
+        )
         if next_at is None:
-            self._note(logging.INFO, "job %s: all its %d things released", job_id, released, job_id=job_id)
-            self._complete_if_done(job_id, now)
+            self.core.note(
+                logging.INFO, "job %s: all its %d things released", job_id, released, job_id=job_id
+            )
+            self.lifecycle.complete_if_done(job_id, now)
 
     def resolve_targets_leniently(self, targets: list[str]) -> list[str]:
         """Targets at start time: a thing or group deleted since creation is skipped."""

@@ -7,8 +7,8 @@ from iot_jobs_bridge.jobs_service.engine import NewJob
 
 @pytest.fixture
 def job(engine, registry, arns):
-    engine.create_thing("t1")
-    engine.create_job(NewJob(job_id="j1", targets=[arns.thing("t1")], document='{"op": "x"}'))
+    engine.membership.create_thing("t1")
+    engine.jobs.create_job(NewJob(job_id="j1", targets=[arns.thing("t1")], document='{"op": "x"}'))
 
 
 def _call(device, topic, payload):
@@ -200,9 +200,9 @@ def test_describe_of_a_finished_job_is_terminal_state_reached(device, job):
 
 
 def test_describe_of_a_terminal_execution_of_an_active_job_is_accepted(device, engine, arns):
-    engine.create_thing("t1")
-    engine.create_thing("t2")
-    engine.create_job(NewJob(job_id="j2", targets=[arns.thing("t1"), arns.thing("t2")], document="{}"))
+    engine.membership.create_thing("t1")
+    engine.membership.create_thing("t2")
+    engine.jobs.create_job(NewJob(job_id="j2", targets=[arns.thing("t1"), arns.thing("t2")], document="{}"))
     _call(device, "$aws/things/t1/jobs/j2/update", {"status": "FAILED"})
     reply = _call(device, "$aws/things/t1/jobs/j2/get", {})["$aws/things/t1/jobs/j2/get/accepted"]
     assert reply["execution"]["status"] == "FAILED"
@@ -221,10 +221,10 @@ def test_oversize_and_deep_payloads_are_rejected(device, job):
 
 
 def test_get_pending_lists_at_most_ten_queued(device, engine, arns):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     for i in range(12):
-        engine.create_job(NewJob(job_id=f"j{i:02}", targets=[arns.thing("t1")], document="{}"))
-    engine.start_next("t1", None)
+        engine.jobs.create_job(NewJob(job_id=f"j{i:02}", targets=[arns.thing("t1")], document="{}"))
+    engine.device.start_next("t1", None)
     reply = _call(device, "$aws/things/t1/jobs/get", {})["$aws/things/t1/jobs/get/accepted"]
     assert [j["jobId"] for j in reply["inProgressJobs"]] == ["j00"]
     assert [j["jobId"] for j in reply["queuedJobs"]] == [f"j{i:02}" for i in range(1, 11)]

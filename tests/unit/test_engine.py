@@ -19,7 +19,7 @@ from .rendering import told
 @pytest.fixture
 def fleet(registry, engine):
     for name in ("t1", "t2", "t3"):
-        engine.create_thing(name)
+        engine.membership.create_thing(name)
     registry.create_group("g")
     registry.create_group("g-child", parent_name="g")
     registry.store.registry.add_member("g-child", "t2")
@@ -28,7 +28,7 @@ def fleet(registry, engine):
 
 
 def _update(engine, thing, job_id, status, *, details=None, version=None, number=None):
-    return engine.update(
+    return engine.device.update(
         thing,
         job_id,
         status=status,
@@ -43,7 +43,7 @@ def _topics(messages):
 
 
 def _create(engine, arns, job_id="j1", targets=None, document='{"op": "reboot"}'):
-    return engine.create_job(NewJob(job_id=job_id, targets=targets or [arns.thing("t1")], document=document))
+    return engine.jobs.create_job(NewJob(job_id=job_id, targets=targets or [arns.thing("t1")], document=document))
 
 
 def test_group_targets_expand_to_descendants_and_dedupe(engine, arns, fleet):
@@ -106,7 +106,7 @@ def test_create_job_errors_name_the_problem(engine, arns, fleet):
 def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
     _create(engine, arns)
     clock.advance(5)
-    started = engine.start_next("t1", {"step": "1"})
+    started = engine.device.start_next("t1", {"step": "1"})
     assert told(started.events) == []  # the head only changed status
     execution = started.value
     assert (execution.status, execution.version_number, execution.status_details) == (
@@ -115,7 +115,7 @@ def test_start_next_then_succeed_completes_the_job(engine, arns, fleet, clock):
         {"step": "1"},
     )
     assert execution.started_at == clock.now()
-    again = engine.start_next("t1", {"ignored": "x"}).value
+    again = engine.device.start_next("t1", {"ignored": "x"}).value
     assert (again.version_number, again.status_details) == (2, {"step": "1"})
 
     done = _update(engine, "t1", "j1", ExecutionStatus.SUCCEEDED, details={"result": "ok"}, version=2)
@@ -196,16 +196,16 @@ def test_snapshot_job_with_no_things_is_completed(engine, arns, fleet):
 
 
 def test_continuous_job_queues_things_that_join_later(engine, arns, fleet):
-    engine.create_job(
+    engine.jobs.create_job(
         NewJob(job_id="c1", targets=[arns.thing_group("g")], document="{}", target_selection="CONTINUOUS")
     )
-    outcome = engine.add_thing_to_group("g-child", "t1")
+    outcome = engine.membership.add_thing_to_group("g-child", "t1")
     assert sorted(_topics(told(outcome.events))) == [
         "$aws/things/t1/jobs/notify",
         "$aws/things/t1/jobs/notify-next",
     ]
     assert engine.get_execution("c1", "t1", None).status is ExecutionStatus.QUEUED
-    assert told(engine.add_thing_to_group("g-child", "t1").events) == []
+    assert told(engine.membership.add_thing_to_group("g-child", "t1").events) == []
     _update(engine, "t3", "c1", ExecutionStatus.SUCCEEDED)
     assert engine.get_job("c1").status is JobStatus.IN_PROGRESS  # continuous jobs never complete
 
@@ -223,7 +223,7 @@ def test_membership_changes_beyond_what_notify_shows_still_notify(engine, arns, 
     for n in range(cap + 5):
         clock.advance(1)
         _create(engine, arns, f"j{n}")
-    outcome = engine.cancel_execution(
+    outcome = engine.jobs.cancel_execution(
         f"j{cap + 3}", "t1", force=False, expected_version=None, status_details=None
     )
     device_topics = [t for t in _topics(told(outcome.events)) if t.startswith("$aws/things/")]

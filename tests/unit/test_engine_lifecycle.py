@@ -19,13 +19,13 @@ from .rendering import told
 @pytest.fixture
 def things(engine):
     for name in ("a", "b", "c"):
-        engine.create_thing(name)
+        engine.membership.create_thing(name)
     return ["a", "b", "c"]
 
 
 def _job(engine, arns, job_id="j", targets=("a", "b"), selection=TargetSelection.SNAPSHOT, group=None):
     arn_list = [arns.thing(t) for t in targets] + ([arns.thing_group(group)] if group else [])
-    return engine.create_job(
+    return engine.jobs.create_job(
         NewJob(job_id=job_id, targets=arn_list, document="{}", target_selection=selection)
     )
 
@@ -36,8 +36,8 @@ def _status(engine, job_id, thing):
 
 def test_cancel_job_leaves_running_executions_unless_forced(engine, arns, things):
     _job(engine, arns)
-    engine.start_next("a", None)
-    outcome = engine.cancel_job("j", force=False, reason_code="OPS", comment="stop")
+    engine.device.start_next("a", None)
+    outcome = engine.jobs.cancel_job("j", force=False, reason_code="OPS", comment="stop")
     assert (_status(engine, "j", "a"), _status(engine, "j", "b")) == (
         ExecutionStatus.IN_PROGRESS,
         ExecutionStatus.CANCELED,
@@ -58,8 +58,8 @@ def test_cancel_job_leaves_running_executions_unless_forced(engine, arns, things
         "stop",
     )
     with pytest.raises(InvalidRequest, match="already canceled"):
-        engine.cancel_job("j", force=False, reason_code=None, comment=None)
-    engine.cancel_job("j", force=True, reason_code=None, comment=None)
+        engine.jobs.cancel_job("j", force=False, reason_code=None, comment=None)
+    engine.jobs.cancel_job("j", force=True, reason_code=None, comment=None)
     running = engine.get_execution("j", "a", None)
     assert (running.status, running.force_canceled, running.version_number) == (
         ExecutionStatus.CANCELED,
@@ -68,12 +68,12 @@ def test_cancel_job_leaves_running_executions_unless_forced(engine, arns, things
     )
     assert engine.get_job("j").force_canceled is True
     with pytest.raises(InvalidRequest, match="already canceled"):
-        engine.cancel_job("j", force=True, reason_code=None, comment=None)
+        engine.jobs.cancel_job("j", force=True, reason_code=None, comment=None)
 
 
 def test_cancel_completed_job_is_refused(engine, arns, things):
     _job(engine, arns, targets=("a",))
-    engine.update(
+    engine.device.update(
         "a",
         "j",
         status=ExecutionStatus.SUCCEEDED,
@@ -82,16 +82,16 @@ def test_cancel_completed_job_is_refused(engine, arns, things):
         execution_number=None,
     )
     with pytest.raises(InvalidRequest, match="Job j is COMPLETED; it cannot be canceled"):
-        engine.cancel_job("j", force=True, reason_code=None, comment=None)
+        engine.jobs.cancel_job("j", force=True, reason_code=None, comment=None)
 
 
 def test_delete_job_needs_force_while_in_progress_then_frees_the_id(engine, arns, things):
     _job(engine, arns)
     with pytest.raises(InvalidStateTransition, match="Job j is IN_PROGRESS; delete it with force=true"):
-        engine.delete_job("j", force=False)
-    outcome = engine.delete_job("j", force=True)
+        engine.jobs.delete_job("j", force=False)
+    outcome = engine.jobs.delete_job("j", force=True)
     assert engine.get_job("j").status is JobStatus.DELETION_IN_PROGRESS
-    assert engine.pending("a") == []
+    assert engine.device.pending("a") == []
     topics = [m.topic for m in told(outcome.events)]
     assert "$aws/things/a/jobs/notify-next" in topics
     assert topics.count("$aws/events/jobExecution/j/deleted") == 2
@@ -99,8 +99,8 @@ def test_delete_job_needs_force_while_in_progress_then_frees_the_id(engine, arns
     with pytest.raises(ResourceAlreadyExists):
         _job(engine, arns)
     with pytest.raises(InvalidRequest, match="Job j is being deleted"):
-        engine.delete_job("j", force=True)
-    finished = engine.finish_deletions()
+        engine.jobs.delete_job("j", force=True)
+    finished = engine.jobs.finish_deletions()
     assert finished.value == ["j"]
     assert [(m.topic, m.payload["status"]) for m in told(finished.events)] == [
         ("$aws/events/job/j/deleted", "DELETED")
@@ -113,16 +113,16 @@ def test_at_most_ten_deletions_at_once(engine, arns, things):
     for i in range(11):
         _job(engine, arns, job_id=f"j{i}", targets=("a",))
     for i in range(10):
-        engine.delete_job(f"j{i}", force=True)
+        engine.jobs.delete_job(f"j{i}", force=True)
     with pytest.raises(LimitExceeded, match="10 jobs are already being deleted"):
-        engine.delete_job("j10", force=True)
+        engine.jobs.delete_job("j10", force=True)
 
 
 def test_cancel_execution_rules(engine, arns, things):
     _job(engine, arns)
     with pytest.raises(VersionConflict, match="Job execution j on a is at version 1, not 4"):
-        engine.cancel_execution("j", "a", force=False, expected_version=4, status_details=None)
-    engine.cancel_execution("j", "a", force=False, expected_version=1, status_details={"why": "ops"})
+        engine.jobs.cancel_execution("j", "a", force=False, expected_version=4, status_details=None)
+    engine.jobs.cancel_execution("j", "a", force=False, expected_version=1, status_details={"why": "ops"})
     canceled = engine.get_execution("j", "a", None)
     assert (canceled.status, canceled.version_number, canceled.status_details) == (
         ExecutionStatus.CANCELED,
@@ -130,46 +130,46 @@ def test_cancel_execution_rules(engine, arns, things):
         {"why": "ops"},
     )
     with pytest.raises(InvalidStateTransition, match="is CANCELED; it cannot be canceled"):
-        engine.cancel_execution("j", "a", force=True, expected_version=None, status_details=None)
-    engine.start_next("b", None)
+        engine.jobs.cancel_execution("j", "a", force=True, expected_version=None, status_details=None)
+    engine.device.start_next("b", None)
     with pytest.raises(InvalidStateTransition, match="is IN_PROGRESS; cancel it with force=true"):
-        engine.cancel_execution("j", "b", force=False, expected_version=None, status_details=None)
-    engine.cancel_execution("j", "b", force=True, expected_version=None, status_details=None)
+        engine.jobs.cancel_execution("j", "b", force=False, expected_version=None, status_details=None)
+    engine.jobs.cancel_execution("j", "b", force=True, expected_version=None, status_details=None)
     assert engine.get_job("j").status is JobStatus.COMPLETED
 
 
 def test_delete_execution_rules(engine, arns, things):
     _job(engine, arns)
-    engine.start_next("a", None)
+    engine.device.start_next("a", None)
     with pytest.raises(InvalidStateTransition, match="is IN_PROGRESS; delete it with force=true"):
-        engine.delete_execution("j", "a", 1, force=False)
-    engine.delete_execution("j", "b", 1, force=False)
-    engine.delete_execution("j", "a", 1, force=True)
+        engine.jobs.delete_execution("j", "a", 1, force=False)
+    engine.jobs.delete_execution("j", "b", 1, force=False)
+    engine.jobs.delete_execution("j", "a", 1, force=True)
     assert engine.get_job("j").status is JobStatus.COMPLETED
 
 
 def test_associate_targets_only_for_continuous_in_progress_jobs(engine, arns, things):
     _job(engine, arns, targets=("a",))
     with pytest.raises(InvalidRequest, match="snapshot job"):
-        engine.associate_targets("j", [arns.thing("b")])
+        engine.jobs.associate_targets("j", [arns.thing("b")])
     _job(engine, arns, job_id="c", targets=("a",), selection=TargetSelection.CONTINUOUS)
-    outcome = engine.associate_targets("c", [arns.thing("a"), arns.thing("b")])
+    outcome = engine.jobs.associate_targets("c", [arns.thing("a"), arns.thing("b")])
     assert outcome.value.targets == [arns.thing("a"), arns.thing("b")]
-    assert [e.job_id for e in engine.pending("b")] == ["c"]
+    assert [e.job_id for e in engine.device.pending("b")] == ["c"]
     assert [
         e.execution_number
         for e in engine.store.jobs.executions_for_job("c", status=None, after=None, limit=9)
     ] == [1, 1]
     with pytest.raises(LimitExceeded):
-        engine.associate_targets("c", [arns.thing(f"x{i}") for i in range(99)])
+        engine.jobs.associate_targets("c", [arns.thing(f"x{i}") for i in range(99)])
 
 
 def test_continuous_job_follows_static_membership(engine, arns, registry, things):
     registry.create_group("g")
     _job(engine, arns, job_id="c", targets=(), group="g", selection=TargetSelection.CONTINUOUS)
-    engine.add_thing_to_group("g", "a")
+    engine.membership.add_thing_to_group("g", "a")
     assert _status(engine, "c", "a") is ExecutionStatus.QUEUED
-    outcome = engine.remove_thing_from_group("g", "a")
+    outcome = engine.membership.remove_thing_from_group("g", "a")
     removed = engine.get_execution("c", "a", None)
     assert (removed.status, removed.version_number) == (ExecutionStatus.REMOVED, 2)
     assert {m.topic for m in told(outcome.events)} == {
@@ -177,32 +177,32 @@ def test_continuous_job_follows_static_membership(engine, arns, registry, things
         "$aws/things/a/jobs/notify-next",
         "$aws/events/jobExecution/c/removed",
     }
-    engine.add_thing_to_group("g", "a")
+    engine.membership.add_thing_to_group("g", "a")
     assert engine.get_execution("c", "a", None).execution_number == 2
 
 
 def test_group_rules(engine, registry, things):
     registry.create_group("root")
     registry.create_group("child", parent_name="root")
-    engine.add_thing_to_group("child", "a")
+    engine.membership.add_thing_to_group("child", "a")
     with pytest.raises(InvalidRequest, match="only one group of a hierarchy"):
-        engine.add_thing_to_group("root", "a")
+        engine.membership.add_thing_to_group("root", "a")
     for i in range(9):
         registry.create_group(f"g{i}")
-        engine.add_thing_to_group(f"g{i}", "a")
+        engine.membership.add_thing_to_group(f"g{i}", "a")
     registry.create_group("eleventh")
     with pytest.raises(InvalidRequest, match="already in 10 thing groups"):
-        engine.add_thing_to_group("eleventh", "a")
+        engine.membership.add_thing_to_group("eleventh", "a")
     with pytest.raises(InvalidRequest, match="has child groups"):
-        engine.delete_group("root", expected_version=None)
+        engine.membership.delete_group("root", expected_version=None)
     with pytest.raises(VersionConflict):
-        engine.delete_group("child", expected_version=7)
-    engine.delete_group("child", expected_version=1)
+        engine.membership.delete_group("child", expected_version=7)
+    engine.membership.delete_group("child", expected_version=1)
     assert "child" not in engine.store.registry.groups_of_thing("a")
 
 
 def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns, things):
-    engine.update_thing(
+    engine.membership.update_thing(
         "a",
         attributes={"color": "red"},
         merge=False,
@@ -210,7 +210,7 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
         remove_thing_type=False,
         expected_version=None,
     )
-    engine.create_dynamic_group(
+    engine.membership.create_dynamic_group(
         "reds",
         query_string="attributes.color:red",
         query_version=None,
@@ -221,7 +221,7 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
     assert engine.store.registry.group_things(["reds"]) == ["a"]
     _job(engine, arns, job_id="c", targets=(), group="reds", selection=TargetSelection.CONTINUOUS)
     assert _status(engine, "c", "a") is ExecutionStatus.QUEUED
-    engine.update_thing(
+    engine.membership.update_thing(
         "b",
         attributes={"color": "red"},
         merge=True,
@@ -230,7 +230,7 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
         expected_version=1,
     )
     assert _status(engine, "c", "b") is ExecutionStatus.QUEUED
-    engine.update_thing(
+    engine.membership.update_thing(
         "a",
         attributes={"color": ""},
         merge=True,
@@ -241,9 +241,9 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
     assert engine.store.registry.get_thing("a").attributes == {}
     assert _status(engine, "c", "a") is ExecutionStatus.REMOVED
     with pytest.raises(InvalidRequest, match="is dynamic"):
-        engine.add_thing_to_group("reds", "c")
+        engine.membership.add_thing_to_group("reds", "c")
     with pytest.raises(InvalidQuery):
-        engine.create_dynamic_group(
+        engine.membership.create_dynamic_group(
             "bad",
             query_string="attributes.color:(",
             query_version=None,
@@ -255,12 +255,12 @@ def test_dynamic_group_tracks_attributes_and_feeds_continuous_jobs(engine, arns,
 
 def test_delete_thing_removes_pending_work_and_completes_snapshot_jobs(engine, arns, things):
     _job(engine, arns, targets=("a",))
-    engine.delete_thing("a", expected_version=None)
+    engine.membership.delete_thing("a", expected_version=None)
     assert _status(engine, "j", "a") is ExecutionStatus.REMOVED
     assert engine.get_job("j").status is JobStatus.COMPLETED
-    assert engine.delete_thing("a", expected_version=None).value is False
+    assert engine.membership.delete_thing("a", expected_version=None).value is False
 
 
 def test_attribute_limit(engine):
     with pytest.raises(InvalidRequest, match="at most 3 attributes, not 4"):
-        engine.create_thing("t", attributes={str(i): "v" for i in range(4)})
+        engine.membership.create_thing("t", attributes={str(i): "v" for i in range(4)})

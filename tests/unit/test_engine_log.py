@@ -18,11 +18,11 @@ def jobs_log(caplog):
 @pytest.fixture
 def things(engine):
     for name in ("a", "b"):
-        engine.create_thing(name)
+        engine.membership.create_thing(name)
 
 
 def create(engine, arns, job_id, targets=("a",), **settings):
-    return engine.create_job(
+    return engine.jobs.create_job(
         NewJob(job_id=job_id, targets=[arns.thing(t) for t in targets], document="{}", settings=settings)
     )
 
@@ -38,12 +38,12 @@ def test_a_job_with_no_things_is_created_and_completed(engine, arns, jobs_log):
 def test_each_timer_says_which_it_was(engine, arns, clock, things, jobs_log):
     create(engine, arns, "slow", targets=("a",), timeoutConfig={"inProgressTimeoutInMinutes": 10})
     create(engine, arns, "stepped", targets=("b",))
-    engine.start_next("a", None)
-    engine.start_next("b", None, step_timeout_minutes=1)
+    engine.device.start_next("a", None)
+    engine.device.start_next("b", None, step_timeout_minutes=1)
     clock.advance(61)
-    engine.time_out_due(clock.now())
+    engine.lifecycle.time_out_due(clock.now())
     clock.advance(600)
-    engine.time_out_due(clock.now())
+    engine.lifecycle.time_out_due(clock.now())
     warnings = [message for level, message in jobs_log() if level == "WARNING"]
     assert warnings == [
         "execution of job stepped on b timed out: its step timer (stepTimeoutInMinutes) ran out",
@@ -55,7 +55,7 @@ def test_a_scheduled_job_says_when_it_starts_and_then_that_it_started(engine, ar
     start = clock.now() + 3600
     create(engine, arns, "later", schedulingConfig={"startTime": _iso(start)})
     clock.advance(3600)
-    engine.tick(clock.now())
+    engine.rollout.tick(clock.now())
     assert jobs_log()[:2] == [
         ("INFO", f"job later created for 1 thing (SNAPSHOT); it starts at {_iso(start)}Z"),
         ("INFO", "job later started with 1 thing (SNAPSHOT)"),
@@ -64,19 +64,19 @@ def test_a_scheduled_job_says_when_it_starts_and_then_that_it_started(engine, ar
 
 def test_a_refused_change_logs_nothing(engine, arns, things, jobs_log):
     create(engine, arns, "done")
-    engine.cancel_job("done", force=False, reason_code=None, comment=None)
+    engine.jobs.cancel_job("done", force=False, reason_code=None, comment=None)
     before = jobs_log()
     with pytest.raises(InvalidRequest):
-        engine.cancel_job("done", force=False, reason_code=None, comment=None)
+        engine.jobs.cancel_job("done", force=False, reason_code=None, comment=None)
     assert jobs_log() == before
 
 
 def test_a_forced_cancel_and_a_deletion_say_so(engine, arns, things, jobs_log):
     create(engine, arns, "j", targets=("a", "b"))
-    engine.start_next("a", None)
-    engine.cancel_job("j", force=True, reason_code=None, comment=None)
-    engine.delete_job("j", force=False)
-    engine.finish_deletions()
+    engine.device.start_next("a", None)
+    engine.jobs.cancel_job("j", force=True, reason_code=None, comment=None)
+    engine.jobs.delete_job("j", force=False)
+    engine.jobs.finish_deletions()
     assert jobs_log()[1:] == [
         ("INFO", "job j canceled with force"),
         ("INFO", "job j deleted: it was CANCELED, with 2 executions"),

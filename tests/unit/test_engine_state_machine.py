@@ -46,7 +46,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine = JobsEngine(self.store, self.clock, self.arns)
         self.registry = Registry(self.store, self.clock, self.arns)
         for name in THINGS:
-            self.engine.create_thing(name)
+            self.engine.membership.create_thing(name)
         self.registry.create_group("g")
         # What each device was told: the head's identity and the pending set.
         self.told_next: dict[str, tuple[str, int] | None] = dict.fromkeys(THINGS)
@@ -92,7 +92,7 @@ class EngineMachine(RuleBasedStateMachine):
             arns.append(self.arns.thing_group("g"))
         selection = TargetSelection.CONTINUOUS if continuous else TargetSelection.SNAPSHOT
         self._apply(
-            lambda: self.engine.create_job(
+            lambda: self.engine.jobs.create_job(
                 NewJob(
                     job_id=job_id,
                     targets=arns or [self.arns.thing_group("g")],
@@ -105,14 +105,14 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(thing=things)
     def start_next(self, thing):
-        self._apply(lambda: self.engine.start_next(thing, {"step": "start"}))
+        self._apply(lambda: self.engine.device.start_next(thing, {"step": "start"}))
 
     @rule(thing=things, job_id=jobs, status=st.sampled_from(list(ExecutionStatus)), stale=st.booleans())
     def update(self, thing, job_id, status, stale):
         current = self.store.jobs.get_execution(job_id, thing)
         expected = (current.version_number - 1 if stale else current.version_number) if current else None
         self._apply(
-            lambda: self.engine.update(
+            lambda: self.engine.device.update(
                 thing,
                 job_id,
                 status=status,
@@ -125,16 +125,16 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(minutes=st.integers(min_value=0, max_value=2))
     def timers_run(self, minutes):
         self.clock.advance(minutes * 60)
-        self._apply(lambda: self.engine.time_out_due(self.clock.now()))
+        self._apply(lambda: self.engine.lifecycle.time_out_due(self.clock.now()))
 
     @rule(job_id=jobs, force=st.booleans())
     def cancel_job(self, job_id, force):
-        self._apply(lambda: self.engine.cancel_job(job_id, force=force, reason_code=None, comment=None))
+        self._apply(lambda: self.engine.jobs.cancel_job(job_id, force=force, reason_code=None, comment=None))
 
     @rule(thing=things, job_id=jobs, force=st.booleans())
     def cancel_execution(self, thing, job_id, force):
         self._apply(
-            lambda: self.engine.cancel_execution(
+            lambda: self.engine.jobs.cancel_execution(
                 job_id, thing, force=force, expected_version=None, status_details=None
             )
         )
@@ -143,25 +143,25 @@ class EngineMachine(RuleBasedStateMachine):
     def delete_execution(self, thing, job_id, force):
         current = self.store.jobs.get_execution(job_id, thing)
         number = current.execution_number if current else 1
-        self._apply(lambda: self.engine.delete_execution(job_id, thing, number, force=force))
+        self._apply(lambda: self.engine.jobs.delete_execution(job_id, thing, number, force=force))
 
     @rule(job_id=jobs, force=st.booleans())
     def delete_job(self, job_id, force):
-        self._apply(lambda: self.engine.delete_job(job_id, force=force))
-        self.engine.finish_deletions()
+        self._apply(lambda: self.engine.jobs.delete_job(job_id, force=force))
+        self.engine.jobs.finish_deletions()
 
     @rule(thing=things)
     def join_group(self, thing):
-        self._apply(lambda: self.engine.add_thing_to_group("g", thing))
+        self._apply(lambda: self.engine.membership.add_thing_to_group("g", thing))
 
     @rule(thing=things)
     def leave_group(self, thing):
-        self._apply(lambda: self.engine.remove_thing_from_group("g", thing))
+        self._apply(lambda: self.engine.membership.remove_thing_from_group("g", thing))
 
     @rule(thing=things)
     def delete_and_recreate_thing(self, thing):
-        self._apply(lambda: self.engine.delete_thing(thing, expected_version=None))
-        self._apply(lambda: self.engine.create_thing(thing))
+        self._apply(lambda: self.engine.membership.delete_thing(thing, expected_version=None))
+        self._apply(lambda: self.engine.membership.create_thing(thing))
 
     @invariant()
     def terminal_executions_never_change_and_versions_only_grow(self):

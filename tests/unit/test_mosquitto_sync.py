@@ -143,8 +143,8 @@ def test_an_empty_registry_gives_an_empty_tls_acl_and_refuses_nobody(store, arns
 def test_an_active_certificate_attached_to_a_thing_gets_that_things_default_rules(
     engine, certificates, render
 ):
-    engine.create_thing("t1")
-    engine.create_thing("t2")
+    engine.membership.create_thing("t1")
+    engine.membership.create_thing("t2")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     files, users = render()
@@ -154,8 +154,8 @@ def test_an_active_certificate_attached_to_a_thing_gets_that_things_default_rule
 
 
 def test_a_certificate_attached_to_two_things_gets_the_rules_of_both(engine, certificates, render):
-    engine.create_thing("t1")
-    engine.create_thing("t2")
+    engine.membership.create_thing("t1")
+    engine.membership.create_thing("t2")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     certificates.attach("t2", arn)
@@ -164,8 +164,8 @@ def test_a_certificate_attached_to_two_things_gets_the_rules_of_both(engine, cer
 
 
 def test_each_certificate_gets_its_own_section(engine, certificates, render):
-    engine.create_thing("t1")
-    engine.create_thing("t2")
+    engine.membership.create_thing("t1")
+    engine.membership.create_thing("t2")
     first, first_name, _ = new_certificate(certificates)
     second, second_name, _ = new_certificate(certificates)
     certificates.attach("t1", first)
@@ -176,7 +176,7 @@ def test_each_certificate_gets_its_own_section(engine, certificates, render):
 
 
 def test_a_detached_certificate_has_an_empty_section(engine, certificates, render):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     certificates.detach("t1", arn)
@@ -191,7 +191,7 @@ def test_a_detached_certificate_has_an_empty_section(engine, certificates, rende
 def test_a_certificate_with_a_policy_gets_the_translated_rules_instead_of_the_default(
     engine, certificates, policies, render, arns
 ):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     jobs = f"$aws/things/{THING}/jobs"
@@ -260,7 +260,7 @@ def test_a_policy_whose_variables_have_no_thing_grants_only_what_needs_none(
 
 
 def test_detaching_the_last_policy_brings_back_the_default(engine, certificates, policies, render):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     policies.create("p", document({"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}))
@@ -273,7 +273,7 @@ def test_detaching_the_last_policy_brings_back_the_default(engine, certificates,
 def test_an_unreadable_policy_grants_nothing_rather_than_the_default(
     engine, certificates, store, clock, render
 ):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, _serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     # Stored behind the API's back (the API checks documents): it must still not widen access.
@@ -289,7 +289,7 @@ def test_an_unreadable_policy_grants_nothing_rather_than_the_default(
 def test_a_certificate_that_is_not_active_is_refused_by_serial_and_has_no_section(
     engine, certificates, render, status
 ):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, serial = new_certificate(certificates)
     _other, other_name, _other_serial = new_certificate(certificates)
     certificates.attach("t1", arn)
@@ -311,7 +311,7 @@ def test_a_certificate_created_inactive_is_refused_until_activated(certificates,
 
 
 def test_a_deleted_certificate_stays_refused(engine, certificates, render, store):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     arn, name, serial = new_certificate(certificates)
     certificates.attach("t1", arn)
     certificates.detach("t1", arn)
@@ -339,7 +339,7 @@ def test_refused_serials_gather_every_kind_of_refusal(certificates, render):
 
 
 def test_certificates_sharing_a_common_name_get_no_rights(engine, certificates, store, render):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     first, second = outside_certificate("device", 1001), outside_certificate("device", 1002)
     store.certificates.insert_certificate(first)
     store.certificates.insert_certificate(second)
@@ -354,7 +354,7 @@ def test_certificates_sharing_a_common_name_get_no_rights(engine, certificates, 
 
 
 def test_a_certificate_without_a_common_name_gets_no_rights(engine, certificates, store, render):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     nameless = outside_certificate(None, 2001)
     store.certificates.insert_certificate(nameless)
     certificates.attach("t1", certificates.arns.certificate(nameless.certificate_id))
@@ -408,7 +408,7 @@ def test_the_sync_keeps_exported_files_in_step_and_makes_a_crl_only_when_refusal
             assert parse_acl((directory / "acl-devices").read_text()) == ([], {})
             assert revoked_serials() == set() and crls == [frozenset()]
 
-            engine.create_thing("t1")
+            engine.membership.create_thing("t1")
             arn, name, serial = new_certificate(certificates)
             certificates.attach("t1", arn)
             await asyncio.wait_for(asyncio.wrap_future(sync.wake()), 5)

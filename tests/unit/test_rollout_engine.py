@@ -20,13 +20,13 @@ MINUTE = 60.0
 def fleet(engine):
     names = [f"d{i:02}" for i in range(10)]
     for name in names:
-        engine.create_thing(name)
+        engine.membership.create_thing(name)
     return names
 
 
 def _job(engine, arns, things, job_id="j", **settings):
     selection = settings.pop("target_selection", TargetSelection.SNAPSHOT)
-    return engine.create_job(
+    return engine.jobs.create_job(
         NewJob(
             job_id=job_id,
             targets=[arns.thing(t) for t in things],
@@ -42,7 +42,7 @@ def _released(engine, job_id="j"):
 
 
 def _finish(engine, thing, job_id="j", status=S.SUCCEEDED):
-    return engine.update(
+    return engine.device.update(
         thing, job_id, status=status, status_details=None, expected_version=None, execution_number=None
     )
 
@@ -55,23 +55,23 @@ def _iso(timestamp):
 def test_maximum_per_minute_releases_at_the_pace(engine, arns, clock, fleet):
     _job(engine, arns, fleet, jobExecutionsRolloutConfig={"maximumPerMinute": 4})
     assert _released(engine) == 1  # the first release is part of creating the job
-    assert engine.next_due() == pytest.approx(clock.now() + 15)
+    assert engine.rollout.next_due() == pytest.approx(clock.now() + 15)
     clock.advance(14.9)
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine) == 1
     clock.advance(0.1)
-    outcome = engine.tick()
+    outcome = engine.rollout.tick()
     assert _released(engine) == 2
     assert any(m.topic.endswith("/notify-next") for m in told(outcome.events))
     clock.advance(45)
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine) == 5
     assert engine.store.jobs.execution_counts("j") == {S.QUEUED: 5}
 
 
 def test_unreleased_things_see_nothing(engine, arns, clock, fleet, device):
     _job(engine, arns, fleet, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
-    waiting = [name for name in fleet if engine.pending(name) == []]
+    waiting = [name for name in fleet if engine.device.pending(name) == []]
     assert len(waiting) == 9
     reply = device.handle(f"$aws/things/{waiting[0]}/jobs/start-next", b"{}")[0]
     assert "execution" not in reply.payload
@@ -88,10 +88,10 @@ def test_exponential_rate_grows_with_notified_things(engine, arns, clock, fleet)
     _job(engine, arns, fleet, jobExecutionsRolloutConfig=rollout)
     times = [clock.now()]
     while _released(engine) < 6:
-        due = engine.next_due()
+        due = engine.rollout.next_due()
         clock.advance(due - clock.now())
         before = _released(engine)
-        engine.tick()
+        engine.rollout.tick()
         times += [clock.now()] * (_released(engine) - before)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     # 1/min for the first two, then 2/min, then 4/min.
@@ -101,13 +101,13 @@ def test_exponential_rate_grows_with_notified_things(engine, arns, clock, fleet)
 def test_downtime_does_not_cause_a_burst(engine, arns, clock, fleet):
     _job(engine, arns, fleet, jobExecutionsRolloutConfig={"maximumPerMinute": 2})
     clock.advance(10 * MINUTE)  # nobody ticked for ten minutes
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine) == 3  # one minute's worth, not ten
     clock.advance(30)
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine) == 3  # no minute sees more than the rate
     clock.advance(30)
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine) == 4  # the catch-up used up that minute
 
 
@@ -116,36 +116,36 @@ def test_paced_snapshot_job_completes_after_the_last_release(engine, arns, clock
     _finish(engine, fleet[0])
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS  # d01 not released yet
     clock.advance(MINUTE)
-    engine.tick()
+    engine.rollout.tick()
     _finish(engine, fleet[1])
     assert engine.get_job("j").status is JobStatus.COMPLETED
 
 
 def test_cancel_cancels_unreleased_things(engine, arns, clock, fleet):
     _job(engine, arns, fleet, jobExecutionsRolloutConfig={"maximumPerMinute": 1})
-    engine.start_next(fleet[0], None)
-    engine.cancel_job("j", force=False, reason_code=None, comment=None)
+    engine.device.start_next(fleet[0], None)
+    engine.jobs.cancel_job("j", force=False, reason_code=None, comment=None)
     assert engine.store.jobs.execution_counts("j") == {S.IN_PROGRESS: 1, S.CANCELED: 9}
     assert engine.store.jobs.rollout_remaining("j") == 0
     clock.advance(10 * MINUTE)
-    engine.tick()
-    assert _released(engine) == 10 and engine.pending(fleet[1]) == []
+    engine.rollout.tick()
+    assert _released(engine) == 10 and engine.device.pending(fleet[1]) == []
 
 
 def test_restart_resumes_at_the_pace(tmp_path, arns, clock):
     path = tmp_path / "jobs.sqlite3"
     first = JobsEngine(Store(path), clock, arns)
     for name in ("a", "b", "c"):
-        first.create_thing(name)
+        first.membership.create_thing(name)
     _job(first, arns, ["a", "b", "c"], jobExecutionsRolloutConfig={"maximumPerMinute": 1})
     first.store.close()
     clock.advance(30)
     second = JobsEngine(Store(path), clock, arns)
-    assert second.next_due() == pytest.approx(clock.now() + 30)
+    assert second.rollout.next_due() == pytest.approx(clock.now() + 30)
     clock.advance(30)
-    second.tick()
+    second.rollout.tick()
     assert _released(second) == 2
-    second.tick()  # nothing is released twice
+    second.rollout.tick()  # nothing is released twice
     assert second.store.jobs.execution_counts("j") == {S.QUEUED: 2}
     second.store.close()
 
@@ -156,9 +156,9 @@ def test_scheduled_job_waits_for_its_start_time(engine, arns, clock, fleet):
     _job(engine, arns, fleet[:2], schedulingConfig={"startTime": _iso(start)})
     assert engine.get_job("j").status is JobStatus.SCHEDULED
     assert _released(engine) == 0
-    assert engine.next_due() == pytest.approx(start)
+    assert engine.rollout.next_due() == pytest.approx(start)
     clock.advance(start - clock.now())
-    outcome = engine.tick()
+    outcome = engine.rollout.tick()
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS
     assert _released(engine) == 2
     assert {m.topic for m in told(outcome.events)} >= {f"$aws/things/{fleet[0]}/jobs/notify-next"}
@@ -176,15 +176,15 @@ def test_rollout_happens_only_inside_maintenance_windows(engine, arns, clock, fl
     )
     assert engine.get_job("j").status is JobStatus.SCHEDULED
     opens = dt.datetime(2023, 11, 14, 23, 0, tzinfo=dt.UTC).timestamp()
-    assert engine.next_due() == pytest.approx(opens)
+    assert engine.rollout.next_due() == pytest.approx(opens)
     clock.advance(opens - clock.now())
-    engine.tick()
+    engine.rollout.tick()
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS
     for _ in range(12):  # two minutes at 6/min
         clock.advance(10)
-        engine.tick()
+        engine.rollout.tick()
     assert _released(engine) == 10
-    engine.cancel_job("j", force=True, reason_code=None, comment=None)
+    engine.jobs.cancel_job("j", force=True, reason_code=None, comment=None)
 
     _job(
         engine,
@@ -196,9 +196,9 @@ def test_rollout_happens_only_inside_maintenance_windows(engine, arns, clock, fl
     )
     released_in_window = _released(engine, "k")
     clock.advance(opens + 600 - clock.now())  # the window has just closed
-    engine.tick()
+    engine.rollout.tick()
     assert _released(engine, "k") == released_in_window
-    assert engine.next_due() == pytest.approx(opens + 86400)
+    assert engine.rollout.next_due() == pytest.approx(opens + 86400)
 
 
 @pytest.mark.parametrize(
@@ -218,11 +218,11 @@ def test_end_behaviors(engine, arns, clock, fleet, behavior, job_status, running
         jobExecutionsRolloutConfig={"maximumPerMinute": 1},
         schedulingConfig={"endTime": _iso(end), "endBehavior": behavior},
     )
-    engine.start_next(fleet[0], None)
+    engine.device.start_next(fleet[0], None)
     clock.advance(MINUTE)
-    engine.tick()  # d01 released and QUEUED; d02 still waits
+    engine.rollout.tick()  # d01 released and QUEUED; d02 still waits
     clock.advance(end - clock.now())
-    engine.tick()
+    engine.rollout.tick()
     job = engine.get_job("j")
     assert job.status is job_status
     assert engine.get_execution("j", fleet[0], None).status is running_status
@@ -238,17 +238,17 @@ def test_end_behaviors(engine, arns, clock, fleet, behavior, job_status, running
 def test_in_progress_timeout(engine, arns, clock, fleet):
     _job(engine, arns, fleet[:1], timeoutConfig={"inProgressTimeoutInMinutes": 10})
     clock.advance(100)
-    engine.start_next(fleet[0], None)
+    engine.device.start_next(fleet[0], None)
     execution = engine.get_execution("j", fleet[0], None)
     assert execution.timeout_at == clock.now() + 600
-    assert engine.seconds_before_timed_out(execution) == 600
+    assert engine.lifecycle.seconds_before_timed_out(execution) == 600
     clock.advance(599)
-    assert told(engine.tick().events) == []
+    assert told(engine.rollout.tick().events) == []
     clock.advance(1)
-    outcome = engine.tick()
+    outcome = engine.rollout.tick()
     timed_out = engine.get_execution("j", fleet[0], None)
     assert (timed_out.status, timed_out.version_number) == (S.TIMED_OUT, 3)
-    assert engine.seconds_before_timed_out(timed_out) is None
+    assert engine.lifecycle.seconds_before_timed_out(timed_out) is None
     topics = [m.topic for m in told(outcome.events)]
     assert "$aws/events/jobExecution/j/timed_out" in topics
     assert f"$aws/things/{fleet[0]}/jobs/notify-next" in topics
@@ -259,11 +259,11 @@ def test_in_progress_timeout(engine, arns, clock, fleet):
 
 def test_step_timer_cannot_outlast_the_in_progress_timer(engine, arns, clock, fleet):
     _job(engine, arns, fleet[:1], timeoutConfig={"inProgressTimeoutInMinutes": 5})
-    engine.start_next(fleet[0], None, step_timeout_minutes=60)
+    engine.device.start_next(fleet[0], None, step_timeout_minutes=60)
     execution = engine.get_execution("j", fleet[0], None)
     assert execution.deadline() == clock.now() + 300
     clock.advance(60)
-    engine.update(
+    engine.device.update(
         fleet[0],
         "j",
         status=S.IN_PROGRESS,
@@ -273,7 +273,7 @@ def test_step_timer_cannot_outlast_the_in_progress_timer(engine, arns, clock, fl
         step_timeout_minutes=1,
     )
     assert engine.get_execution("j", fleet[0], None).deadline() == clock.now() + 60
-    engine.update(
+    engine.device.update(
         fleet[0],
         "j",
         status=S.IN_PROGRESS,
@@ -284,16 +284,16 @@ def test_step_timer_cannot_outlast_the_in_progress_timer(engine, arns, clock, fl
     )
     assert engine.get_execution("j", fleet[0], None).deadline() == clock.now() + 240
     clock.advance(240)
-    engine.tick()
+    engine.rollout.tick()
     assert engine.get_execution("j", fleet[0], None).status is S.TIMED_OUT
 
 
 def test_step_timer_alone(engine, arns, clock, fleet):
     _job(engine, arns, fleet[:1])
-    engine.start_next(fleet[0], None, step_timeout_minutes=2)
-    assert engine.next_due() == clock.now() + 120
+    engine.device.start_next(fleet[0], None, step_timeout_minutes=2)
+    assert engine.rollout.next_due() == clock.now() + 120
     clock.advance(121)
-    engine.tick()
+    engine.rollout.tick()
     assert engine.get_execution("j", fleet[0], None).status is S.TIMED_OUT
 
 
@@ -306,7 +306,7 @@ def test_failed_execution_is_retried_with_a_new_number(engine, arns, clock, flee
         jobExecutionsRetryConfig={"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]},
     )
     for attempt in (1, 2, 3):
-        engine.start_next(fleet[0], None)
+        engine.device.start_next(fleet[0], None)
         outcome = _finish(engine, fleet[0], status=S.FAILED)
         latest = engine.get_execution("j", fleet[0], None)
         if attempt < 3:
@@ -330,12 +330,12 @@ def test_timed_out_execution_is_retried_under_all(engine, arns, clock, fleet):
         timeoutConfig={"inProgressTimeoutInMinutes": 1},
         jobExecutionsRetryConfig={"criteriaList": [{"failureType": "ALL", "numberOfRetries": 1}]},
     )
-    engine.start_next(fleet[0], None)
+    engine.device.start_next(fleet[0], None)
     clock.advance(MINUTE)
-    engine.tick()
+    engine.rollout.tick()
     retry = engine.get_execution("j", fleet[0], None)
     assert (retry.status, retry.execution_number, retry.retry_attempt) == (S.QUEUED, 2, 1)
-    engine.start_next(fleet[0], None)
+    engine.device.start_next(fleet[0], None)
     _finish(engine, fleet[0], status=S.REJECTED)  # never retried
     assert engine.get_job("j").status is JobStatus.COMPLETED
 
@@ -354,10 +354,10 @@ def test_abort_cancels_queued_and_unreleased_but_not_running(engine, arns, clock
     }
     _job(engine, arns, fleet[:6], jobExecutionsRolloutConfig={"maximumPerMinute": 60}, abortConfig=abort)
     clock.advance(3)
-    engine.tick()  # four released: d00..d03
-    engine.start_next(fleet[0], None)
-    engine.start_next(fleet[1], None)
-    engine.start_next(fleet[2], None)
+    engine.rollout.tick()  # four released: d00..d03
+    engine.device.start_next(fleet[0], None)
+    engine.device.start_next(fleet[1], None)
+    engine.device.start_next(fleet[2], None)
     _finish(engine, fleet[0], status=S.FAILED)  # 1 of 4: not yet
     assert engine.get_job("j").status is JobStatus.IN_PROGRESS
     outcome = _finish(engine, fleet[1], status=S.FAILED)  # 2 of 4: trips
@@ -376,7 +376,7 @@ def test_abort_cancels_queued_and_unreleased_but_not_running(engine, arns, clock
 
 def test_continuous_joiners_are_not_paced(engine, arns, registry, clock, fleet):
     registry.create_group("g")
-    engine.create_job(
+    engine.jobs.create_job(
         NewJob(
             job_id="c",
             targets=[arns.thing_group("g")],
@@ -386,5 +386,5 @@ def test_continuous_joiners_are_not_paced(engine, arns, registry, clock, fleet):
         )
     )
     for name in fleet[:3]:
-        engine.add_thing_to_group("g", name)
+        engine.membership.add_thing_to_group("g", name)
     assert _released(engine, "c") == 3

@@ -25,7 +25,7 @@ HOUR = 3600.0
 
 @pytest.fixture
 def schedules(store, engine, clock, arns):
-    engine.create_thing("t1")
+    engine.membership.create_thing("t1")
     return Schedules(store, engine, Templates(store, clock, arns), clock)
 
 
@@ -55,7 +55,7 @@ def test_each_fire_creates_one_job_with_a_deterministic_id(schedules, arns, cloc
     assert job.job_id.startswith("nightly-") and job.job_id.endswith("0000Z")
     assert any(m.topic == "$aws/things/t1/jobs/notify-next" for m in messages)
     assert schedules.fire_due() == [], "a fire runs once"
-    engine.update("t1", job.job_id, status=ExecutionStatus.SUCCEEDED, status_details=None,
+    engine.device.update("t1", job.job_id, status=ExecutionStatus.SUCCEEDED, status_details=None,
                   expected_version=None, execution_number=None)  # fmt: skip
     assert store.jobs.get_job(job.job_id).status is JobStatus.COMPLETED
     clock.advance(HOUR)
@@ -108,7 +108,7 @@ def test_a_fire_while_the_previous_run_is_in_progress_is_skipped_unless_overlap_
     schedules.fire_due()
     for name in ("nightly", "overlapping"):
         job_id = schedules.history(name)[0]["jobId"]
-        engine.update("t1", job_id, status=ExecutionStatus.IN_PROGRESS, status_details=None,
+        engine.device.update("t1", job_id, status=ExecutionStatus.IN_PROGRESS, status_details=None,
                       expected_version=None, execution_number=None)  # fmt: skip
     clock.advance(HOUR)
     schedules.fire_due()
@@ -206,7 +206,7 @@ def test_a_fire_whose_target_group_was_deleted_fails_with_the_reason_and_others_
     registry.create_group("kiosks")
     schedules.create(hourly(arns, name="kiosks-nightly", targets=[arns.thing_group("kiosks")]))
     schedules.create(hourly(arns, overlap="allow"))
-    engine.delete_group("kiosks", expected_version=None)
+    engine.membership.delete_group("kiosks", expected_version=None)
     to_next_hour(clock)
     messages = told(schedules.fire_due())
     assert [(h["outcome"], h["jobId"], h["reason"]) for h in schedules.history("kiosks-nightly")] == [
@@ -303,6 +303,6 @@ def test_a_schedule_whose_target_vanished_can_still_be_disabled_and_retargeted(
 ):
     registry.create_group("kiosks")
     schedules.create(hourly(arns, targets=[arns.thing_group("kiosks")]))
-    engine.delete_group("kiosks", expected_version=None)
+    engine.membership.delete_group("kiosks", expected_version=None)
     assert schedules.update("nightly", {"enabled": False}).enabled is False
     assert schedules.update("nightly", {"targets": [arns.thing("t1")]}).spec["targets"] == [arns.thing("t1")]
