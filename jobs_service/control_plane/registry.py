@@ -95,7 +95,9 @@ class RegistryHandlers(HandlerBase):
 
     def delete_thing(self, params: Params) -> None:
         self._sent(
-            self.engine.membership.delete_thing(params["thingName"], expected_version=params.get("expectedVersion"))
+            self.engine.membership.delete_thing(
+                params["thingName"], expected_version=params.get("expectedVersion")
+            )
         )
 
     # -- groups -----------------------------------------------------------
@@ -129,7 +131,9 @@ class RegistryHandlers(HandlerBase):
 
     def delete_thing_group(self, params: Params) -> None:
         self._sent(
-            self.engine.membership.delete_group(params["thingGroupName"], expected_version=params.get("expectedVersion"))
+            self.engine.membership.delete_group(
+                params["thingGroupName"], expected_version=params.get("expectedVersion")
+            )
         )
 
     def list_thing_groups(self, params: Params) -> dict[str, Any]:

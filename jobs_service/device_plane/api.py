@@ -130,7 +130,9 @@ class DeviceApi:
 
     def _describe(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         assert request.job_id is not None
-        execution = self.engine.device.describe(request.thing_name, request.job_id, body.get("executionNumber"))
+        execution = self.engine.device.describe(
+            request.thing_name, request.job_id, body.get("executionNumber")
+        )
         if execution is None:
             return {}
         include_document = body.get("includeJobDocument", True)

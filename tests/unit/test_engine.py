@@ -43,7 +43,9 @@ def _topics(messages):
 
 
 def _create(engine, arns, job_id="j1", targets=None, document='{"op": "reboot"}'):
-    return engine.jobs.create_job(NewJob(job_id=job_id, targets=targets or [arns.thing("t1")], document=document))
+    return engine.jobs.create_job(
+        NewJob(job_id=job_id, targets=targets or [arns.thing("t1")], document=document)
+    )
 
 
 def test_group_targets_expand_to_descendants_and_dedupe(engine, arns, fleet):

@@ -75,7 +75,10 @@ def test_every_outgoing_payload_matches_its_schema(tmp_path_factory, requests, c
         arns = Arns()
         engine = JobsEngine(store, FakeClock(), arns)
         device = DeviceApi(engine, Renderer(engine.arns))
-        sent = [*told(engine.membership.create_thing("t1").events), *told(engine.membership.create_thing("t2").events)]
+        sent = [
+            *told(engine.membership.create_thing("t1").events),
+            *told(engine.membership.create_thing("t2").events),
+        ]
         for job_id in ("j1", "j2"):
             sent += told(
                 engine.jobs.create_job(
@@ -90,8 +93,12 @@ def test_every_outgoing_payload_matches_its_schema(tmp_path_factory, requests, c
         for index, (topic, body) in enumerate(requests):
             sent += device.handle(topic, json.dumps(body).encode())
             if cancel_midway and index == len(requests) // 2:
-                sent += told(engine.jobs.cancel_job("j2", force=True, reason_code=None, comment="stop").events)
-        sent += told(engine.jobs.delete_job("j1", force=True).events) + told(engine.jobs.finish_deletions().events)
+                sent += told(
+                    engine.jobs.cancel_job("j2", force=True, reason_code=None, comment="stop").events
+                )
+        sent += told(engine.jobs.delete_job("j1", force=True).events) + told(
+            engine.jobs.finish_deletions().events
+        )
         sent += told(engine.membership.delete_thing("t2", expected_version=None).events)
         for message in sent:
             document, definition = schema_for(message.topic)
