@@ -70,7 +70,7 @@ def parse_json(data: bytes | str, *, what: str) -> Any:
         text = data
     _check_bounds(text, what)
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except _OutOfRange as exc:
         raise InvalidRequest(f"{what} has a number too large for a double: {exc}") from exc
     except ValueError as exc:  # JSONDecodeError, and the constants refused above
@@ -156,3 +156,7 @@ def _shown_path(path: str) -> str:
     if not path:
         return "the top-level value"
     return f"'{path}'" if len(path) <= _SHOWN_PATH else f"'{path[:_SHOWN_PATH]}...'"
+
+
+# One decoder for every call: ``json.loads`` with these options would build a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)

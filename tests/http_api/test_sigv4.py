@@ -11,7 +11,7 @@ from botocore.credentials import Credentials
 
 from iot_jobs_bridge.jobs_service.errors import InvalidSignature
 from iot_jobs_bridge.jobs_service.http_api.errors import IncompleteSignature
-from iot_jobs_bridge.jobs_service.http_api.sigv4 import parse_authorization, verify_request
+from iot_jobs_bridge.jobs_service.http_api.sigv4 import _signing_key, parse_authorization, verify_request
 
 KEY_ID, SECRET = "AKIDTEST", "secret"
 SIGNATURE = "0123456789abcdef" * 4
@@ -167,3 +167,37 @@ def test_a_repeated_authorization_or_date_header_is_incomplete(name):
         _verify(lines)
 
     assert caught.value.message == f"The request has more than one '{name.lower()}' header"
+
+
+def test_requests_signed_with_another_secret_or_on_another_day_are_refused():
+    # The signing key is derived once per secret, day, region and service and then reused.
+    assert _verify(_signed()).access_key_id == KEY_ID
+    assert _signing_key("a", "20260101", "us-east-1", "iot") != _signing_key(
+        "b", "20260101", "us-east-1", "iot"
+    )
+    assert _signing_key("a", "20260101", "us-east-1", "iot") != _signing_key(
+        "a", "20260102", "us-east-1", "iot"
+    )
+    with pytest.raises(InvalidSignature):
+        verify_request(
+            method="GET",
+            url="http://127.0.0.1:8080/things",
+            headers=_signed(),
+            body=b"",
+            credentials={KEY_ID: SECRET + "x"},
+            region="us-east-1",
+            now=NOW,
+        )
+
+
+@pytest.mark.parametrize(
+    "amz_date",
+    ["2026126T101010Z", "20261306T101010Z", "20260230T101010Z", "20260101T1010Z", "20260101T101010"],
+)
+def test_an_x_amz_date_not_of_the_iso_basic_form_is_incomplete(amz_date):
+    lines = [(n, amz_date if n == "X-Amz-Date" else v) for n, v in _signed()]
+
+    with pytest.raises(IncompleteSignature) as caught:
+        _verify(lines)
+
+    assert caught.value.message == f"X-Amz-Date '{amz_date}' is not of the form YYYYMMDD'T'HHMMSS'Z'"
