@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -30,34 +29,42 @@ import subprocess
 import sys
 import time
 
-import aiomqtt
 from _server import KEY_ID, SECRET, mosquitto, running_server
+
+from iot_jobs_bridge.device_sdk import mqtt
 
 ROUND_TRIPS = 3  # describe, start, finish
 
 
 async def _devices(host: str, port: int, numbers: range, rounds: int, credentials: dict, ready, go) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        clients = []
-        for n in numbers:
-            client = aiomqtt.Client(host, port, identifier=f"bench-dev-{n}", **credentials)
-            client.pending_calls_threshold = 1 << 30
-            await stack.enter_async_context(client)
-            await client.subscribe(f"bench/{n}/in", qos=1)
-            clients.append(client)
-        ready.set()
-        await asyncio.to_thread(go.wait)
+    inboxes = {n: asyncio.Queue() for n in numbers}
+    clients = []
+    for n in numbers:
+        inbox = inboxes[n]
+        client = await mqtt.connect(
+            host,
+            port,
+            client_id=f"bench-dev-{n}",
+            on_message=lambda _t, p, q=inbox: q.put_nowait(p),
+            **credentials,
+        )
+        await client.subscribe([(f"bench/{n}/in", 1)])
+        clients.append(client)
+    ready.set()
+    await asyncio.to_thread(go.wait)
 
-        async def device(n: int, client: aiomqtt.Client) -> None:
-            inbox = client.messages
-            for r in range(rounds):
-                await client.publish(f"bench/{n}/req", f"{r}:notify".encode(), qos=1)  # asks for the push
-                await anext(inbox)
-                for step in range(ROUND_TRIPS):
-                    await client.publish(f"bench/{n}/req", f"{r}:{step}".encode(), qos=1)
-                    await anext(inbox)
+    async def device(n: int, client: mqtt.MqttConnection) -> None:
+        inbox = inboxes[n]
+        for r in range(rounds):
+            client.publish(f"bench/{n}/req", f"{r}:notify".encode(), qos=1)  # asks for the push
+            await inbox.get()
+            for step in range(ROUND_TRIPS):
+                client.publish(f"bench/{n}/req", f"{r}:{step}".encode(), qos=1)
+                await inbox.get()
 
-        await asyncio.gather(*(device(n, c) for n, c in zip(numbers, clients, strict=True)))
+    await asyncio.gather(*(device(n, c) for n, c in zip(numbers, clients, strict=True)))
+    for client in clients:
+        await client.disconnect()
 
 
 def _device_process(host: str, port: int, numbers: range, rounds: int, credentials: dict, ready, go) -> None:
@@ -68,47 +75,43 @@ async def raw_ceiling(host: str, port: int, devices: int, rounds: int, auth: boo
     """Execution-equivalents per second through the broker alone.
 
     The echo service answers every request on the device's topic, without
-    waiting for one PUBACK before the next reply; devices run in one process
-    per CPU, as the simulator's do.
+    waiting for one PUBACK before the next reply. Devices and service use the
+    project's lean MQTT client (the simulator's), devices in one process per
+    CPU, as the simulator's are.
     """
     credentials = {"username": KEY_ID, "password": SECRET} if auth else {}
     context = multiprocessing.get_context("spawn")
     workers = os.cpu_count() or 1
-    async with aiomqtt.Client(host, port, identifier="bench-echo-service", **credentials) as service:
-        service.pending_calls_threshold = 1 << 30
-        await service.subscribe("bench/+/req", qos=1)
-        pending: set[asyncio.Task[None]] = set()
+    service: mqtt.MqttConnection | None = None
 
-        async def echo() -> None:
-            async for message in service.messages:
-                device = str(message.topic).split("/")[1]
-                task = asyncio.ensure_future(service.publish(f"bench/{device}/in", message.payload, qos=1))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+    def echo(topic: str, payload: bytes) -> None:
+        assert service is not None
+        service.publish(f"bench/{topic.split('/')[1]}/in", payload, qos=1)
 
-        echoing = asyncio.ensure_future(echo())
-        go = context.Event()
-        processes, readies = [], []
-        for w in range(workers):
-            ready = context.Event()
-            numbers = range(w, devices, workers)
-            process = context.Process(
-                target=_device_process,
-                args=(host, port, numbers, rounds, credentials, ready, go),
-                daemon=True,
-            )
-            process.start()
-            processes.append(process)
-            readies.append(ready)
-        for ready in readies:
-            await asyncio.to_thread(ready.wait)
-        began = time.perf_counter()
-        go.set()
-        for process in processes:
-            await asyncio.to_thread(process.join)
-        elapsed = time.perf_counter() - began
-        echoing.cancel()
-        return devices * rounds / elapsed
+    service = await mqtt.connect(host, port, client_id="bench-echo-service", on_message=echo, **credentials)
+    await service.subscribe([("bench/+/req", 1)])
+    go = context.Event()
+    processes, readies = [], []
+    for w in range(workers):
+        ready = context.Event()
+        numbers = range(w, devices, workers)
+        process = context.Process(
+            target=_device_process,
+            args=(host, port, numbers, rounds, credentials, ready, go),
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+        readies.append(ready)
+    for ready in readies:
+        await asyncio.to_thread(ready.wait)
+    began = time.perf_counter()
+    go.set()
+    for process in processes:
+        await asyncio.to_thread(process.join)
+    elapsed = time.perf_counter() - began
+    await service.disconnect()
+    return devices * rounds / elapsed
 
 
 def end_to_end(mqtt: str, http: str, devices: int, rounds: int) -> float:
