@@ -47,8 +47,9 @@ from amqtt.session import OUTGOING, OutgoingApplicationMessage
 
 from iot_jobs_bridge.broker.framing import abort_connection
 from iot_jobs_bridge.broker.presence import DisconnectReason
+from iot_jobs_bridge.schemas.mqtt_packets import publish_packet
 
-__all__ = ["FleetProtocolHandler", "mark_ending", "publish_packet"]
+__all__ = ["FleetProtocolHandler", "mark_ending"]
 
 _log = logging.getLogger("iot_jobs_bridge.broker.protocol")
 
@@ -77,25 +78,6 @@ def mark_ending(handler: Any, reason: DisconnectReason) -> None:
     """Record why the broker is about to close ``handler``'s connection; the first reason stands."""
     if getattr(handler, "ending", None) is None:
         handler.ending = reason
-
-
-def publish_packet(topic: str, data: bytes, qos: int, packet_id: int | None, dup: bool = False) -> bytes:
-    """A whole MQTT 3.1.1 PUBLISH packet, never retained."""
-    name = topic.encode()
-    identifier = packet_id.to_bytes(2, "big") if qos and packet_id is not None else b""
-    body_length = 2 + len(name) + len(identifier) + len(data)
-    first = 0x30 | (0x08 if dup else 0) | (qos << 1)
-    header = bytes((first,)) + _remaining_length(body_length) + len(name).to_bytes(2, "big")
-    return b"".join((header, name, identifier, data))
-
-
-def _remaining_length(length: int) -> bytes:
-    encoded = bytearray()
-    while True:
-        length, digit = divmod(length, 128)
-        encoded.append(digit | 0x80 if length else digit)
-        if not length:
-            return bytes(encoded)
 
 
 class WrittenMessage(OutgoingApplicationMessage):  # type: ignore[misc]  # amqtt ships no types

@@ -21,6 +21,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from iot_jobs_bridge.schemas.mqtt_packets import publish_packet, remaining_length
+
 __all__ = ["DEFAULT_MAX_PACKET_SIZE", "MqttConnection", "MqttError", "connect"]
 
 _log = logging.getLogger("iot_jobs_bridge.device_sdk.mqtt")
@@ -73,18 +75,6 @@ class _Malformed(Exception):
     """Raised inside the parser; becomes an :class:`MqttError` that closes the connection."""
 
 
-def _length(n: int) -> bytes:
-    """The remaining-length field: seven bits a byte, least significant first."""
-    if n < 128:
-        return bytes((n,))
-    out = bytearray()
-    while True:
-        n, byte = divmod(n, 128)
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
 def _text(value: str) -> bytes:
     encoded = value.encode()
     if len(encoded) > 0xFFFF:
@@ -104,7 +94,7 @@ def _connect_packet(
         flags |= 0x40
         payload += _text(password)
     body = b"\x00\x04MQTT\x04" + bytes((flags,)) + _U16.pack(keepalive) + payload
-    return b"\x10" + _length(len(body)) + body
+    return b"\x10" + remaining_length(len(body)) + body
 
 
 class MqttConnection(asyncio.Protocol):
@@ -164,7 +154,7 @@ class MqttConnection(asyncio.Protocol):
         body = _U16.pack(packet_id) + b"".join(_text(f) + bytes((qos,)) for f, qos in filters)
         future: asyncio.Future[list[int]] = self._loop.create_future()
         self._waiting[packet_id] = future
-        self._write(b"\x82" + _length(len(body)) + body)
+        self._write(b"\x82" + remaining_length(len(body)) + body)
         codes = await future
         if len(codes) != len(filters):
             self._fail(MqttError(f"the SUBACK has {len(codes)} return codes for {len(filters)} filters"))
@@ -237,16 +227,13 @@ class MqttConnection(asyncio.Protocol):
     def _publish_packet(
         self, topic: str, payload: bytes, qos: int, future: asyncio.Future[Any] | None
     ) -> bytes:
-        topic_bytes = topic.encode()
         if qos == 0:
-            head = b"\x30" + _length(2 + len(topic_bytes) + len(payload))
-            return b"".join((head, _U16.pack(len(topic_bytes)), topic_bytes, payload))
+            return publish_packet(topic, payload, 0, None)
         if qos != 1:
             raise ValueError(f"this client publishes at QoS 0 or 1, not {qos}")
         packet_id = self._take_id()
         self._waiting[packet_id] = future
-        head = b"\x32" + _length(4 + len(topic_bytes) + len(payload))
-        return b"".join((head, _U16.pack(len(topic_bytes)), topic_bytes, _U16.pack(packet_id), payload))
+        return publish_packet(topic, payload, 1, packet_id)
 
     def _write(self, data: bytes) -> None:
         if not self._open:

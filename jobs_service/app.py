@@ -28,7 +28,7 @@ from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
-from .control_plane import ACCESS_OPERATIONS, ControlPlane
+from .control_plane import ACCESS_OPERATIONS, ControlPlane, Services
 from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
@@ -265,14 +265,16 @@ class JobsService:
 
         pump.after_batch = scheduler.wake
         control = ControlPlane(
-            engine,
-            registry,
-            templates,
-            self.arns,
-            announce_and_wake,
-            after_delete,
-            certificates=self.certificates,
-            policies=self.policies,
+            Services(
+                engine,
+                registry,
+                templates,
+                self.arns,
+                announce_and_wake,
+                after_delete,
+                certificates=self.certificates,
+                policies=self.policies,
+            )
         )
         scheduler.start()
         embedded_broker = self.broker

@@ -7,22 +7,13 @@ cannot express and call the engine, the registry and the templates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..arns import Arns
-from ..certificates import Certificates
-from ..domain_events import DomainEvent
-from ..engine import JobsEngine
-from ..policies import Policies
-from ..registry import Registry
-from ..templates import Templates
-from .base import Handler, HandlerBase
+from .base import Handler, HandlerBase, Services
 from .certificates import CertificateHandlers
 from .jobs import JobHandlers
 from .policies import PolicyHandlers
 from .registry import RegistryHandlers
 
-__all__ = ["ACCESS_OPERATIONS", "ControlPlane"]
+__all__ = ["ACCESS_OPERATIONS", "ControlPlane", "Services"]
 
 # Operations after which who may connect, or what a connection may do, can differ.
 ACCESS_OPERATIONS = frozenset(
@@ -45,24 +36,12 @@ ACCESS_OPERATIONS = frozenset(
 class ControlPlane:
     """Every control-plane operation: the handler families, composed over the same parts."""
 
-    def __init__(
-        self,
-        engine: JobsEngine,
-        registry: Registry,
-        templates: Templates,
-        arns: Arns,
-        announce: Callable[[list[DomainEvent]], None],
-        after_delete: Callable[[], None] = lambda: None,
-        *,
-        certificates: Certificates | None = None,
-        policies: Policies | None = None,
-    ) -> None:
-        shared = (engine, registry, templates, arns, announce, after_delete)
+    def __init__(self, services: Services) -> None:
         self.families: tuple[HandlerBase, ...] = (
-            JobHandlers(*shared),
-            RegistryHandlers(*shared),
-            CertificateHandlers(*shared, certificates=certificates),
-            PolicyHandlers(*shared, policies=policies),
+            JobHandlers(services),
+            RegistryHandlers(services),
+            CertificateHandlers(services),
+            PolicyHandlers(services),
         )
 
     def handlers(self) -> dict[str, Handler]:

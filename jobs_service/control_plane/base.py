@@ -3,41 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..arns import Arns
+from ..certificates import Certificates
 from ..domain_events import DomainEvent
 from ..engine import JobsEngine, Outcome
 from ..errors import ResourceNotFound
 from ..models import ExecutionStatus
 from ..pagination import encode_token, page_size
+from ..policies import Policies
 from ..registry import Registry
 from ..templates import Templates
 
-__all__ = ["Handler", "HandlerBase", "Params", "page", "status_filter"]
+__all__ = ["Handler", "HandlerBase", "Params", "Services", "page", "status_filter"]
 
 Params = dict[str, Any]
 Handler = Callable[[Params], dict[str, Any] | None]
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the handler families work with: one set for the whole control plane."""
+
+    engine: JobsEngine
+    registry: Registry
+    templates: Templates
+    arns: Arns
+    # Tells the device plane of committed changes (the outcome's domain events).
+    announce: Callable[[list[DomainEvent]], None]
+    after_delete: Callable[[], None] = lambda: None
+    certificates: Certificates | None = None
+    policies: Policies | None = None
+
+
 class HandlerBase:
     """One family of control-plane handlers; `ControlPlane` composes them."""
 
-    def __init__(
-        self,
-        engine: JobsEngine,
-        registry: Registry,
-        templates: Templates,
-        arns: Arns,
-        announce: Callable[[list[DomainEvent]], None],
-        after_delete: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.engine = engine
-        self.registry = registry
-        self.templates = templates
-        self.arns = arns
-        self._announce = announce
-        self._after_delete = after_delete
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.engine = services.engine
+        self.registry = services.registry
+        self.templates = services.templates
+        self.arns = services.arns
+        self._announce = services.announce
+        self._after_delete = services.after_delete
 
     def handlers(self) -> dict[str, Handler]:
         """This family's operations, by their names in the AWS API model."""

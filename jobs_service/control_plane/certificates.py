@@ -13,10 +13,6 @@ __all__ = ["CertificateHandlers"]
 
 
 class CertificateHandlers(HandlerBase):
-    def __init__(self, *shared: Any, certificates: Certificates | None = None) -> None:
-        super().__init__(*shared)
-        self.certificates = certificates
-
     def handlers(self) -> dict[str, Handler]:
         """This family's operations, by their names in the AWS API model."""
         return {
@@ -33,9 +29,9 @@ class CertificateHandlers(HandlerBase):
         }
 
     def _certs(self) -> Certificates:
-        if self.certificates is None:
+        if self.services.certificates is None:
             raise InvalidRequest("Certificates are not enabled on this server")
-        return self.certificates
+        return self.services.certificates
 
     def create_keys_and_certificate(self, params: Params) -> dict[str, Any]:
         made = self._certs().create_keys_and_certificate(active=bool(params.get("setAsActive")))

@@ -13,10 +13,6 @@ __all__ = ["PolicyHandlers"]
 
 
 class PolicyHandlers(HandlerBase):
-    def __init__(self, *shared: Any, policies: Policies | None = None) -> None:
-        super().__init__(*shared)
-        self.policies = policies
-
     def handlers(self) -> dict[str, Handler]:
         """This family's operations, by their names in the AWS API model."""
         return {
@@ -31,9 +27,9 @@ class PolicyHandlers(HandlerBase):
         }
 
     def _policies(self) -> Policies:
-        if self.policies is None:
+        if self.services.policies is None:
             raise InvalidRequest("Policies are not enabled on this server")
-        return self.policies
+        return self.services.policies
 
     def create_policy(self, params: Params) -> dict[str, Any]:
         policy = self._policies().create(params["policyName"], params["policyDocument"])

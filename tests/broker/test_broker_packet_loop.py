@@ -6,7 +6,7 @@ import pytest
 from amqtt.mqtt.publish import PublishPacket
 
 from iot_jobs_bridge.broker import BrokerLimits
-from iot_jobs_bridge.broker.protocol import publish_packet
+from iot_jobs_bridge.schemas.mqtt_packets import publish_packet
 
 from . import raw_mqtt
 

@@ -2,12 +2,14 @@
 
 from collections import Counter
 
-from iot_jobs_bridge.jobs_service.control_plane import ControlPlane
+from iot_jobs_bridge.jobs_service.control_plane import ControlPlane, Services
 from iot_jobs_bridge.jobs_service.templates import Templates
 
 
 def test_each_operation_is_handled_by_exactly_one_family(engine, registry, store, clock, arns):
-    control = ControlPlane(engine, registry, Templates(store, clock, arns), arns, lambda _events: None)
+    control = ControlPlane(
+        Services(engine, registry, Templates(store, clock, arns), arns, lambda _events: None)
+    )
     owners = Counter(name for family in control.families for name in family.handlers())
     assert [name for name, count in owners.items() if count > 1] == []
     assert set(control.handlers()) == set(owners)

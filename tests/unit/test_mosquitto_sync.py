@@ -15,7 +15,7 @@ from iot_jobs_bridge.broker.acl_export import AclExport
 from iot_jobs_bridge.broker.mosquitto import ManagedMosquitto, MosquittoListeners
 from iot_jobs_bridge.jobs_service.ca import CertificateAuthority, certificate_id, common_name, serial_number
 from iot_jobs_bridge.jobs_service.certificates import Certificates
-from iot_jobs_bridge.jobs_service.control_plane import ACCESS_OPERATIONS, ControlPlane
+from iot_jobs_bridge.jobs_service.control_plane import ACCESS_OPERATIONS, ControlPlane, Services
 from iot_jobs_bridge.jobs_service.mosquitto_sync import MosquittoSync, access_files
 from iot_jobs_bridge.jobs_service.policies import Policies
 from iot_jobs_bridge.jobs_service.store import Certificate
@@ -368,7 +368,9 @@ def test_a_certificate_without_a_common_name_gets_no_rights(engine, certificates
 
 def test_every_access_operation_is_a_control_plane_operation(engine, registry, store, clock, arns):
     names = set(
-        ControlPlane(engine, registry, Templates(store, clock, arns), arns, lambda _events: None).handlers()
+        ControlPlane(
+            Services(engine, registry, Templates(store, clock, arns), arns, lambda _events: None)
+        ).handlers()
     )
     assert names >= ACCESS_OPERATIONS
     assert {"UpdateCertificate", "DeleteCertificate", "AttachPolicy", "DetachThingPrincipal"} <= (
