@@ -54,9 +54,9 @@ __all__ = ["FleetProtocolHandler", "mark_ending"]
 _log = logging.getLogger("iot_jobs_bridge.broker.protocol")
 
 _PUBLISH, _PUBACK = 3, 4
-# The stock handler of each packet type a client may send after CONNECT.
+# The stock handler of each packet type a client may send after CONNECT (a second
+# CONNECT never gets here: `CheckedReader` closes the connection first).
 _STOCK_HANDLERS = {
-    1: "handle_connect",
     3: "handle_publish",
     4: "handle_puback",
     5: "handle_pubrec",
@@ -170,9 +170,7 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
                     continue
                 if kind == _PUBACK and self._acknowledge_inline(body):
                     continue
-                task = await self._stock_handling(bytes((first,)) + length_bytes + body)
-                if task is not None:
-                    running.append(task)
+                running.append(await self._stock_handling(bytes((first,)) + length_bytes + body))
             except MQTTError:
                 _log.debug("a packet from %s was discarded", self.session.client_id)
             except asyncio.CancelledError:
@@ -225,15 +223,12 @@ class FleetProtocolHandler(BrokerProtocolHandler):  # type: ignore[misc]  # amqt
             self.on_acknowledged(self, size)
         return True
 
-    async def _stock_handling(self, raw: bytes) -> asyncio.Task[None] | None:
+    async def _stock_handling(self, raw: bytes) -> asyncio.Task[None]:
         """Parse a packet with amqtt and start its stock handler task, as amqtt's own loop does."""
         reader = BufferReader(raw)
         fixed_header = await MQTTFixedHeader.from_stream(reader)
         packet = await packet_class(fixed_header).from_stream(reader, fixed_header=fixed_header)
         handle = getattr(self, _STOCK_HANDLERS[fixed_header.packet_type])
-        if fixed_header.packet_type == 1:
-            await handle(packet)  # a second CONNECT; `CheckedReader` closes the connection first
-            return None
         task: asyncio.Task[None] = asyncio.create_task(handle(packet))
         return task
 
