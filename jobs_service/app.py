@@ -9,8 +9,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +28,6 @@ from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
 from .control_plane import ACCESS_OPERATIONS, ControlPlane, Services
-from .control_plane.base import Handler, Params
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_plane import Message, Renderer
@@ -40,6 +38,7 @@ from .device_plane.transport import InProcessTransport, Transport, publisher_for
 from .domain_events import DomainEvent
 from .engine import JobsEngine
 from .http_api import build_app
+from .http_api.app import Settle, handler_worker
 from .http_api.health import Health
 from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
@@ -139,6 +138,7 @@ class JobsService:
         self.policies: Policies | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._handler_worker = handler_worker()
         self._http_address: tuple[str, int] | None = None
 
     @property
@@ -283,15 +283,12 @@ class JobsService:
             **control.handlers(),
             **Connectivity(self.store.registry.thing_exists, presence, self.config.broker).handlers(),
         }
+        settle: Settle | None = None
         if self.mosquitto_sync is not None:
-            handlers = _waking(handlers, ACCESS_OPERATIONS, self.mosquitto_sync.wake)
+            sync = self.mosquitto_sync
+            settle = _settling(ACCESS_OPERATIONS, lambda: asyncio.wrap_future(sync.wake()))
         elif self.broker is not None:
-            embedded = self.broker
-
-            def reauthenticate() -> Future[int]:
-                return asyncio.run_coroutine_threadsafe(embedded.reauthenticate(), loop)
-
-            handlers = _waking(handlers, ACCESS_OPERATIONS, reauthenticate)
+            settle = _settling(ACCESS_OPERATIONS, self.broker.reauthenticate)
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
@@ -299,6 +296,8 @@ class JobsService:
             extra=SchedulesApi(self.schedules, scheduler.wake),
             access_log_level=logging.INFO if self.config.access_log else logging.DEBUG,
             health=Health({"broker": self._broker_problem, "store": self.store.ping}),
+            worker=self._handler_worker,
+            settle=settle,
         )
         await self._start_http(app)
 
@@ -422,6 +421,7 @@ class JobsService:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = None
+        self._handler_worker.shutdown(wait=True)  # no request is left to answer
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
@@ -498,26 +498,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _waking(
-    handlers: dict[str, Handler], operations: frozenset[str], wake: Callable[[], Future[Any]]
-) -> dict[str, Handler]:
-    """``handlers``, with those in ``operations`` answering only once the broker has the change.
+def _settling(operations: frozenset[str], wake: Callable[[], Awaitable[Any]]) -> Settle:
+    """Answer the ``operations`` only once the broker has the change.
 
     So when UpdateCertificate returns, a revoked certificate is already refused
     and the connections using it are closed.
     The change itself is committed first; if the broker is slow, the answer goes
-    out after ``BROKER_APPLY_WITHIN`` seconds and the broker catches up.
+    out after ``BROKER_APPLY_WITHIN`` seconds and the broker catches up. The wait
+    is on the event loop, so it holds no other request back.
     """
 
-    def waking(handler: Handler) -> Handler:
-        def call(params: Params) -> dict[str, Any] | None:
-            result = handler(params)
-            try:
-                wake().result(BROKER_APPLY_WITHIN)
-            except TimeoutError:
-                log.warning("the broker has not taken the change yet; it will")
-            return result
+    async def settle(operation: str) -> None:
+        if operation not in operations:
+            return
+        try:
+            # Shielded: the broker still takes the change after the answer has gone.
+            await asyncio.wait_for(asyncio.shield(wake()), BROKER_APPLY_WITHIN)
+        except TimeoutError:
+            log.warning("the broker has not taken the change yet; it will")
 
-        return call
-
-    return {name: waking(h) if name in operations else h for name, h in handlers.items()}
+    return settle

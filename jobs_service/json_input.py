@@ -52,7 +52,7 @@ class _OutOfRange(ValueError):
 
 def read_json(data: bytes | str, *, what: str) -> Any:
     """Decode one JSON text strictly; ``what`` names it in error messages ("The payload")."""
-    return check_text(parse_json(data, what=what), what=what)
+    return check_text(parse_json(data, what=what), what=what, source=data)
 
 
 def parse_json(data: bytes | str, *, what: str) -> Any:
@@ -77,18 +77,30 @@ def parse_json(data: bytes | str, *, what: str) -> Any:
         raise InvalidJson(f"{what} is not valid JSON: {exc}") from exc
 
 
-def check_text(value: Any, *, what: str) -> Any:
+def check_text(value: Any, *, what: str, source: bytes | str | None = None) -> Any:
     """Return ``value`` (decoded JSON) if no string or key in it holds a lone surrogate.
 
     Python's parser turns ``"\\ud800"`` into a string that cannot be encoded as
     UTF-8, which would fail later wherever the value is stored or rendered.
+    ``source``, the JSON text ``value`` was read from, spares the walk over
+    ``value`` when that text cannot hold one.
     """
+    if source is not None and not _may_hold_surrogate(source):
+        return value
     try:
         # Depth is bounded, so the C encoder's recursion is safe; this is the fast check.
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidRequest(f"{what} has a lone UTF-16 surrogate {_where_surrogate(value)}") from exc
     return value
+
+
+def _may_hold_surrogate(source: bytes | str) -> bool:
+    # UTF-8 cannot encode a surrogate (the strict decoder refuses one), so in bytes
+    # only a \u escape can make one; text may also hold one as it is.
+    if isinstance(source, bytes):
+        return b"\\u" in source
+    return "\\u" in source or _SURROGATE.search(source) is not None
 
 
 def _check_bounds(text: str, what: str) -> None:

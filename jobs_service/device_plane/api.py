@@ -77,7 +77,7 @@ class DeviceApi:
             body = _decode(payload)
             client_token = _token(body)
             # After the token is read, so that the rejection echoes it.
-            json_input.check_text(body, what=_PAYLOAD)
+            json_input.check_text(body, what=_PAYLOAD, source=payload)
             if not allowed:
                 raise Throttled(f"Too many requests from {request.thing_name}; slow down and retry")
             reply, events = self._dispatch(request, body)

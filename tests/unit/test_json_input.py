@@ -107,6 +107,26 @@ def test_a_lone_surrogate_is_refused_naming_where_it_is(text, place):
     assert _refusal(text) == (InvalidRequest, f"The payload has a lone UTF-16 surrogate {place}")
 
 
+def test_a_lone_surrogate_is_refused_from_bytes_and_from_text_that_holds_it_unescaped():
+    escaped = '{"k": "\\ud800"}'
+    assert _refusal(escaped.encode()) == (
+        InvalidRequest,
+        "The payload has a lone UTF-16 surrogate (\\ud800) in 'k'",
+    )
+    # Text (not bytes) can carry the surrogate itself, with no escape to give it away.
+    assert _refusal('{"k": "\ud800"}') == (
+        InvalidRequest,
+        "The payload has a lone UTF-16 surrogate (\\ud800) in 'k'",
+    )
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20))
+def test_check_text_given_its_source_agrees_with_the_full_walk(text):
+    source = json.dumps({"k": text, text: [text]})
+    value = json.loads(source)
+    assert check_text(value, what="x", source=source.encode()) == check_text(value, what="x")
+
+
 def test_a_surrogate_pair_and_an_escaped_backslash_are_ordinary_text():
     assert read_json('["\\ud83d\\ude00", "\\\\ud800"]', what="x") == ["😀", "\\ud800"]
 
