@@ -27,7 +27,7 @@ from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock
-from .control_plane import ACCESS_OPERATIONS, ControlPlane, Services
+from .control_plane import ACCESS_OPERATIONS, SINGLE_RESOURCE_OPERATIONS, ControlPlane, Services
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
 from .device_plane import Message, Renderer
@@ -297,6 +297,7 @@ class JobsService:
             access_log_level=logging.INFO if self.config.access_log else logging.DEBUG,
             health=Health({"broker": self._broker_problem, "store": self.store.ping}),
             worker=self._handler_worker,
+            inline=SINGLE_RESOURCE_OPERATIONS,
             settle=settle,
         )
         await self._start_http(app)

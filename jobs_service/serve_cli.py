@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -231,6 +232,7 @@ async def _serve(config: ServiceConfig) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with JobsService(config) as service:
+        _keep_startup_out_of_collections()
         key = service.admin_key
         if key.source == "environment":
             print("admin credentials: from IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY", flush=True)
@@ -245,6 +247,23 @@ async def _serve(config: ServiceConfig) -> None:
         print(f"iotjobs ready mqtt={mqtt} http={http_host}:{http_port}", flush=True)
         await stop.wait()
         print("iotjobs stopping", flush=True)
+
+
+#: Allocations between two collections of the youngest generation (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def _keep_startup_out_of_collections() -> None:
+    """Exempt what startup built from garbage collection, and collect less often.
+
+    The service makes few reference cycles, yet with CPython's defaults the
+    collector took 7% of its CPU under load: a young collection every 700
+    allocations, and now and then a full one over every object startup made
+    (the API models, the broker, the schemas), which live as long as the process.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def _port_or_off(value: str) -> int | None:

@@ -13,7 +13,7 @@ from .jobs import JobHandlers
 from .policies import PolicyHandlers
 from .registry import RegistryHandlers
 
-__all__ = ["ACCESS_OPERATIONS", "ControlPlane", "Services"]
+__all__ = ["ACCESS_OPERATIONS", "SINGLE_RESOURCE_OPERATIONS", "ControlPlane", "Services"]
 
 # Operations after which who may connect, or what a connection may do, can differ.
 ACCESS_OPERATIONS = frozenset(
@@ -29,6 +29,30 @@ ACCESS_OPERATIONS = frozenset(
         "DeletePolicy",
         "AttachPolicy",
         "DetachPolicy",
+    }
+)
+
+# Operations whose work is bounded by the one resource they name, whatever the fleet's
+# size: cheaper to answer on the event loop than the hop to the handler thread is.
+# Anything that scans a job's executions, a group's members or a list stays off the loop.
+SINGLE_RESOURCE_OPERATIONS = frozenset(
+    {
+        "CreateThing",
+        "DescribeThing",
+        "UpdateThing",
+        "CreateThingGroup",
+        "DescribeThingGroup",
+        "UpdateThingGroup",
+        "AddThingToThingGroup",
+        "RemoveThingFromThingGroup",
+        "DescribeJobExecution",
+        "GetJobDocument",
+        "CreateJobTemplate",
+        "DescribeJobTemplate",
+        "DeleteJobTemplate",
+        "DescribeManagedJobTemplate",
+        "DescribeCertificate",
+        "GetPolicy",
     }
 )
 

@@ -75,6 +75,7 @@ def build_app(
     access_log_level: int = logging.DEBUG,
     health: Health | None = None,
     worker: Executor | None = None,
+    inline: frozenset[str] = frozenset(),
     settle: Settle | None = None,
 ) -> Starlette:
     """Serve the botocore service ``service_name`` with ``handlers``.
@@ -90,8 +91,10 @@ def build_app(
     scaled, because clients sign with real time. Each request is logged on
     ``iotjobs.access`` at ``access_log_level``. ``health`` answers ``GET /health``, unsigned.
     Handlers run on ``worker`` (default: a new :func:`handler_worker`; its owner
-    shuts it down). ``settle``, if given, is awaited after each handler returns,
-    on the event loop, so waiting there holds no other request back.
+    shuts it down), except those of the ``inline`` operations, which run on the
+    event loop: only for work too small to be worth the hop between threads.
+    ``settle``, if given, is awaited after each handler returns, on the event
+    loop, so waiting there holds no other request back.
     """
     apis = [ServiceApi.for_service(service_name, handlers)]
     return create_app(
@@ -103,6 +106,7 @@ def build_app(
         access_log_level=access_log_level,
         health=health,
         worker=worker,
+        inline=inline,
         settle=settle,
     )
 
@@ -117,6 +121,7 @@ def create_app(
     access_log_level: int = logging.DEBUG,
     health: Health | None = None,
     worker: Executor | None = None,
+    inline: frozenset[str] = frozenset(),
     settle: Settle | None = None,
 ) -> Starlette:
     """Serve several services on one listener, chosen by the SigV4 scope's service.
@@ -136,6 +141,7 @@ def create_app(
         worker or handler_worker(),
         extra=extra,
         access_log_level=access_log_level,
+        inline=inline,
         settle=settle,
     )
     routes = [Route("/{path:path}", gateway)]
@@ -157,9 +163,11 @@ class _Gateway:
         *,
         extra: ExtraApi | None = None,
         access_log_level: int = logging.DEBUG,
+        inline: frozenset[str] = frozenset(),
         settle: Settle | None = None,
     ) -> None:
         self._worker = worker
+        self._inline = inline
         self._settle = settle
         self._extra = extra
         self._access_log_level = access_log_level
@@ -250,7 +258,11 @@ class _Gateway:
             )
         request.state.operation = call.operation
         try:
-            result = await self._on_worker(call.handler, call.params)
+            if call.operation in self._inline:
+                # Under load the hop to the worker costs more than such a handler does.
+                result = call.handler(call.params)
+            else:
+                result = await self._on_worker(call.handler, call.params)
             if self._settle is not None:
                 await self._settle(call.operation)
             # A result that cannot be rendered (not JSON-able) is the handler's bug too.

@@ -91,3 +91,25 @@ def test_settle_runs_after_the_handler_and_before_the_answer_without_holding_oth
         update.result(10)
 
     assert order == ["handled UpdateCertificate", "handled DescribeThing", "settled UpdateCertificate"]
+
+
+def test_inline_operations_run_on_the_event_loop_and_the_others_on_the_worker():
+    ran_on: dict[str, str] = {}
+
+    def describe_thing(params: dict[str, Any]) -> dict[str, Any]:
+        ran_on["DescribeThing"] = threading.current_thread().name
+        return {"thingName": params["thingName"]}
+
+    def create_thing(params: dict[str, Any]) -> dict[str, Any]:
+        ran_on["CreateThing"] = threading.current_thread().name
+        return {"thingName": params["thingName"]}
+
+    handlers = {"DescribeThing": describe_thing, "CreateThing": create_thing}
+    app = build_app(handlers, {KEY_ID: SECRET}, region=REGION, inline=frozenset({"DescribeThing"}))
+    with serve(app) as url:
+        iot = client_for(url)
+        iot.describe_thing(thingName="t1")
+        iot.create_thing(thingName="t1")
+
+    assert ran_on["DescribeThing"] == "uvicorn-test"  # the thread serving the event loop
+    assert ran_on["CreateThing"].startswith("control-plane")
