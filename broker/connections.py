@@ -48,6 +48,7 @@ import contextlib
 import logging
 import math
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from amqtt.contexts import Action
@@ -56,6 +57,7 @@ from amqtt.events import BrokerEvents
 from amqtt.utils import gen_client_id
 from transitions import MachineError
 
+from iot_jobs_bridge.broker.admissions import Admissions
 from iot_jobs_bridge.broker.framing import CheckedReader, abort_connection, topic_problem
 from iot_jobs_bridge.broker.limits import BrokerLimits, LimitLog
 from iot_jobs_bridge.broker.outbox import Outbox
@@ -107,6 +109,7 @@ class ConnectionLifecycle:
     _shutting_down: bool
     _broadcast_queue: asyncio.Queue[dict[str, Any]]
     _outbox: Outbox
+    _admissions: Admissions
 
     async def shutdown(self) -> None:
         """Stop listening, close every connection and wait for its end, then stock shutdown."""
@@ -188,10 +191,12 @@ class ConnectionLifecycle:
                 await handler.mqtt_connack_authorize(False)
                 await writer.close()
                 return
-            # Changed: a live connection with this client id is closed and its end handled first.
-            await self._take_over(session.client_id)
-            session = await self._session_for(session)
-            await self._serve(checked, writer, session, handler)
+            # Changed: one admission per client id at a time (`broker.admissions`); a live
+            # connection with this client id is closed and its end handled first.
+            async with self._admissions.turn(session.client_id) as admitted:
+                await self._take_over(session.client_id)
+                session = await self._session_for(session)
+                await self._serve(checked, writer, session, handler, admitted)
         except _EARLY_END as exc:
             self.logger.warning("Error while handling a client session: %s", exc or type(exc).__name__)
         finally:
@@ -274,8 +279,14 @@ class ConnectionLifecycle:
         session.keep_alive = math.ceil(self._limits.keepalive(session.keep_alive) * KEEPALIVE_GRACE)
         return session
 
-    async def _serve(self, reader: Any, writer: Any, session: Any, handler: Any) -> None:
-        """Stock `_handle_client_session`, after authentication, without the retained-message sweep."""
+    async def _serve(
+        self, reader: Any, writer: Any, session: Any, handler: Any, admitted: Callable[[], None]
+    ) -> None:
+        """Stock `_handle_client_session`, after authentication, without the retained-message sweep.
+
+        ``admitted`` is called once the connection is registered and announced: the
+        next CONNECT for its client id may then take it over.
+        """
         end = asyncio.Event()
         self._ends[session.client_id] = (session, end)
         connection: Presence | None = None
@@ -294,6 +305,7 @@ class ConnectionLifecycle:
             self._sessions[session.client_id] = (session, handler)
             await handler.mqtt_connack_authorize(True)
             connection = self._connected(session)
+            admitted()
             await self.plugins_manager.fire_event(
                 BrokerEvents.CLIENT_CONNECTED, client_id=session.client_id, client_session=session
             )

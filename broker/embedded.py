@@ -21,6 +21,7 @@ from amqtt.events import BrokerEvents
 from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 
+from iot_jobs_bridge.broker.admissions import Admissions
 from iot_jobs_bridge.broker.auth import Authenticator
 from iot_jobs_bridge.broker.connections import ConnectionLifecycle, devices_log
 from iot_jobs_bridge.broker.framing import abort_connection
@@ -189,6 +190,7 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         self._filters_of: dict[str, set[str]] = {}
         self._ends = {}
         self._connections = {}
+        self._admissions = Admissions()
         # The jobs service in this process: device requests go to it directly, not over MQTT.
         self.request_sink: Callable[[str, bytes], None] | None = None
 
@@ -254,6 +256,11 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         # Only presence events still come through amqtt's broadcast queue.
         broadcast = await self._broadcast_queue.get()
         self._fan_out(broadcast["session"], broadcast["topic"], broadcast["data"], broadcast.get("qos"))
+
+    def _get_handler(self, session: Any) -> Any:
+        """Stock, changed: the handler of this very session; one that was replaced has none."""
+        registered, handler = self._sessions.get(session.client_id, (None, None))
+        return handler if registered is session else None
 
     def _fan_out(self, sender: Any, topic: str, data: bytes, force_qos: int | None = None) -> None:
         """Hand a message to every subscriber whose filter matches ``topic`` and who may receive it.

@@ -148,3 +148,35 @@ async def test_an_unacknowledged_qos1_message_is_sent_again_with_dup_after_a_per
     again.close()
     assert first == 0x3A, hex(first)  # PUBLISH, QoS 1, DUP
     assert body.endswith(b"must arrive")
+
+
+async def test_two_connects_for_one_client_id_at_once_leave_one_live_connection(connect, admin, mqtt_broker):
+    # A device that gave up waiting for its CONNACK and tried again: two CONNECTs for its
+    # client id arrive together while its older connection is still open.
+    old = await connect("t1")
+    host, port = mqtt_broker.address
+    both = raw_mqtt.connect("t1")
+    first, second = await asyncio.gather(
+        asyncio.to_thread(raw_mqtt.open_connection, host, port, both),
+        asyncio.to_thread(raw_mqtt.open_connection, host, port, both),
+    )
+    try:
+        await old.wait_disconnected()
+        # Admitted one after the other: the later takes the earlier over, as it did the old one.
+        assert await asyncio.to_thread(raw_mqtt.read_connack, first) == 0
+        assert await asyncio.to_thread(raw_mqtt.read_connack, second) == 0
+        closed = await asyncio.gather(
+            asyncio.to_thread(raw_mqtt.closed_by_peer, first, 3.0),
+            asyncio.to_thread(raw_mqtt.closed_by_peer, second, 3.0),
+        )
+        assert sorted(closed) == [False, True]
+        live = second if closed[0] else first
+        live.settimeout(3.0)
+        live.sendall(raw_mqtt.subscribe(1, NOTIFY, qos=1))
+        assert (await asyncio.to_thread(raw_mqtt.read_packet, live))[0] == 0x90  # SUBACK
+        await admin.publish(NOTIFY, b"to the live one")
+        first_byte, body = await asyncio.to_thread(raw_mqtt.read_packet, live)
+        assert first_byte & 0xF0 == 0x30 and body.endswith(b"to the live one")
+    finally:
+        first.close()
+        second.close()
