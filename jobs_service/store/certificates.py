@@ -62,8 +62,10 @@ class CertificatesRepository(Repository):
 
     def delete_certificate(self, certificate_id: str, now: float) -> None:
         self._execute(
-            "INSERT OR REPLACE INTO deleted_certificates (certificate_id, pem, deleted_at)"
-            " SELECT certificate_id, pem, ? FROM certificates WHERE certificate_id = ?",
+            "INSERT INTO deleted_certificates (certificate_id, pem, deleted_at)"
+            " SELECT certificate_id, pem, ? FROM certificates WHERE certificate_id = ?"
+            " ON CONFLICT (certificate_id)"
+            " DO UPDATE SET pem = excluded.pem, deleted_at = excluded.deleted_at",
             (now, certificate_id),
         )
         self._execute("DELETE FROM certificates WHERE certificate_id = ?", (certificate_id,))
@@ -82,7 +84,7 @@ class CertificatesRepository(Repository):
 
     def attach_principal(self, thing_name: str, principal: str) -> None:
         self._execute(
-            "INSERT OR IGNORE INTO thing_principals (thing_name, principal) VALUES (?, ?)",
+            "INSERT INTO thing_principals (thing_name, principal) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (thing_name, principal),
         )
 

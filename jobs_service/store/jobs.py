@@ -159,10 +159,11 @@ class JobsRepository(Repository):
         """Jobs newest first, filtered, after a keyset position (createdAt, jobId)."""
         created, job_id = after if after else (float("inf"), "")
         rows = self._rows(
-            "SELECT * FROM jobs WHERE (:status IS NULL OR status = :status)"
-            " AND (:selection IS NULL OR target_selection = :selection)"
-            " AND (:namespace IS NULL OR namespace_id = :namespace)"
-            " AND (:target IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.targets) WHERE value = :target))"
+            "SELECT * FROM jobs WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)"
+            " AND (CAST(:selection AS TEXT) IS NULL OR target_selection = :selection)"
+            " AND (CAST(:namespace AS TEXT) IS NULL OR namespace_id = :namespace)"
+            " AND (CAST(:target AS TEXT) IS NULL"
+            " OR EXISTS (SELECT 1 FROM json_each(jobs.targets) WHERE value = :target))"
             " AND (created_at < :created OR (created_at = :created AND job_id < :job_id))"
             " ORDER BY created_at DESC, job_id DESC LIMIT :limit",
             {
@@ -194,10 +195,10 @@ class JobsRepository(Repository):
     def insert_execution(self, execution: JobExecution) -> JobExecution:
         """Insert a new execution; returns it with its creation sequence number."""
         self._touch(execution.thing_name)
-        cursor = self._execute(
+        inserted_row = self._row(
             "INSERT INTO job_executions (job_id, thing_name, execution_number, status, status_details,"
             " queued_at, started_at, last_updated_at, version_number, force_canceled, retry_attempt)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (
                 execution.job_id,
                 execution.thing_name,
@@ -212,7 +213,8 @@ class JobsRepository(Repository):
                 execution.retry_attempt,
             ),
         )
-        inserted = execution.model_copy(update={"seq": cursor.lastrowid})
+        assert inserted_row is not None
+        inserted = execution.model_copy(update={"seq": inserted_row["seq"]})
         self._pending_written(inserted)
         return inserted
 
@@ -359,7 +361,7 @@ class JobsRepository(Repository):
         thing, number = after if after else ("", 0)
         wanted = status.value if status else None
         rows = self._rows(
-            "SELECT * FROM job_executions WHERE job_id = ? AND (? IS NULL OR status = ?)"
+            "SELECT * FROM job_executions WHERE job_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?)"
             " AND (thing_name > ? OR (thing_name = ? AND execution_number > ?))"
             " ORDER BY thing_name, execution_number LIMIT ?",
             (job_id, wanted, wanted, thing, thing, number, limit),
@@ -378,8 +380,8 @@ class JobsRepository(Repository):
         """A thing's executions in creation order, after a creation sequence number."""
         wanted = status.value if status else None
         rows = self._rows(
-            "SELECT * FROM job_executions WHERE thing_name = ? AND (? IS NULL OR status = ?)"
-            " AND (? IS NULL OR job_id = ?) AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT * FROM job_executions WHERE thing_name = ? AND (CAST(? AS TEXT) IS NULL OR status = ?)"
+            " AND (CAST(? AS TEXT) IS NULL OR job_id = ?) AND seq > ? ORDER BY seq LIMIT ?",
             (thing_name, wanted, wanted, job_id, job_id, after or 0, limit),
         )
         return [_execution(row) for row in rows]
@@ -388,7 +390,8 @@ class JobsRepository(Repository):
     def enqueue_rollout(self, job_id: str, thing_names: list[str]) -> None:
         """Things waiting for their execution to be released, in release order."""
         self._executemany(
-            "INSERT OR IGNORE INTO rollout_queue (job_id, thing_name, position) VALUES (?, ?, ?)",
+            "INSERT INTO rollout_queue (job_id, thing_name, position) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [(job_id, name, position) for position, name in enumerate(thing_names)],
         )
 

@@ -66,7 +66,9 @@ class PoliciesRepository(Repository):
         self._execute("DELETE FROM policies WHERE name = ?", (name,))
 
     def attach_policy(self, name: str, target: str) -> None:
-        self._execute("INSERT OR IGNORE INTO policy_targets (name, target) VALUES (?, ?)", (name, target))
+        self._execute(
+            "INSERT INTO policy_targets (name, target) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, target)
+        )
 
     def detach_policy(self, name: str, target: str) -> None:
         self._execute("DELETE FROM policy_targets WHERE name = ? AND target = ?", (name, target))

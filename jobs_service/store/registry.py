@@ -130,7 +130,8 @@ class RegistryRepository(Repository):
     ) -> list[ThingGroup]:
         """Groups in name order; ``names`` restricts to a set (None: all groups)."""
         rows = self._rows(
-            "SELECT * FROM thing_groups WHERE name > ? AND (? IS NULL OR substr(name, 1, length(?)) = ?)"
+            "SELECT * FROM thing_groups WHERE name > ?"
+            " AND (CAST(? AS TEXT) IS NULL OR substr(name, 1, length(CAST(? AS TEXT))) = ?)"
             " ORDER BY name",
             (after or "", prefix, prefix, prefix),
         )
@@ -164,7 +165,7 @@ class RegistryRepository(Repository):
     def add_member(self, group_name: str, thing_name: str) -> bool:
         """Add a thing to a group; False when it already was a member."""
         cursor = self._execute(
-            "INSERT OR IGNORE INTO group_members (group_name, thing_name) VALUES (?, ?)",
+            "INSERT INTO group_members (group_name, thing_name) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (group_name, thing_name),
         )
         return cursor.rowcount == 1

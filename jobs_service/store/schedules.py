@@ -69,8 +69,12 @@ class SchedulesRepository(Repository):
     def put_schedule(self, schedule: Schedule) -> None:
         """Insert or replace a schedule (callers check existence inside their transaction)."""
         self._execute(
-            "INSERT OR REPLACE INTO schedules (name, cron, timezone, spec, misfire, overlap, enabled,"
-            " created_at, handled_until, next_fire_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO schedules (name, cron, timezone, spec, misfire, overlap, enabled,"
+            " created_at, handled_until, next_fire_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,"
+            " spec = excluded.spec, misfire = excluded.misfire, overlap = excluded.overlap,"
+            " enabled = excluded.enabled, created_at = excluded.created_at,"
+            " handled_until = excluded.handled_until, next_fire_at = excluded.next_fire_at",
             (
                 schedule.name,
                 schedule.cron,
@@ -129,8 +133,8 @@ class SchedulesRepository(Repository):
     def record_fire(self, fire: Fire) -> bool:
         """Record a fire; ``False`` if that fire time was already recorded (it never runs twice)."""
         cursor = self._execute(
-            "INSERT OR IGNORE INTO schedule_fires (schedule, fire_at, job_id, outcome, recorded_at, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO schedule_fires (schedule, fire_at, job_id, outcome, recorded_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (fire.schedule, fire.fire_at, fire.job_id, fire.outcome, fire.recorded_at, fire.reason),
         )
         return cursor.rowcount == 1
