@@ -1,4 +1,4 @@
-"""The SQLite store: the only code in the service that writes SQL.
+"""The store: the only code in the service that writes SQL.
 
 A `Store` is one `Database` (the connection and its transactions) and the
 parts that know the SQL of each family of rows, all sharing it:
@@ -18,16 +18,17 @@ from .jobs import JobsRepository
 from .policies import PoliciesRepository, Policy
 from .registry import RegistryRepository
 from .schedules import Fire, Schedule, SchedulesRepository
+from .sqlite import SqliteBackend
 from .templates import TemplatesRepository
 
 __all__ = ["Certificate", "Fire", "Policy", "Schedule", "Store"]
 
 
 class Store:
-    """Things, groups, jobs, executions, templates, schedules and certificates in one SQLite database."""
+    """Things, groups, jobs, executions, templates, schedules and certificates in one database."""
 
     def __init__(self, path: str | Path) -> None:
-        self.db = Database(path)
+        self.db = Database(SqliteBackend(path))
         self.path = self.db.path
         self.schema_version = self.db.schema_version
         self.atomic = self.db.atomic

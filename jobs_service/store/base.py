@@ -1,20 +1,17 @@
-"""The SQLite connection and its transactions (`Database`), and the base of the store's parts."""
+"""The connection and its transactions (`Database` over a `Backend`), and the base of the store's parts."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..errors import InternalError
-from .migrations import migrate
 
-__all__ = ["Database", "Repository", "UnitOfWork", "dumps", "loads"]
+__all__ = ["Backend", "Cursor", "Database", "Repository", "UnitOfWork", "dumps", "loads"]
 
 log = logging.getLogger(__name__)
 
@@ -77,44 +74,77 @@ class UnitOfWork:
             self._watchers.remove(watcher)
 
 
+class Cursor(Protocol):
+    """What a statement leaves: its rows (read by column name) and how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Backend(Protocol):
+    """One database engine under `Database`: its connection, and where its SQL differs.
+
+    The store's SQL is written once, in what SQLite and PostgreSQL share, with
+    ``?`` and ``:name`` placeholders; a backend runs it as its engine needs.
+    """
+
+    #: Where the data lives (a file's path or a database URL), as given to reopen it.
+    location: str
+    #: The schema version the backend's migrations brought the database to.
+    schema_version: int
+    #: What its driver raises for a failed statement.
+    errors: tuple[type[Exception], ...]
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any], /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]], /) -> Any: ...
+
+    def begin(self) -> None:
+        """Open a transaction that holds the write lock until it ends."""
+
+    def json_values(self, column: str, alias: str) -> str:
+        """A FROM item over the JSON array of strings in ``column``, its items as ``alias.value``."""
+
+    def close(self) -> None: ...
+
+
 class Database:
     """Owns the connection. Every multi-row change runs inside :meth:`atomic`.
 
     The store's parts (`Repository`) share one `Database`, so a transaction
-    spans whatever parts its block uses.
+    spans whatever parts its block uses. The engine itself is a `Backend`.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        # Autocommit mode: transactions are opened explicitly by atomic().
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.path = backend.location
+        self.schema_version = backend.schema_version
+        self.json_values = backend.json_values
+        self._errors = backend.errors
         self._lock = threading.RLock()
         self._depth = 0
         self._work: UnitOfWork | None = None
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a change a client was told about survives power loss, not just a crash.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self.schema_version = migrate(self._conn)
+        self._closed = False
 
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None  # type: ignore[assignment]
+            if not self._closed:
+                self._closed = True
+                self.backend.close()
 
     def ping(self) -> str | None:
-        """Read the database file's schema page: ``None`` when that works, else what went wrong."""
+        """Read the database's catalogue: ``None`` when that works, else what went wrong."""
         with self._lock:
-            if self._conn is None:
+            if self._closed:
                 return "the store is closed"
             try:
-                self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlite3.Error as exc:
+                self.backend.execute("SELECT 1", ()).fetchone()
+            except self._errors as exc:
                 return f"a query on {self.path} failed: {exc}"
         return None
 
@@ -128,33 +158,34 @@ class Database:
         """
         with self._lock:
             work = self._work
+            run = self.backend.execute
             if work is not None:
                 savepoint, mark = f"nested_{self._depth}", work._mark()
-                self._conn.execute(f"SAVEPOINT {savepoint}")
+                run(f"SAVEPOINT {savepoint}", ())
                 self._depth += 1
                 try:
                     yield work
                 except BaseException:
-                    self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    run(f"ROLLBACK TO {savepoint}", ())
                     work._rolled_back_to(mark)
                     raise
                 finally:
                     self._depth -= 1
-                    self._conn.execute(f"RELEASE {savepoint}")
+                    run(f"RELEASE {savepoint}", ())
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            self.backend.begin()
             work = self._work = UnitOfWork()
             self._depth = 1
             try:
                 yield work
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                run("ROLLBACK", ())
                 raise
             finally:
                 self._work, self._depth = None, 0
             try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+                run("COMMIT", ())
+            except self._errors as exc:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
         work._committed()
 
@@ -195,11 +226,11 @@ class Database:
         if self._work is not None:
             self._work.touch(thing_name)
 
-    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Cursor:
         with self._lock:
             try:
-                return self._conn.execute(sql, params)
-            except sqlite3.Error as exc:
+                return self.backend.execute(sql, params)
+            except self._errors as exc:
                 # Details go to the log, not to the client.
                 log.exception("Store query failed: %s", sql)
                 raise InternalError("The store could not complete the request") from exc
@@ -207,20 +238,19 @@ class Database:
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
             try:
-                self._conn.executemany(sql, rows)
-            except sqlite3.Error as exc:
+                self.backend.executemany(sql, rows)
+            except self._errors as exc:
                 log.exception("Store query failed: %s", sql)
                 raise InternalError("The store could not complete the request") from exc
 
-    def rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def rows(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         # Fetch under the lock too: HTTP handlers run on worker threads.
         with self._lock:
             return self.execute(sql, params).fetchall()
 
-    def row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    def row(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
         with self._lock:
-            row: sqlite3.Row | None = self.execute(sql, params).fetchone()
-        return row
+            return self.execute(sql, params).fetchone()
 
 
 class Repository:

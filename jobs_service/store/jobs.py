@@ -163,7 +163,8 @@ class JobsRepository(Repository):
             " AND (CAST(:selection AS TEXT) IS NULL OR target_selection = :selection)"
             " AND (CAST(:namespace AS TEXT) IS NULL OR namespace_id = :namespace)"
             " AND (CAST(:target AS TEXT) IS NULL"
-            " OR EXISTS (SELECT 1 FROM json_each(jobs.targets) WHERE value = :target))"
+            f" OR EXISTS (SELECT 1 FROM {self._db.json_values('jobs.targets', 'target')}"
+            " WHERE target.value = :target))"
             " AND (created_at < :created OR (created_at = :created AND job_id < :job_id))"
             " ORDER BY created_at DESC, job_id DESC LIMIT :limit",
             {
@@ -184,7 +185,7 @@ class JobsRepository(Repository):
             return []
         marks = ",".join("?" * len(target_arns))
         rows = self._rows(
-            "SELECT DISTINCT jobs.* FROM jobs, json_each(jobs.targets) AS target"
+            f"SELECT DISTINCT jobs.* FROM jobs, {self._db.json_values('jobs.targets', 'target')}"
             f" WHERE jobs.status = ? AND jobs.target_selection = ? AND target.value IN ({marks})"
             " ORDER BY jobs.created_at, jobs.job_id",
             (JobStatus.IN_PROGRESS.value, TargetSelection.CONTINUOUS.value, *target_arns),

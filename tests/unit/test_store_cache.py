@@ -18,11 +18,11 @@ STATUSES = tuple(ExecutionStatus)
 
 def fresh_pending(store: Store, thing: str) -> list[JobExecution]:
     """The pending list read straight from the connection, past any cache."""
-    rows = store.db._conn.execute(
+    rows = store.db.rows(
         "SELECT * FROM job_executions WHERE thing_name = ? AND status IN ('IN_PROGRESS', 'QUEUED')"
         " ORDER BY status = 'QUEUED', queued_at, seq",
         (thing,),
-    ).fetchall()
+    )
     return [_execution(row) for row in rows]
 
 
