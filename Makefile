@@ -9,7 +9,7 @@ MQTT_PORT ?= 1883
 HTTP_PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run test lint typecheck unit clean system-deps smoke-install
+.PHONY: run test test-postgresql lint typecheck unit clean system-deps smoke-install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ smoke-install:
 
 test: lint typecheck system-deps smoke-install
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-postgresql
+
+# The unit and integration tests again, each store a database on a throwaway PostgreSQL
+# (the broker's and the HTTP layer's own tests use no store).
+test-postgresql: $(STAMP) system-deps
+	IOTJOBS_TEST_STORE=postgresql $(BIN)/python -m pytest tests/unit tests/integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -101,6 +101,8 @@ class ServiceConfig:
     broker_limits: BrokerLimits = field(default_factory=BrokerLimits)
     # Control-plane requests are logged at INFO (an access log) instead of DEBUG.
     access_log: bool = False
+    # The store: a postgresql:// URL or an SQLite file's path; None is jobs.sqlite3 in data_dir.
+    store: str | None = None
 
 
 class _QuietServer(uvicorn.Server):
@@ -183,7 +185,7 @@ class JobsService:
             self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
             if self._given_clock is None:
                 self.clock = resumed_clock(data_dir, self.config.time_scale)
-            self.store = Store(data_dir / DATABASE_FILE)
+            self.store = Store(self.config.store or data_dir / DATABASE_FILE)
             ca = CertificateAuthority(data_dir)
         engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits)
         limits = self.config.limits

@@ -59,6 +59,12 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         help="where state is kept: the database, the admin key, the CA (default ./data)",
     )
     serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="the store: a postgresql://USER@HOST:PORT/DATABASE URL, or an SQLite file's path"
+        " (default: jobs.sqlite3 in the data dir)",
+    )
+    serve.add_argument(
         "--region",
         default="us-east-1",
         help="region in ARNs and in the SigV4 scope clients sign for (default %(default)s)",
@@ -208,6 +214,7 @@ def run_serve(args: argparse.Namespace) -> int:
             mqtt_port=args.mqtt_port,
             http_port=args.http_port,
             data_dir=args.data_dir,
+            store=args.store,
             region=args.region,
             account=args.account,
             time_scale=time_scale_from_env(),

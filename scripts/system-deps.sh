@@ -1,18 +1,25 @@
 #!/bin/sh
-# System packages some tests need: Mosquitto, for running the service on an external broker.
+# System packages some tests need: Mosquitto (the service on an external broker) and
+# PostgreSQL (the PostgreSQL store; tests start throwaway servers of their own).
 set -e
-if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-    exit 0
+missing=""
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    missing="$missing mosquitto"
 fi
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing="$missing postgresql"
+fi
+[ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
 else
-    echo "system-deps: install the Debian package mosquitto (needs root)" >&2
+    echo "system-deps: install the Debian packages$missing (needs root)" >&2
     exit 1
 fi
-$SUDO apt-get install -y -q mosquitto >/dev/null 2>&1 || {
+# The Debian package starts a cluster of its own; the project never uses it.
+$SUDO apt-get install -y -q $missing >/dev/null 2>&1 || {
     $SUDO apt-get update -q >/dev/null
-    $SUDO apt-get install -y -q mosquitto >/dev/null
+    $SUDO apt-get install -y -q $missing >/dev/null
 }

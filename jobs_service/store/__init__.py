@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Database
+from .base import Backend, Database
 from .certificates import Certificate, CertificatesRepository
 from .jobs import JobsRepository
 from .policies import PoliciesRepository, Policy
@@ -21,14 +21,28 @@ from .schedules import Fire, Schedule, SchedulesRepository
 from .sqlite import SqliteBackend
 from .templates import TemplatesRepository
 
-__all__ = ["Certificate", "Fire", "Policy", "Schedule", "Store"]
+__all__ = ["Certificate", "Fire", "Policy", "Schedule", "Store", "is_postgres_url"]
+
+
+def is_postgres_url(location: str) -> bool:
+    """Whether ``location`` names a PostgreSQL database rather than an SQLite file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _backend(location: str) -> Backend:
+    if is_postgres_url(location):
+        from .postgres import PostgresBackend  # psycopg is loaded only for PostgreSQL stores
+
+        return PostgresBackend(location)
+    return SqliteBackend(location)
 
 
 class Store:
     """Things, groups, jobs, executions, templates, schedules and certificates in one database."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = Database(SqliteBackend(path))
+    def __init__(self, location: str | Path) -> None:
+        """``location``: an SQLite file's path, or a ``postgresql://`` URL."""
+        self.db = Database(_backend(str(location)))
         self.path = self.db.path
         self.schema_version = self.db.schema_version
         self.atomic = self.db.atomic

@@ -11,11 +11,20 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import InternalError
 
-__all__ = ["Backend", "Cursor", "Database", "Repository", "UnitOfWork", "dumps", "loads"]
+__all__ = ["Backend", "Cursor", "Database", "Repository", "UnitOfWork", "dumps", "loads", "row_limit"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+#: LIMIT's value when there is none (SQLite reads -1 so, PostgreSQL refuses it).
+NO_LIMIT = 2**62
+
+
+def row_limit(limit: int | None) -> int:
+    """LIMIT's value for ``limit``: None or a negative one means every row."""
+    return NO_LIMIT if limit is None or limit < 0 else limit
 
 
 def dumps(value: Any) -> str:

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
-from .base import Repository, dumps, loads
+from .base import Repository, dumps, loads, row_limit
 
 __all__ = ["JobsRepository"]
 
@@ -310,7 +310,7 @@ class JobsRepository(Repository):
         rows = self._rows(
             "SELECT * FROM job_executions WHERE thing_name = ? AND status IN (?, ?)"
             " ORDER BY status = 'QUEUED', queued_at, seq LIMIT ?",
-            (thing_name, *_PENDING, -1 if limit is None else limit),
+            (thing_name, *_PENDING, row_limit(limit)),
         )
         executions = [_execution(row) for row in rows]
         known[:] = [(limit is None or len(executions) < limit, executions)]
@@ -365,7 +365,7 @@ class JobsRepository(Repository):
             "SELECT * FROM job_executions WHERE job_id = ? AND (CAST(? AS TEXT) IS NULL OR status = ?)"
             " AND (thing_name > ? OR (thing_name = ? AND execution_number > ?))"
             " ORDER BY thing_name, execution_number LIMIT ?",
-            (job_id, wanted, wanted, thing, thing, number, limit),
+            (job_id, wanted, wanted, thing, thing, number, row_limit(limit)),
         )
         return [_execution(row) for row in rows]
 
@@ -398,7 +398,8 @@ class JobsRepository(Repository):
 
     def rollout_waiting(self, job_id: str, limit: int = -1) -> list[str]:
         rows = self._rows(
-            "SELECT thing_name FROM rollout_queue WHERE job_id = ? ORDER BY position LIMIT ?", (job_id, limit)
+            "SELECT thing_name FROM rollout_queue WHERE job_id = ? ORDER BY position LIMIT ?",
+            (job_id, row_limit(limit)),
         )
         return [row["thing_name"] for row in rows]
 
@@ -443,10 +444,11 @@ class JobsRepository(Repository):
 
     def next_execution_deadline(self) -> float | None:
         row = self._row(
-            "SELECT MIN(MIN(COALESCE(timeout_at, 1e308), COALESCE(step_timeout_at, 1e308)))"
-            " AS due FROM job_executions WHERE status = ?"
-            " AND (timeout_at IS NOT NULL OR step_timeout_at IS NOT NULL)",
-            (ExecutionStatus.IN_PROGRESS.value,),
+            "SELECT MIN(due) AS due FROM ("
+            " SELECT MIN(timeout_at) AS due FROM job_executions WHERE status = ? AND timeout_at IS NOT NULL"
+            " UNION ALL SELECT MIN(step_timeout_at) FROM job_executions"
+            " WHERE status = ? AND step_timeout_at IS NOT NULL) AS deadlines",
+            (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.IN_PROGRESS.value),
         )
         return float(row["due"]) if row and row["due"] is not None else None
 

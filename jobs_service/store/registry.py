@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..models import Thing, ThingGroup
-from .base import Repository, dumps, loads
+from .base import Repository, dumps, loads, row_limit
 
 __all__ = ["RegistryRepository"]
 
@@ -145,12 +145,14 @@ class RegistryRepository(Repository):
 
     def descendant_groups(self, name: str) -> list[str]:
         """``name`` and every group below it."""
+        # Anchored on the table's own column, so the names keep its collation on PostgreSQL.
         rows = self._rows(
-            "WITH RECURSIVE tree(name) AS (SELECT ? UNION SELECT g.name FROM thing_groups g"
-            " JOIN tree ON g.parent_name = tree.name) SELECT name FROM tree ORDER BY name",
+            "WITH RECURSIVE tree(name) AS (SELECT name FROM thing_groups WHERE name = ?"
+            " UNION SELECT g.name FROM thing_groups g JOIN tree ON g.parent_name = tree.name)"
+            " SELECT name FROM tree",
             (name,),
         )
-        return [row["name"] for row in rows]
+        return sorted({name, *(row["name"] for row in rows)})
 
     def ancestor_groups(self, name: str) -> list[str]:
         """``name`` and every group above it, nearest first."""
@@ -178,7 +180,7 @@ class RegistryRepository(Repository):
         rows = self._rows(
             f"SELECT DISTINCT thing_name FROM group_members WHERE group_name IN ({marks})"
             " AND thing_name > ? ORDER BY thing_name LIMIT ?",
-            (*group_names, after or "", limit),
+            (*group_names, after or "", row_limit(limit)),
         )
         return [row["thing_name"] for row in rows]
 

@@ -15,6 +15,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.stores import serve_store_args
+
 READY = re.compile(
     r"iotjobs ready mqtt=(?:(?P<mqtt_host>[^:\s]+):(?P<mqtt_port>\d+)|off) "
     r"http=(?P<http_host>[^:]+):(?P<http_port>\d+)"
@@ -35,6 +37,7 @@ class Server:
     http_url: str
     lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    store: str = ""  # where its store is: --store's URL, or the SQLite file in the data dir
 
     def iot(self, **overrides):
         return boto3.client(
@@ -88,6 +91,8 @@ def start_server(
         "--http-port",
         "0",
     ]
+    if "--store" not in extra_args:
+        extra_args = [*extra_args, *serve_store_args(data_dir)]
     process = subprocess.Popen(
         [*command, "--data-dir", str(data_dir), *extra_args],
         stdout=subprocess.PIPE,
@@ -111,7 +116,13 @@ def start_server(
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    server = Server(process, data_dir, "", 0, "", lines, reader)
+    arguments = list(extra_args)
+    store = (
+        arguments[arguments.index("--store") + 1]
+        if "--store" in arguments
+        else str(data_dir / "jobs.sqlite3")
+    )
+    server = Server(process, data_dir, "", 0, "", lines, reader, store)
     RUNNING[process.pid] = server
     deadline = time.monotonic() + timeout
     while not found.wait(0.1):

@@ -1,9 +1,10 @@
 """paho-mqtt devices against the running service: the $aws path and the topic ACL."""
 
 import json
-import sqlite3
 
 import pytest
+
+from iot_jobs_bridge.jobs_service.store import Store
 
 from .clients import paho_client, subscribe
 from .conftest import ACCESS_KEY_ID, SECRET
@@ -41,11 +42,15 @@ def test_start_next_then_update_on_one_connection_are_both_answered(server, iot,
 
 
 def _stored_status(server, job_id, thing):
-    with sqlite3.connect(f"file:{server.data_dir / 'jobs.sqlite3'}?mode=ro", uri=True) as db:
-        return db.execute(
+    store = Store(server.store)  # read past the service, straight from its store
+    try:
+        row = store.db.row(
             "SELECT status, version_number FROM job_executions WHERE job_id = ? AND thing_name = ?",
             (job_id, thing),
-        ).fetchone()
+        )
+        return (row["status"], row["version_number"])
+    finally:
+        store.close()
 
 
 def test_a_device_cannot_touch_another_things_jobs(server, iot, unique):

@@ -7,6 +7,7 @@ from iot_jobs_bridge.jobs_service.device_plane.api import DeviceApi
 from iot_jobs_bridge.jobs_service.engine import JobsEngine
 from iot_jobs_bridge.jobs_service.registry import Registry
 from iot_jobs_bridge.jobs_service.store import Store
+from tests.stores import store_location
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def clock():
 
 @pytest.fixture
 def store(tmp_path):
-    db = Store(tmp_path / "jobs.sqlite3")
+    db = Store(store_location(tmp_path))
     yield db
     db.close()
 
