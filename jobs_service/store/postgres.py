@@ -22,8 +22,10 @@ __all__ = ["PostgresBackend", "translate"]
 
 # A quoted literal (kept as it is), a :name placeholder (not a :: cast), a ? placeholder or a %.
 _TOKEN = re.compile(r"'[^']*'|(?<![:\w]):([A-Za-z_]\w*)|\?|%")
-# Serialises the first migration of one database between processes that start together.
+# Advisory lock keys (one 64-bit space per database): the first migration of a database
+# between processes that start together, and every transaction's write turn.
 _MIGRATION_LOCK = 0x10_7_0B5
+_WRITE_LOCK = 0x10_7_0B5_0001
 
 
 def _shown(url: str) -> str:
@@ -79,6 +81,9 @@ class PostgresBackend:
 
     def begin(self) -> None:
         self.connection.execute("BEGIN")
+        # One writing transaction at a time on this database, whichever process runs it: what
+        # SQLite's BEGIN IMMEDIATE gives, so every read-then-write sees the last commit.
+        self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
 
     def json_values(self, column: str, alias: str) -> str:
         return f"jsonb_array_elements_text({column}::jsonb) AS {alias}(value)"
