@@ -42,6 +42,7 @@ from .http_api.app import Settle, handler_worker
 from .http_api.health import Health
 from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
+from .leadership import leadership_for
 from .limits import DeviceLimits
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
 from .policies import Policies
@@ -185,7 +186,8 @@ class JobsService:
             self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
             if self._given_clock is None:
                 self.clock = resumed_clock(data_dir, self.config.time_scale)
-            self.store = Store(self.config.store or data_dir / DATABASE_FILE)
+            store_location = str(self.config.store or data_dir / DATABASE_FILE)
+            self.store = Store(store_location)
             ca = CertificateAuthority(data_dir)
         engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits)
         limits = self.config.limits
@@ -247,7 +249,9 @@ class JobsService:
         def announce(events: list[DomainEvent]) -> None:
             publish(renderer.render(events))
 
-        self.scheduler = Scheduler(engine, self.clock, announce, self.schedules)
+        self.scheduler = Scheduler(
+            engine, self.clock, announce, self.schedules, leadership_for(store_location)
+        )
 
         def finish_deletions() -> None:
             announce(engine.jobs.finish_deletions().events)

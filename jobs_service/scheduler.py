@@ -4,6 +4,9 @@ Anything that may change what is due (a new job, a started execution, a new,
 changed or enabled schedule, a restart) calls :meth:`Scheduler.wake`, so the
 task never sleeps past a new deadline. All waiting goes through the injected clock, so
 ``IOTJOBS_TIME_SCALE`` speeds it up with everything else.
+
+Among workers sharing a store, only the leader (:mod:`.leadership`) runs the
+timers; on the others :meth:`Scheduler.wake` nudges the leader instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from .clock import Clock
 from .domain_events import DomainEvent
 from .engine import JobsEngine
+from .leadership import Leadership, SoleLeader
 from .schedules import Schedules
 
 __all__ = ["Scheduler"]
@@ -33,8 +37,10 @@ class Scheduler:
         clock: Clock,
         announce: Callable[[list[DomainEvent]], None],
         schedules: Schedules | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self._engine = engine
+        self._leadership: Leadership = leadership or SoleLeader()
         self._schedules = schedules
         self._clock = clock
         self._announce = announce
@@ -45,9 +51,22 @@ class Scheduler:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="scheduler")
+        self._leadership.start(self._look_again, self._look_again)
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the timers."""
+        return self._leadership.leading
 
     def wake(self) -> None:
-        """Look at the timers again now; safe to call from any thread."""
+        """Something may be due sooner: look at the timers again now (or have the leader
+        look); safe to call from any thread."""
+        if self._leadership.leading:
+            self._look_again()
+        else:
+            self._leadership.nudge()
+
+    def _look_again(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -57,11 +76,13 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.to_thread(self._leadership.close)
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            due = self._step()
+            # A worker that does not lead waits to be woken by gaining the lead.
+            due = self._step() if self._leadership.leading else None
             wait = IDLE_RECHECK if due is None else max(0.0, due - self._clock.now())
             sleeper = asyncio.create_task(self._clock.sleep(wait))
             waker = asyncio.create_task(self._wake.wait())

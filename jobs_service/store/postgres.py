@@ -18,17 +18,19 @@ from .base import Cursor
 from .migrations import MIGRATIONS
 from .postgres_schema import BASELINE, BASELINE_VERSION, LATER
 
-__all__ = ["PostgresBackend", "translate"]
+__all__ = ["LEADER_LOCK", "PostgresBackend", "shown_url", "translate"]
 
 # A quoted literal (kept as it is), a :name placeholder (not a :: cast), a ? placeholder or a %.
 _TOKEN = re.compile(r"'[^']*'|(?<![:\w]):([A-Za-z_]\w*)|\?|%")
 # Advisory lock keys (one 64-bit space per database): the first migration of a database
-# between processes that start together, and every transaction's write turn.
+# between processes that start together, every transaction's write turn, and the lead
+# among workers (postgres_leader.py).
 _MIGRATION_LOCK = 0x10_7_0B5
 _WRITE_LOCK = 0x10_7_0B5_0001
+LEADER_LOCK = 0x10_7_0B5_0002
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """Where ``url`` points, without its password."""
     try:
         parts = psycopg.conninfo.conninfo_to_dict(url)
@@ -64,7 +66,7 @@ class PostgresBackend:
             # Autocommit: transactions are opened explicitly by `begin`, as on SQLite.
             self.connection = psycopg.connect(url, autocommit=True, row_factory=dict_row)
         except psycopg.Error as exc:
-            raise ConnectionError(f"cannot open the PostgreSQL store at {_shown(url)}: {exc}") from exc
+            raise ConnectionError(f"cannot open the PostgreSQL store at {shown_url(url)}: {exc}") from exc
         self._translated: dict[str, str] = {}
         try:
             self.schema_version = _migrate(self.connection)
