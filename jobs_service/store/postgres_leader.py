@@ -9,8 +9,7 @@ the store's deadlines again.
 
 What this does not give: a leader cut off from the database by the network
 learns it has lost the lead only when its connection fails, so for that long
-two workers may both run the timers. The timers' steps are transactions, so
-the worst case is work done twice in a row, not lost.
+two workers may both run the timers (docs/scale-out.md says so).
 """
 
 from __future__ import annotations
