@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "iotjobs_due"
 # Seconds between tries for the lead (so a failover takes at most this long) and between reconnects.
 RETRY = 0.5
+# A leader cut off from the database finds out within about 11 s, not the OS's hours.
+_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
 
 class PostgresLeadership:
@@ -67,7 +69,7 @@ class PostgresLeadership:
     def _run(self, changed: Callable[[], None], due: Callable[[], None]) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True) as connection:
+                with psycopg.connect(self._url, autocommit=True, **_KEEPALIVE) as connection:
                     self._take_part(connection, changed, due)
             except psycopg.Error as exc:
                 log.warning("lost the store's leadership connection to %s: %s", shown_url(self._url), exc)
