@@ -11,6 +11,11 @@ reply (an InternalError, if the store still refuses).
 
 Requests that arrive while a batch is answered make up the next batch, so a
 quiet service answers each request at once and a busy one commits less often.
+
+A request may come with a ``settled`` callback, called once its batch is
+committed and its replies handed to the transport: a transport that takes
+requests from a durable queue acknowledges them there, so a worker that dies
+before that point leaves the request for another.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ QUEUE_PER_THING = 1000
 MAX_BATCH = 64
 
 Handler = Callable[[str, bytes], list[Message]]
+Settled = Callable[[], None]
 Transaction = Callable[[], AbstractContextManager[Any]]
 
 
@@ -51,19 +57,24 @@ class RequestPump:
         self._send = send
         self._transaction = transaction
         self._max_batch = max_batch
-        self._inbox: FairQueue[tuple[str, bytes]] = FairQueue(per_key_limit=per_thing)
+        self._inbox: FairQueue[tuple[str, bytes, Settled | None]] = FairQueue(per_key_limit=per_thing)
         self._task: asyncio.Task[None] | None = None
         # Called after each batch is sent (e.g. to re-arm timers a start may have set).
         self.after_batch: Callable[[], None] = lambda: None
         self.shared_commits = 0  # batches of more than one request committed together
 
-    def put(self, topic: str, payload: bytes) -> None:
+    def put(self, topic: str, payload: bytes, settled: Settled | None = None) -> None:
         """Queue a request; call it on the pump's event loop."""
         # The thing name is the third level; anything else shares one queue.
         parts = topic.split("/", 3)
         key = parts[2] if len(parts) > 3 else ""
-        if not self._inbox.put(key, (topic, payload)) and self._inbox.dropped % 1000 == 1:
-            log.warning("Dropping requests from %r: more than %d are waiting", key, self._inbox.per_key_limit)
+        if not self._inbox.put(key, (topic, payload, settled)):
+            if self._inbox.dropped % 1000 == 1:
+                log.warning(
+                    "Dropping requests from %r: more than %d are waiting", key, self._inbox.per_key_limit
+                )
+            if settled is not None:
+                settled()  # dropped for good: a flood is not to be delivered again
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="device-requests")
@@ -78,7 +89,10 @@ class RequestPump:
         while True:
             first = await self._inbox.get()
             batch = [first, *self._inbox.take(self._max_batch - 1)]
-            self._send(self.answer(batch))
+            self._send(self.answer([(topic, payload) for topic, payload, _ in batch]))
+            for _, _, settled in batch:
+                if settled is not None:
+                    settled()
             self.after_batch()
 
     def answer(self, batch: list[tuple[str, bytes]]) -> list[Message]:

@@ -123,3 +123,38 @@ def test_requests_that_wait_together_are_answered_together(store):
     sent, shared = asyncio.run(main())
     assert [[m.payload["thing"] for m in batch] for batch in sent] == [["a", "b", "c"], ["d"]]
     assert shared == 1
+
+
+def test_a_request_is_settled_only_after_its_commit_and_its_replies(store):
+    async def main():
+        order: list[str] = []
+        settled = asyncio.Event()
+
+        def send(messages):
+            # What the settled callback may rely on: the rows are committed, the replies handed over.
+            order.append(f"sent {sorted(committed_things(store))} {len(messages)}")
+
+        def settle(name):
+            order.append(f"settled {name}")
+            if name == "b":
+                settled.set()
+
+        pump = RequestPump(Device(store).handle, send, store.atomic)
+        pump.put(*request("a"), lambda: settle("a"))
+        pump.put(*request("b"), lambda: settle("b"))
+        pump.start()
+        try:
+            await asyncio.wait_for(settled.wait(), 5)
+        finally:
+            await pump.close()
+        return order
+
+    assert asyncio.run(main()) == ["sent ['a', 'b'] 2", "settled a", "settled b"]
+
+
+def test_a_request_dropped_by_a_full_queue_is_settled_at_once(store):
+    pump = RequestPump(Device(store).handle, lambda messages: None, store.atomic, per_thing=1)
+    settled: list[str] = []
+    pump.put(*request("a"), lambda: settled.append("first"))
+    pump.put(*request("a"), lambda: settled.append("second"))
+    assert settled == ["second"]  # the first waits for its commit
