@@ -15,21 +15,25 @@ quiet service answers each request at once and a busy one commits less often.
 A request may come with a ``settled`` callback, called once its batch is
 committed and its replies handed to the transport: a transport that takes
 requests from a durable queue acknowledges them there, so a worker that dies
-before that point leaves the request for another.
+before that point leaves the request for another. It may also come with a
+``claim``, run in the request's own transaction before it is answered: False
+means the request was answered before (a redelivery after a commit whose
+acknowledgement was lost), so it is settled without being answered again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from .render import Message
 from .request_queue import FairQueue
 
-__all__ = ["MAX_BATCH", "QUEUE_PER_THING", "Handler", "RequestPump"]
+__all__ = ["MAX_BATCH", "QUEUE_PER_THING", "Handler", "Request", "RequestPump"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,16 @@ MAX_BATCH = 64
 
 Handler = Callable[[str, bytes], list[Message]]
 Settled = Callable[[], None]
+Claim = Callable[[], bool]
 Transaction = Callable[[], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    topic: str
+    payload: bytes
+    settled: Settled | None = None
+    claim: Claim | None = None
 
 
 class RequestPump:
@@ -57,18 +70,20 @@ class RequestPump:
         self._send = send
         self._transaction = transaction
         self._max_batch = max_batch
-        self._inbox: FairQueue[tuple[str, bytes, Settled | None]] = FairQueue(per_key_limit=per_thing)
+        self._inbox: FairQueue[Request] = FairQueue(per_key_limit=per_thing)
         self._task: asyncio.Task[None] | None = None
         # Called after each batch is sent (e.g. to re-arm timers a start may have set).
         self.after_batch: Callable[[], None] = lambda: None
         self.shared_commits = 0  # batches of more than one request committed together
 
-    def put(self, topic: str, payload: bytes, settled: Settled | None = None) -> None:
+    def put(
+        self, topic: str, payload: bytes, settled: Settled | None = None, claim: Claim | None = None
+    ) -> None:
         """Queue a request; call it on the pump's event loop."""
         # The thing name is the third level; anything else shares one queue.
         parts = topic.split("/", 3)
         key = parts[2] if len(parts) > 3 else ""
-        if not self._inbox.put(key, (topic, payload, settled)):
+        if not self._inbox.put(key, Request(topic, payload, settled, claim)):
             if self._inbox.dropped % 1000 == 1:
                 log.warning(
                     "Dropping requests from %r: more than %d are waiting", key, self._inbox.per_key_limit
@@ -89,35 +104,37 @@ class RequestPump:
         while True:
             first = await self._inbox.get()
             batch = [first, *self._inbox.take(self._max_batch - 1)]
-            self._send(self.answer([(topic, payload) for topic, payload, _ in batch]))
-            for _, _, settled in batch:
-                if settled is not None:
-                    settled()
+            self._send(self.answer(batch))
+            for request in batch:
+                if request.settled is not None:
+                    request.settled()
             self.after_batch()
 
-    def answer(self, batch: list[tuple[str, bytes]]) -> list[Message]:
+    def answer(self, batch: Sequence[Request | tuple[str, bytes]]) -> list[Message]:
         """The messages owed for ``batch``, once what it changed is committed."""
-        if len(batch) > 1:
+        requests = [item if isinstance(item, Request) else Request(*item) for item in batch]
+        if len(requests) > 1:
             try:
                 with self._transaction():
                     # Each in a savepoint: a request that fails is undone alone.
-                    messages = [message for request in batch for message in self._answer_one(request, True)]
+                    messages = [message for request in requests for message in self._answer_one(request, True)]
             except Exception:
                 log.exception("%d requests could not be committed together; answering each alone", len(batch))
             else:
                 self.shared_commits += 1
                 return messages
         # Alone, a request commits by itself, and a failed commit is its own error reply.
-        return [message for request in batch for message in self._answer_one(request, False)]
+        return [message for request in requests for message in self._answer_one(request, False)]
 
-    def _answer_one(self, request: tuple[str, bytes], savepoint: bool) -> list[Message]:
-        topic, payload = request
+    def _answer_one(self, request: Request, savepoint: bool) -> list[Message]:
         try:
-            if not savepoint:
-                return self._handle(topic, payload)
+            if not savepoint and request.claim is None:
+                return self._handle(request.topic, request.payload)
             with self._transaction():
-                return self._handle(topic, payload)
+                if request.claim is not None and not request.claim():
+                    return []  # answered before: its replies went out then
+                return self._handle(request.topic, request.payload)
         except Exception:
             # The handler answers errors itself; this is a bug, keep serving the others.
-            log.exception("Handling %s failed", topic)
+            log.exception("Handling %s failed", request.topic)
             return []

@@ -17,6 +17,7 @@ from .certificates import Certificate, CertificatesRepository
 from .jobs import JobsRepository
 from .policies import PoliciesRepository, Policy
 from .registry import RegistryRepository
+from .requests import RequestsRepository
 from .schedules import Fire, Schedule, SchedulesRepository
 from .sqlite import SqliteBackend
 from .templates import TemplatesRepository
@@ -54,3 +55,4 @@ class Store:
         self.schedules = SchedulesRepository(self.db)
         self.certificates = CertificatesRepository(self.db)
         self.policies = PoliciesRepository(self.db)
+        self.requests = RequestsRepository(self.db)

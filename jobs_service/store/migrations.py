@@ -227,6 +227,19 @@ def _v9_fire_reasons(conn: sqlite3.Connection) -> None:
     _run(conn, "ALTER TABLE schedule_fires ADD COLUMN reason TEXT")
 
 
+def _v10_request_marks(conn: sqlite3.Connection) -> None:
+    # The last request answered from each partition of a durable request queue (NATS).
+    _run(
+        conn,
+        """
+        CREATE TABLE request_marks (
+            partition INTEGER PRIMARY KEY,
+            handled_sequence INTEGER NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -237,6 +250,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v7_policies,
     _v8_deleted_certificates,
     _v9_fire_reasons,
+    _v10_request_marks,
 ]
 
 

@@ -33,7 +33,12 @@ CHANNEL = "iotjobs_due"
 # Seconds between tries for the lead (so a failover takes at most this long) and between reconnects.
 RETRY = 0.5
 # A leader cut off from the database finds out within about 11 s, not the OS's hours.
-_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+_KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 
 
 class PostgresLeadership:

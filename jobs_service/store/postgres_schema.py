@@ -164,4 +164,11 @@ CREATE TABLE deleted_certificates (
 """
 
 #: Changes after the baseline, by schema version (the same numbers as SQLite's migrations).
-LATER: dict[int, str] = {}
+LATER: dict[int, str] = {
+    10: """
+CREATE TABLE request_marks (
+    partition INTEGER PRIMARY KEY,
+    handled_sequence BIGINT NOT NULL
+);
+""",
+}

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from iot_jobs_bridge.jobs_service.device_plane import Message
-from iot_jobs_bridge.jobs_service.device_plane.request_pump import RequestPump
+from iot_jobs_bridge.jobs_service.device_plane.request_pump import Request, RequestPump
 from iot_jobs_bridge.jobs_service.models import Thing
 from iot_jobs_bridge.jobs_service.store import Store
 
@@ -158,3 +158,19 @@ def test_a_request_dropped_by_a_full_queue_is_settled_at_once(store):
     pump.put(*request("a"), lambda: settled.append("first"))
     pump.put(*request("a"), lambda: settled.append("second"))
     assert settled == ["second"]  # the first waits for its commit
+
+
+def test_a_request_claimed_before_is_not_answered_again(store):
+    marks = {"seen": False}
+
+    def claim():
+        # The first delivery claims it; a redelivery finds the claim committed.
+        first = not marks["seen"]
+        marks["seen"] = True
+        return first
+
+    pump = RequestPump(Device(store).handle, lambda messages: None, store.atomic)
+    first = pump.answer([Request(*request("a"), claim=claim)])
+    again = pump.answer([Request(*request("a"), claim=claim), Request(*request("b"))])
+    assert [m.payload["thing"] for m in first] == ["a"]
+    assert [m.payload["thing"] for m in again] == ["b"]
