@@ -33,6 +33,8 @@ from .credentials import AdminKey, load_admin_key
 from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
 from .device_plane.mqtt_bridge import EMBEDDED_REQUEST_FILTERS, REQUEST_FILTERS, SERVICE_CLIENT_ID, MqttBridge
+from .device_plane.nats_auth import NatsDeviceAuth
+from .device_plane.nats_transport import NatsTransport
 from .device_plane.request_pump import RequestPump
 from .device_plane.transport import InProcessTransport, Transport, publisher_for_any_thread
 from .domain_events import DomainEvent
@@ -75,8 +77,10 @@ class ServiceConfig:
     events: bool = True
     limits: DeviceLimits = field(default_factory=DeviceLimits)
     # "embedded" (amqtt, in this process), "mosquitto" (a Mosquitto the service
-    # configures and supervises) or "external" (at external_broker).
+    # configures and supervises), "external" (at external_broker) or "nats" (a NATS
+    # cluster at nats_urls, shared with other workers).
     broker: str = "embedded"
+    nats_urls: tuple[str, ...] = ()
     # How the service reaches the embedded broker: "in-process" (requests handed over
     # directly) or "mqtt" (a loopback MQTT connection, as with any other broker).
     service_transport: str = "in-process"
@@ -146,7 +150,9 @@ class JobsService:
 
     @property
     def mqtt_address(self) -> tuple[str, int] | None:
-        """Where devices connect over plain MQTT; None when that listener is off."""
+        """Where devices connect over plain MQTT; None when that listener is off (or not this process's)."""
+        if self.config.broker == "nats":
+            return None  # devices connect to the cluster's nodes
         if self.config.external_broker is not None:
             return self.config.external_broker
         if self.config.mqtt_port is None:
@@ -202,6 +208,8 @@ class JobsService:
         if self.config.broker == "mosquitto":
             with _owner_only_files():
                 await self._start_mosquitto(ca)
+        elif self.config.broker == "nats":
+            pass  # the cluster is already running; the transport below connects to it
         elif self.config.external_broker is not None:
             username, password = self.config.external_username, self.config.external_password
             if self.config.external_acl_dir is not None:
@@ -211,13 +219,15 @@ class JobsService:
         else:
             await self._start_embedded(ca, self.certificates)
         self._warn_if_plain_listener_is_exposed()
-        broker_host, broker_port = self._service_broker_address()
-        external_tls = self.config.external_tls
         self.pump = pump = RequestPump(DeviceApi(engine, renderer).handle, self._send, self.store.atomic)
         pump.start()
-        if self.broker is not None and self.config.service_transport == "in-process":
+        if self.config.broker == "nats":
+            self.transport = self._nats_transport(pump)
+        elif self.broker is not None and self.config.service_transport == "in-process":
             self.transport = InProcessTransport(self.broker, pump.put)
         else:
+            broker_host, broker_port = self._service_broker_address()
+            external_tls = self.config.external_tls
             self.transport = self.bridge = MqttBridge(
                 broker_host,
                 broker_port,
@@ -308,6 +318,23 @@ class JobsService:
         )
         await self._start_http(app)
 
+    def _nats_transport(self, pump: RequestPump) -> NatsTransport:
+        store, key = self.store, self.admin_key
+        assert store is not None
+        authorizer = NatsDeviceAuth(key, store.registry.thing_exists)
+
+        def claim(partition: int, sequence: int) -> bool:
+            return store.requests.claim(partition, sequence)
+
+        return NatsTransport(
+            list(self.config.nats_urls),
+            user=key.access_key_id,
+            password=key.secret_access_key,
+            deliver=pump.put,
+            claim=claim,
+            on_connect=authorizer.start,
+        )
+
     def _broker_problem(self) -> str | None:
         """For ``/health``: what keeps devices' requests from reaching the service, if anything."""
         if self.broker is not None and not self.broker.running:
@@ -350,7 +377,7 @@ class JobsService:
 
     def _warn_if_plain_listener_is_exposed(self) -> None:
         config = self.config
-        if config.broker == "external" or config.mqtt_port is None or _is_loopback(config.host):
+        if config.broker in ("external", "nats") or config.mqtt_port is None or _is_loopback(config.host):
             return
         log.warning(
             "THE PLAIN MQTT LISTENER ON %s:%s IS OPEN BEYOND THIS MACHINE: there a client id alone "

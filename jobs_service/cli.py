@@ -34,6 +34,12 @@ def _serve() -> tuple[AddArguments, Run]:
     return serve_cli.add_arguments, serve_cli.run_serve
 
 
+def _cluster() -> tuple[AddArguments, Run]:
+    from . import cluster_cli
+
+    return cluster_cli.add_arguments, cluster_cli.run_cluster
+
+
 def _device() -> tuple[AddArguments, Run]:
     from iot_jobs_bridge.device_sdk import cli
 
@@ -64,6 +70,7 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run one command on one device now and print its output", _run),
     "schedule": Command("create and manage recurring (cron) schedules", _schedule),
     "simulate": Command("simulate a fleet of devices running a job, and report", _simulate),
+    "cluster": Command("start a PostgreSQL store, a NATS cluster and N workers on this machine", _cluster),
 }
 
 

@@ -104,10 +104,12 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--no-events", action="store_true", help="do not publish $aws/events/... messages")
     serve.add_argument(
         "--broker",
-        choices=["embedded", "mosquitto", "external"],
+        choices=["embedded", "mosquitto", "external", "nats"],
         default="embedded",
         help="embedded: in this process; mosquitto: a Mosquitto the service configures and runs, for "
-        "MQTT 5; external: an MQTT broker you run, at --broker-url (default %(default)s)",
+        "MQTT 5; external: an MQTT broker you run, at --broker-url; nats: a NATS cluster shared by "
+        "several workers on one PostgreSQL --store, at --broker-url nats://H1:P1,nats://H2:P2 "
+        "(docs/scale-out.md) (default %(default)s)",
     )
     serve.add_argument(
         "--service-transport",
@@ -119,8 +121,9 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--broker-url",
-        metavar="mqtt[s]://HOST:PORT",
-        help="the external broker (mqtts: over TLS) (default: none; needed with --broker external)",
+        metavar="URL",
+        help="the external broker, mqtt[s]://HOST:PORT (mqtts: over TLS), or the NATS cluster's nodes, "
+        "nats://HOST:PORT,... (default: none; needed with --broker external or nats)",
     )
     serve.add_argument(
         "--broker-ca-file",
@@ -285,6 +288,18 @@ def _port_or_off(value: str) -> int | None:
     return port
 
 
+def _nats_fields(args: argparse.Namespace, tls_files: tuple[Path | None, ...]) -> dict[str, Any]:
+    if args.broker_url is None:
+        raise ValueError("--broker nats needs --broker-url nats://HOST:PORT[,nats://HOST:PORT...]")
+    if any(f is not None for f in tls_files) or args.broker_acl_dir or args.mqtts_port is not None:
+        raise ValueError("--broker-*-file, --broker-acl-dir and --mqtts-port are not for --broker nats")
+    urls = tuple(url.strip() for url in args.broker_url.split(",") if url.strip())
+    for url in urls:
+        if not url.startswith(("nats://", "tls://")):
+            raise ValueError(f"--broker-url for --broker nats lists nats://HOST:PORT URLs, not {url!r}")
+    return {"broker": "nats", "nats_urls": urls}
+
+
 def _broker_limits(args: argparse.Namespace) -> BrokerLimits:
     return BrokerLimits(
         max_packet_bytes=args.max_packet_size,
@@ -297,6 +312,8 @@ def _broker_limits(args: argparse.Namespace) -> BrokerLimits:
 def _broker_fields(args: argparse.Namespace) -> dict[str, Any]:
     """ServiceConfig fields for ``--broker``; ValueError for a bad URL or a missing password."""
     tls_files = (args.broker_ca_file, args.broker_cert_file, args.broker_key_file)
+    if args.broker == "nats":
+        return _nats_fields(args, tls_files)
     if args.broker != "external":
         if args.broker_url is not None or any(f is not None for f in tls_files) or args.broker_acl_dir:
             raise ValueError("--broker-url, --broker-acl-dir and --broker-*-file need --broker external")

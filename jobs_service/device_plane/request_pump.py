@@ -117,7 +117,9 @@ class RequestPump:
             try:
                 with self._transaction():
                     # Each in a savepoint: a request that fails is undone alone.
-                    messages = [message for request in requests for message in self._answer_one(request, True)]
+                    messages = [
+                        message for request in requests for message in self._answer_one(request, True)
+                    ]
             except Exception:
                 log.exception("%d requests could not be committed together; answering each alone", len(batch))
             else:

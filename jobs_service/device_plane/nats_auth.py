@@ -1,0 +1,155 @@
+"""Who may connect to the NATS cluster, and to which topics: NATS asks the workers (auth callout).
+
+Each NATS node sends every new connection's details to ``$SYS.REQ.USER.AUTH``;
+the workers answer in a queue group, so any live worker decides for any node.
+The rules are the embedded broker's:
+
+* the admin key as MQTT username and password: every topic (monitoring tools);
+* otherwise the MQTT client id must be a registered thing, which gets its own
+  ``$aws/things/<name>/jobs/...`` topics and nothing else;
+* anything else is refused (CONNACK "not authorized").
+
+The answer is a user JWT signed with the callout issuer's account key, which
+every worker derives from the admin secret (so no other secret has to be
+shared); the NATS configuration names its public half (:func:`cluster_security`).
+The JWT expires after :data:`SESSION_SECONDS`: the device reconnects and is
+asked again, so a deleted thing loses its connection within that time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from ..credentials import AdminKey
+from ..nkeys import ACCOUNT, SERVER, KeyPair, decode_jwt, encode_jwt
+
+__all__ = [
+    "ACCOUNT_NAME",
+    "AUTH_SUBJECT",
+    "SESSION_SECONDS",
+    "NatsDeviceAuth",
+    "callout_issuer",
+    "cluster_security",
+]
+
+log = logging.getLogger(__name__)
+
+AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
+#: The NATS account that devices and workers share.
+ACCOUNT_NAME = "IOTJOBS"
+#: How long a device's NATS login lasts before the cluster asks again.
+SESSION_SECONDS = 3600
+_MAX_PAYLOAD = 256 * 1024 + 512  # a 128 KB request with room to spare; bounds what a node buffers
+
+
+def callout_issuer(key: AdminKey) -> KeyPair:
+    """The account key that signs the cluster's logins, derived from the admin secret."""
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"iotjobs nats auth callout").derive(
+        key.secret_access_key.encode()
+    )
+    return KeyPair.from_raw_seed(ACCOUNT, raw)
+
+
+def cluster_security(key: AdminKey) -> str:
+    """The accounts, users and auth callout every NATS node of a cluster needs (nats.conf text)."""
+    user, password = json.dumps(key.access_key_id), json.dumps(key.secret_access_key)
+    return f"""max_payload: {_MAX_PAYLOAD}
+accounts {{
+  {ACCOUNT_NAME} {{
+    jetstream: enabled
+    users: [ {{ user: {user}, password: {password} }} ]
+  }}
+  SYS {{ }}
+}}
+system_account: SYS
+authorization {{
+  auth_callout {{
+    issuer: {callout_issuer(key).public}
+    auth_users: [ {user} ]
+    account: {ACCOUNT_NAME}
+  }}
+}}
+"""
+
+
+def device_permissions(thing_name: str) -> dict[str, Any]:
+    """A thing's own jobs topics, as NATS subjects (``#`` also matches the parent level)."""
+    own = f"$aws.things.{thing_name}.jobs"
+    return {"pub": {"allow": [f"{own}.>"]}, "sub": {"allow": [own, f"{own}.>"]}}
+
+
+ADMIN_PERMISSIONS: dict[str, Any] = {"pub": {"allow": [">"]}, "sub": {"allow": [">"]}}
+
+
+class NatsDeviceAuth:
+    """Answers the cluster's authorization requests; see the module's text."""
+
+    def __init__(
+        self, key: AdminKey, thing_exists: Callable[[str], bool], *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._key = key
+        self._issuer = callout_issuer(key)
+        self._thing_exists = thing_exists
+        self._clock = clock
+        self._client: NatsClient | None = None
+
+    async def start(self, client: NatsClient) -> None:
+        self._client = client
+        await client.subscribe(AUTH_SUBJECT, queue="iotjobs-auth", cb=self._answer)
+
+    async def _answer(self, message: Msg) -> None:
+        try:
+            request = decode_jwt(message.data.decode("ascii"), SERVER)
+            claims = request["nats"]
+            server_id = claims["server_id"]["id"]
+            user_nkey = claims["user_nkey"]
+        except (ValueError, KeyError, TypeError, UnicodeError):
+            log.warning("ignored an authorization request that is not a NATS server's")
+            return
+        permissions, refusal = self.decide(claims)
+        now = int(self._clock())
+        answer: dict[str, Any] = {"type": "authorization_response", "version": 2}
+        if permissions is None:
+            answer["error"] = refusal
+        else:
+            answer["jwt"] = encode_jwt(
+                {
+                    "aud": ACCOUNT_NAME,
+                    "sub": user_nkey,
+                    "name": permissions[0],
+                    "iat": now,
+                    "exp": now + SESSION_SECONDS,
+                    "nats": {"type": "user", "version": 2, **permissions[1]},
+                },
+                self._issuer,
+            )
+        response = encode_jwt({"aud": server_id, "sub": user_nkey, "iat": now, "nats": answer}, self._issuer)
+        await message.respond(response.encode("ascii"))
+
+    def decide(self, claims: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]] | None, str]:
+        """((who, permissions), "") for a connection to let in, (None, why) for one to refuse."""
+        client = claims.get("client_info") or {}
+        options = claims.get("connect_opts") or {}
+        if (
+            options.get("user") == self._key.access_key_id
+            and options.get("pass") == self._key.secret_access_key
+        ):
+            return (self._key.access_key_id, ADMIN_PERMISSIONS), ""
+        if options.get("user") or options.get("pass"):
+            return None, "unknown username or password"
+        client_id = client.get("mqtt_id")
+        if client.get("type") != "mqtt" or not isinstance(client_id, str):
+            return None, "only devices over MQTT and the admin key may connect"
+        if not self._thing_exists(client_id):
+            log.info("refused a connection for %r: no such thing", client_id)
+            return None, "no registered thing has this client id"
+        return (client_id, device_permissions(client_id)), ""
