@@ -133,7 +133,9 @@ class LocalPostgres:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGINT)  # fast shutdown: sessions end, commits stay
+        # To the whole group: as root the child is runuser, which does not pass SIGINT on.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)  # fast shutdown: sessions end, commits stay
         try:
             process.wait(_START_WITHIN)
         except subprocess.TimeoutExpired:

@@ -117,6 +117,7 @@ class NatsTransport:
         self._tasks: list[asyncio.Task[None]] = []
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_ready = asyncio.Event()
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -158,13 +159,17 @@ class NatsTransport:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._closing = True
         if self._client is not None:
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await self._client.flush(timeout=2)  # the replies already handed over
+            with contextlib.suppress(Exception):
+                await self._client.close()  # not drain(): it waits out the open fetches
             self._client = None
 
     async def _disconnected(self) -> None:
-        log.warning("lost the connection to the NATS cluster; reconnecting")
+        if not self._closing:
+            log.warning("lost the connection to the NATS cluster; reconnecting")
 
     async def _reconnected(self) -> None:
         assert self._client is not None
