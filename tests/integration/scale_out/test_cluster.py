@@ -1,0 +1,153 @@
+"""``iotjobs cluster up``: two workers on one PostgreSQL store, devices on a three-node NATS cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from ..clients import paho_client, subscribe
+from ..conftest import ACCESS_KEY_ID, SECRET
+
+pytestmark = pytest.mark.integration
+
+START_WITHIN = 120.0
+
+
+class RunningCluster:
+    def __init__(self, process: subprocess.Popen[str], where: dict) -> None:
+        self.process = process
+        self.where = where
+
+    def iot(self, worker: int):
+        return boto3.client(
+            "iot",
+            endpoint_url=self.where["http"][worker],
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET,
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def node(self, index: int) -> tuple[str, int]:
+        url = urlparse(self.where["mqtt"][index])
+        assert url.hostname is not None and url.port is not None
+        return url.hostname, url.port
+
+
+def _environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
+    env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cluster")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "cluster", "up"]
+        + ["--workers", "2", "--brokers", "3", "--data-dir", str(data_dir), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_environment(),
+    )
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(START_WITHIN)
+    try:
+        assert first and first[0].startswith("{"), f"cluster up printed {first!r}"
+        running = RunningCluster(process, json.loads(first[0]))
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            rest = process.stdout.read()
+            process.stdout.close()
+    assert process.returncode == 0, rest
+    pids = running.where["pids"]
+    for pid in [*pids["workers"], *pids["brokers"], pids["store"]]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # everything it started has stopped
+
+
+def test_the_first_line_says_where_every_worker_and_node_is(cluster):
+    where = cluster.where
+    assert len(where["http"]) == 2 and all(url.startswith("http://127.0.0.1:") for url in where["http"])
+    assert len(where["mqtt"]) == 3 and all(url.startswith("mqtt://127.0.0.1:") for url in where["mqtt"])
+    pids = where["pids"]
+    assert len(pids["workers"]) == 2 and len(pids["brokers"]) == 3
+    for pid in [*pids["workers"], *pids["brokers"], pids["store"]]:
+        os.kill(pid, 0)  # alive
+
+
+def test_a_job_created_through_one_worker_is_seen_and_canceled_through_the_other(cluster, unique):
+    first, second = cluster.iot(0), cluster.iot(1)
+    thing = first.create_thing(thingName=f"{unique}-dev")
+    first.create_job(jobId=f"{unique}-job", targets=[thing["thingArn"]], document='{"step": 1}')
+    described = second.describe_job(jobId=f"{unique}-job")["job"]
+    assert described["status"] == "IN_PROGRESS"
+    assert second.get_job_document(jobId=f"{unique}-job")["document"] == '{"step": 1}'
+    second.cancel_job(jobId=f"{unique}-job")
+    assert first.describe_job(jobId=f"{unique}-job")["job"]["status"] == "CANCELED"
+
+
+def test_a_device_on_any_node_gets_its_jobs_through_any_worker(cluster, unique):
+    iot = cluster.iot(1)
+    arns = [iot.create_thing(thingName=f"{unique}-{n}")["thingArn"] for n in range(3)]
+    iot.create_job(jobId=f"{unique}-job", targets=arns, document='{"go": true}')
+    for node in range(3):
+        name = f"{unique}-{node}"
+        with paho_client(*cluster.node(node), name) as device:
+            own = f"$aws/things/{name}/jobs"
+            assert not subscribe(device, f"{own}/#")[0].is_failure
+            update = {"status": "SUCCEEDED", "includeJobExecutionState": True}
+            device.publish(f"{own}/{unique}-job/update", json.dumps(update), qos=1)
+            topic, payload = device.inbox.wait_for(
+                lambda m, own=own: m[0] == f"{own}/{unique}-job/update/accepted"
+            )
+            assert json.loads(payload)["executionState"]["status"] == "SUCCEEDED"
+    assert cluster.iot(0).describe_job(jobId=f"{unique}-job")["job"]["status"] == "COMPLETED"
+
+
+def test_a_device_is_kept_to_its_own_topics_and_an_unknown_client_is_refused(cluster, unique):
+    iot = cluster.iot(0)
+    for name in ("a", "b"):
+        iot.create_thing(thingName=f"{unique}-{name}")
+    a_name, b_name = f"{unique}-a", f"{unique}-b"
+    with paho_client(*cluster.node(0), a_name) as a, paho_client(*cluster.node(1), b_name) as b:
+        assert subscribe(a, f"$aws/things/{b_name}/jobs/#")[0].is_failure
+        assert not subscribe(b, f"$aws/things/{b_name}/jobs/#")[0].is_failure
+        a.publish(f"$aws/things/{b_name}/jobs/get", json.dumps({"clientToken": "from-a"}), qos=1)
+        # b's own request, answered after a's publish reached the cluster, shows the way is open.
+        b.publish(f"$aws/things/{b_name}/jobs/get", json.dumps({"clientToken": "own"}), qos=1)
+        b.inbox.wait_for(lambda m: m[0].endswith("/get/accepted") and b"own" in m[1])
+        assert not [m for m in b.inbox.items if b"from-a" in m[1]]
+    with pytest.raises(ConnectionRefusedError):
+        with paho_client(*cluster.node(2), f"{unique}-nobody"):
+            pass
+
+
+def test_the_admin_key_over_mqtt_sees_every_thing(cluster, unique):
+    iot = cluster.iot(0)
+    name = f"{unique}-watched"
+    iot.create_thing(thingName=name)
+    with paho_client(*cluster.node(2), "monitor", username=ACCESS_KEY_ID, password=SECRET) as monitor:
+        assert not subscribe(monitor, "$aws/things/+/jobs/#")[0].is_failure
+        with paho_client(*cluster.node(0), name) as device:
+            device.publish(f"$aws/things/{name}/jobs/get", json.dumps({"clientToken": "seen"}), qos=1)
+            monitor.inbox.wait_for(lambda m: m[0] == f"$aws/things/{name}/jobs/get/accepted")
