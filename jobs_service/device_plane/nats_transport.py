@@ -55,7 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STREAM = "IOTJOBS_REQUESTS"
+STREAM = "iotjobs-requests"
 #: Partitions of the request queue: how many requests the whole cluster answers at once, at most.
 PARTITIONS = 32
 #: Seconds before a request a worker took, and did not acknowledge, goes to another worker.

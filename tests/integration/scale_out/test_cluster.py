@@ -53,8 +53,10 @@ def _environment() -> dict[str, str]:
 def cluster(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("cluster")
     process = subprocess.Popen(
-        [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "cluster", "up"]
-        + ["--workers", "2", "--brokers", "3", "--data-dir", str(data_dir), "--json"],
+        [
+            *(sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "cluster", "up"),
+            *("--workers", "2", "--brokers", "3", "--data-dir", str(data_dir), "--json"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -117,7 +119,7 @@ def test_a_device_on_any_node_gets_its_jobs_through_any_worker(cluster, unique):
             assert not subscribe(device, f"{own}/#")[0].is_failure
             update = {"status": "SUCCEEDED", "includeJobExecutionState": True}
             device.publish(f"{own}/{unique}-job/update", json.dumps(update), qos=1)
-            topic, payload = device.inbox.wait_for(
+            _, payload = device.inbox.wait_for(
                 lambda m, own=own: m[0] == f"{own}/{unique}-job/update/accepted"
             )
             assert json.loads(payload)["executionState"]["status"] == "SUCCEEDED"
@@ -137,9 +139,8 @@ def test_a_device_is_kept_to_its_own_topics_and_an_unknown_client_is_refused(clu
         b.publish(f"$aws/things/{b_name}/jobs/get", json.dumps({"clientToken": "own"}), qos=1)
         b.inbox.wait_for(lambda m: m[0].endswith("/get/accepted") and b"own" in m[1])
         assert not [m for m in b.inbox.items if b"from-a" in m[1]]
-    with pytest.raises(ConnectionRefusedError):
-        with paho_client(*cluster.node(2), f"{unique}-nobody"):
-            pass
+    with pytest.raises(ConnectionRefusedError), paho_client(*cluster.node(2), f"{unique}-nobody"):
+        pass
 
 
 def test_the_admin_key_over_mqtt_sees_every_thing(cluster, unique):
