@@ -15,19 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from iot_jobs_bridge import schemas
 from iot_jobs_bridge.schemas.topics import Incoming, ThingTopics
 
-from .connection import Backoff, ConnectOptions, Endpoint, TlsOptions, refusal_hint
+from .connection import (
+    Backoff,
+    ConnectOptions,
+    Endpoint,
+    TlsOptions,
+    endpoints,
+    first_endpoint_for,
+    refusal_hint,
+)
 from .errors import ClientClosed, InvalidResponse, RequestRejected, RequestTimedOut
 from .models import (
     JobExecution,
@@ -92,12 +101,15 @@ class AsyncJobsClient:
             execution = await jobs.start_next()
 
     ``request_timeout`` (seconds) bounds each request unless the call passes its own.
+    ``endpoint`` may name several brokers (the nodes of a cluster: a list, or URLs
+    separated by commas): the device starts at one chosen by its name, so a fleet
+    spreads over them, and moves to the next whenever its connection is lost or refused.
     """
 
     def __init__(
         self,
         thing_name: str,
-        endpoint: str | Endpoint,
+        endpoint: str | Endpoint | Sequence[str | Endpoint],
         *,
         client_id: str | None = None,
         username: str | None = None,
@@ -107,9 +119,12 @@ class AsyncJobsClient:
         request_timeout: float = 10.0,
         backoff: Backoff | None = None,
     ) -> None:
+        # Several endpoints (a cluster's nodes): start at one of them, move on when it is lost.
+        self.endpoints = endpoints(endpoint)
+        self._endpoint_index = first_endpoint_for(thing_name, len(self.endpoints))
         self.options = ConnectOptions(
             thing_name=thing_name,
-            endpoint=endpoint if isinstance(endpoint, Endpoint) else Endpoint.parse(endpoint),
+            endpoint=self.endpoints[self._endpoint_index],
             client_id=client_id,
             username=username,
             password=password,
@@ -406,7 +421,14 @@ class AsyncJobsClient:
             if delay is None:
                 delay = self._backoff.next_delay()
                 _log.info("%s: reconnecting in %.1fs", self.thing_name, delay)
+            self._move_to_next_endpoint()
             await asyncio.sleep(delay)
+
+    def _move_to_next_endpoint(self) -> None:
+        if len(self.endpoints) > 1:
+            self._endpoint_index = (self._endpoint_index + 1) % len(self.endpoints)
+            self.options = dataclasses.replace(self.options, endpoint=self.endpoints[self._endpoint_index])
+            self._ssl_context = self.options.ssl_context()
 
     def _report_failure(self, exc: MqttError) -> float | None:
         """Log why the connection failed; returns the delay when it said it already."""

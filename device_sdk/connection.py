@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import random
 import ssl
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["AWS_MQTT_ALPN", "Backoff", "ConnectOptions", "Endpoint", "TlsOptions", "refusal_hint"]
+__all__ = [
+    "AWS_MQTT_ALPN",
+    "Backoff",
+    "ConnectOptions",
+    "Endpoint",
+    "TlsOptions",
+    "endpoints",
+    "first_endpoint_for",
+    "refusal_hint",
+]
 
 # AWS IoT Core accepts MQTT with a client certificate on port 443 only with this ALPN id.
 AWS_MQTT_ALPN = "x-amzn-mqtt-ca"
@@ -48,6 +59,22 @@ class Endpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+
+def endpoints(given: str | Endpoint | Sequence[str | Endpoint]) -> tuple[Endpoint, ...]:
+    """One endpoint or several: a URL, comma-separated URLs (the nodes of a cluster), or a list."""
+    if isinstance(given, Endpoint):
+        return (given,)
+    items = given.split(",") if isinstance(given, str) else list(given)
+    found = tuple(item if isinstance(item, Endpoint) else Endpoint.parse(item.strip()) for item in items)
+    if not found:
+        raise ValueError("no endpoint given")
+    return found
+
+
+def first_endpoint_for(thing_name: str, count: int) -> int:
+    """Which of ``count`` endpoints a device tries first: spread over them, the same on every start."""
+    return zlib.crc32(thing_name.encode()) % count
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ def add_arguments(sim: argparse.ArgumentParser) -> None:
     )
     sim.epilog = f"Profiles: {kinds}."
     sim.add_argument(
-        "--mqtt", default="mqtt://127.0.0.1:1883", help="broker URL, mqtt://HOST:PORT (default %(default)s)"
+        "--mqtt",
+        default="mqtt://127.0.0.1:1883",
+        help="broker URL, mqtt://HOST:PORT, or a cluster's nodes comma-separated: each device starts at one "
+        "and moves to the next when it is lost (default %(default)s)",
     )
     sim.add_argument(
         "--http",

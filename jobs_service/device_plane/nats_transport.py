@@ -76,6 +76,7 @@ _MQTT_MESSAGES = "$MQTT.msgs."
 # How long one fetch waits for a request before asking again.
 _FETCH_WAIT = 5.0
 _READY_WITHIN = 30.0
+_RETRY_FETCH = 0.5
 
 Deliver = Callable[[str, bytes, Callable[[], None], Callable[[], bool]], None]
 
@@ -230,8 +231,10 @@ class NatsTransport:
                 messages = await subscription.fetch(1, timeout=_FETCH_WAIT)
             except nats.errors.TimeoutError:
                 continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                # A node going away, a stream leader moving, a reconnect: ask again shortly.
+                log.debug("partition %d: fetch failed (%s); asking again", partition, exc)
+                await asyncio.sleep(_RETRY_FETCH)
                 continue
             for message in messages:
                 subject = message.subject.split(".", prefix_tokens)[-1]

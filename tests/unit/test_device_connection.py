@@ -9,6 +9,8 @@ from iot_jobs_bridge.device_sdk.connection import (
     ConnectOptions,
     Endpoint,
     TlsOptions,
+    endpoints,
+    first_endpoint_for,
     refusal_hint,
 )
 from tests.certs import self_signed
@@ -308,3 +310,24 @@ def test_bad_credentials_and_other_refusals():
         == "the broker refused thing 't': bad user name or password (--username, --password-env)"
     )
     assert refusal_hint(options, 3) is None  # server unavailable: nothing the device can fix
+
+
+# --- several endpoints (a cluster's nodes) ------------------------------------------------------
+
+
+def test_endpoints_are_one_url_a_comma_separated_list_or_a_sequence():
+    one, two = Endpoint("a", 1883), Endpoint("b", 8883, tls=True)
+    assert endpoints("mqtt://a") == (one,)
+    assert endpoints("mqtt://a, mqtts://b") == (one, two)
+    assert endpoints([one, "mqtts://b"]) == (one, two)
+    assert endpoints(two) == (two,)
+    with pytest.raises(ValueError):
+        endpoints("mqtt://a,")
+    with pytest.raises(ValueError):
+        endpoints([])
+
+
+def test_a_fleet_spreads_over_the_endpoints_and_each_device_starts_at_the_same_one():
+    starts = [first_endpoint_for(f"device-{n}", 3) for n in range(300)]
+    assert all(60 <= starts.count(index) <= 140 for index in range(3))
+    assert first_endpoint_for("device-7", 3) == starts[7]
