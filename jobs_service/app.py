@@ -26,7 +26,7 @@ from iot_jobs_bridge.device_sdk.connection import TlsOptions
 from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
-from .clock import Clock, SystemClock, resumed_clock
+from .clock import Clock, SystemClock, resumed_clock, shared_clock
 from .control_plane import ACCESS_OPERATIONS, SINGLE_RESOURCE_OPERATIONS, ControlPlane, Services
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
@@ -51,7 +51,7 @@ from .policies import Policies
 from .registry import Registry
 from .scheduler import Scheduler
 from .schedules import Schedules
-from .store import Store
+from .store import Store, is_postgres_url
 from .templates import Templates
 
 __all__ = ["JobsService", "ServiceConfig"]
@@ -190,10 +190,14 @@ class JobsService:
         # owner's alone, SQLite's -wal and -shm files included (they take the database's mode).
         with _owner_only_files():
             self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
-            if self._given_clock is None:
-                self.clock = resumed_clock(data_dir, self.config.time_scale)
             store_location = str(self.config.store or data_dir / DATABASE_FILE)
             self.store = Store(store_location)
+            if self._given_clock is None:
+                # Workers sharing a PostgreSQL store share one clock; one process keeps its own.
+                if is_postgres_url(store_location):
+                    self.clock = shared_clock(self.store.service_clock, self.config.time_scale)
+                else:
+                    self.clock = resumed_clock(data_dir, self.config.time_scale)
             ca = CertificateAuthority(data_dir)
         engine = JobsEngine(self.store, self.clock, self.arns, self.config.limits)
         limits = self.config.limits

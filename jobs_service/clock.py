@@ -13,9 +13,18 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["CLOCK_FILE", "Clock", "FakeClock", "SystemClock", "resumed_clock", "time_scale_from_env"]
+__all__ = [
+    "CLOCK_FILE",
+    "AnchorKeeper",
+    "Clock",
+    "FakeClock",
+    "SystemClock",
+    "resumed_clock",
+    "shared_clock",
+    "time_scale_from_env",
+]
 
 CLOCK_FILE = "clock.json"
 
@@ -99,6 +108,37 @@ def resumed_clock(data_dir: Path, scale: float) -> SystemClock:
             start = wall  # an unreadable anchor: fall back to the wall clock
     path.write_text(json.dumps({"service": start, "wall": wall, "scale": scale}) + "\n", encoding="utf-8")
     return SystemClock(scale, start=start)
+
+
+class AnchorKeeper(Protocol):
+    """Where the workers sharing a store keep their clock's anchor (the store's ``service_clock``)."""
+
+    def anchor(self) -> Any: ...
+
+    def set_anchor(self, anchor: Any, *, replace: bool) -> Any: ...
+
+
+def shared_clock(keeper: AnchorKeeper, scale: float) -> SystemClock:
+    """The clock every worker of one store agrees on: one anchor, kept in the store.
+
+    The first worker to start sets the anchor; the others, and later starts at the
+    same scale, read it, so ``IOTJOBS_TIME_SCALE`` runs the same virtual time on all
+    of them (given wall clocks in step, as NTP keeps them). A start at another scale
+    moves the anchor to now, so service time never jumps.
+    """
+    from .store.service_clock import ClockAnchor
+
+    wall = time.time()
+    saved = keeper.anchor()
+    if saved is None:
+        anchor = keeper.set_anchor(ClockAnchor(wall, wall, scale), replace=False)
+    elif saved.scale != scale:
+        anchor = keeper.set_anchor(
+            ClockAnchor(saved.service + (wall - saved.wall) * saved.scale, wall, scale), replace=True
+        )
+    else:
+        anchor = saved
+    return SystemClock(anchor.scale, start=anchor.service + (time.time() - anchor.wall) * anchor.scale)
 
 
 def time_scale_from_env(environ: dict[str, str] | None = None) -> float:

@@ -19,6 +19,7 @@ from .policies import PoliciesRepository, Policy
 from .registry import RegistryRepository
 from .requests import RequestsRepository
 from .schedules import Fire, Schedule, SchedulesRepository
+from .service_clock import ServiceClockRepository
 from .sqlite import SqliteBackend
 from .templates import TemplatesRepository
 
@@ -56,3 +57,4 @@ class Store:
         self.certificates = CertificatesRepository(self.db)
         self.policies = PoliciesRepository(self.db)
         self.requests = RequestsRepository(self.db)
+        self.service_clock = ServiceClockRepository(self.db)

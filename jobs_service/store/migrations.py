@@ -240,6 +240,21 @@ def _v10_request_marks(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v11_service_clock(conn: sqlite3.Connection) -> None:
+    # The service clock's anchor, shared by the workers of one store (clock.shared_clock).
+    _run(
+        conn,
+        """
+        CREATE TABLE service_clock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            service REAL NOT NULL,
+            wall REAL NOT NULL,
+            scale REAL NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -251,6 +266,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v8_deleted_certificates,
     _v9_fire_reasons,
     _v10_request_marks,
+    _v11_service_clock,
 ]
 
 

@@ -171,4 +171,12 @@ CREATE TABLE request_marks (
     handled_sequence BIGINT NOT NULL
 );
 """,
+    11: """
+CREATE TABLE service_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    service DOUBLE PRECISION NOT NULL,
+    wall DOUBLE PRECISION NOT NULL,
+    scale DOUBLE PRECISION NOT NULL
+);
+""",
 }
