@@ -27,7 +27,12 @@ from pathlib import Path
 __all__ = ["LocalNatsCluster", "NatsNode", "NatsNotInstalled", "find_nats_server"]
 
 _START_WITHIN = 30.0
+_PORT_ATTEMPTS = 5
 CLUSTER_NAME = "iotjobs"
+
+
+class _PortTaken(RuntimeError):
+    """A node could not bind a port picked for it."""
 
 
 class NatsNotInstalled(RuntimeError):
@@ -80,7 +85,17 @@ class LocalNatsCluster:
         self.folder = Path(folder)
         self.host = host
         self.security = security
-        self.nodes = [
+        self.size = size
+        self.nodes = self._pick_ports()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_start: dict[str, int] = {}  # where each node's log of its current run begins
+        self._binary = find_nats_server()
+
+    def _pick_ports(self) -> list[NatsNode]:
+        # Ports the OS has just had free; another program may take one before the node
+        # binds it, and then start() picks again.
+        host = self.host
+        return [
             NatsNode(
                 f"n{index}",
                 self.folder / f"n{index}",
@@ -90,10 +105,8 @@ class LocalNatsCluster:
                 _free_port(host),
                 _free_port(host),
             )
-            for index in range(1, size + 1)
+            for index in range(1, self.size + 1)
         ]
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._binary = find_nats_server()
 
     @property
     def urls(self) -> list[str]:
@@ -101,10 +114,20 @@ class LocalNatsCluster:
 
     def start(self) -> None:
         """Start every node and wait until each serves clients and JetStream."""
-        for node in self.nodes:
-            self.start_node(node.name, wait=False)
-        for node in self.nodes:
-            self._wait_ready(node)
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            for node in self.nodes:
+                self.start_node(node.name, wait=False)
+            try:
+                for node in self.nodes:
+                    self._wait_ready(node)
+                return
+            except _PortTaken:
+                self.stop()
+                if attempt == _PORT_ATTEMPTS:
+                    raise RuntimeError(
+                        "NATS could not bind its ports: something else keeps taking them"
+                    ) from None
+                self.nodes = self._pick_ports()
 
     def start_node(self, name: str, *, wait: bool = True) -> None:
         node = self._node(name)
@@ -112,7 +135,9 @@ class LocalNatsCluster:
         config = node.folder / "nats.conf"
         config.write_text(self._config(node), encoding="utf-8")
         config.chmod(0o600)  # it holds the service's password
-        log = open(node.folder / "server.log", "ab")  # noqa: SIM115 - the server keeps it
+        log_path = node.folder / "server.log"
+        self._log_start[name] = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 - the server keeps it
         self.processes[name] = subprocess.Popen(
             [self._binary, "-c", str(config)],
             stdout=log,
@@ -174,7 +199,10 @@ class LocalNatsCluster:
         while True:
             process = self.processes[node.name]
             if process.poll() is not None:
-                log = (node.folder / "server.log").read_text(errors="replace")[-2000:]
+                written = (node.folder / "server.log").read_bytes()[self._log_start[node.name] :]
+                log = written.decode("utf-8", "replace")[-2000:]
+                if "address already in use" in log:
+                    raise _PortTaken(node.name)
                 raise RuntimeError(f"NATS node {node.name} stopped while starting:\n{log}")
             try:
                 with urllib.request.urlopen(url, timeout=1) as answer:

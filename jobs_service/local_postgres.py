@@ -24,6 +24,11 @@ __all__ = ["LocalPostgres", "PostgresNotInstalled", "postgres_binaries"]
 
 USER = "iotjobs"
 _START_WITHIN = 30.0
+_PORT_ATTEMPTS = 5
+
+
+class _PortTaken(RuntimeError):
+    """The server could not listen on the port picked for it."""
 
 
 class PostgresNotInstalled(RuntimeError):
@@ -60,6 +65,8 @@ class LocalPostgres:
 
     def __init__(self, data_dir: Path, *, port: int = 0, durable: bool = True) -> None:
         self.data_dir = Path(data_dir)
+        # A port the OS has just had free; if another program takes it first, start() picks again.
+        self._any_port = port == 0
         self.port = port or _free_port()
         self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
@@ -96,6 +103,19 @@ class LocalPostgres:
                 "--locale=C.UTF-8",
                 "--no-instructions",
             )
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            log_start = self._launch()
+            try:
+                self._wait_ready(log_start)
+                return self.url
+            except _PortTaken:
+                if not self._any_port or attempt == _PORT_ATTEMPTS:
+                    raise RuntimeError(f"PostgreSQL could not listen on port {self.port}") from None
+                self.port = _free_port()
+        raise AssertionError("unreachable")
+
+    def _launch(self) -> int:
+        """Start the server process; returns where its log of this run begins."""
         settings = [
             "-c",
             "listen_addresses=127.0.0.1",
@@ -108,7 +128,9 @@ class LocalPostgres:
         ]
         if not self.durable:
             settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - the server keeps it
+        log_path = self.data_dir / "server.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 - the server keeps it
         self.process = subprocess.Popen(
             [*self._as_user, str(self._bin / "postgres"), "-D", str(self.data_dir), *settings],
             stdout=log,
@@ -116,8 +138,7 @@ class LocalPostgres:
             start_new_session=True,  # a Ctrl-C meant for iotjobs reaches the server through stop()
         )
         log.close()
-        self._wait_ready()
-        return self.url
+        return log_start
 
     def create_database(self, name: str, *, template: str | None = None) -> str:
         """A new database (a copy of ``template``, if given); its URL."""
@@ -149,14 +170,18 @@ class LocalPostgres:
         if result.returncode != 0:
             raise RuntimeError(f"{program} failed: {result.stderr.strip() or result.stdout.strip()}")
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, log_start: int) -> None:
         import psycopg
 
         deadline = time.monotonic() + _START_WITHIN
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
-                log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                log = (
+                    (self.data_dir / "server.log").read_bytes()[log_start:].decode("utf-8", "replace")[-2000:]
+                )
+                if "Address already in use" in log:
+                    raise _PortTaken(self.port)
                 raise RuntimeError(f"PostgreSQL stopped while starting:\n{log}")
             with contextlib.suppress(psycopg.OperationalError):
                 psycopg.connect(self.url, connect_timeout=1).close()

@@ -4,87 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
-from urllib.parse import urlparse
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from ..clients import paho_client, subscribe
 from ..conftest import ACCESS_KEY_ID, SECRET
+from .conftest import run_cluster
 
 pytestmark = pytest.mark.integration
-
-START_WITHIN = 120.0
-
-
-class RunningCluster:
-    def __init__(self, process: subprocess.Popen[str], where: dict) -> None:
-        self.process = process
-        self.where = where
-
-    def iot(self, worker: int):
-        return boto3.client(
-            "iot",
-            endpoint_url=self.where["http"][worker],
-            region_name="us-east-1",
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SECRET,
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-    def node(self, index: int) -> tuple[str, int]:
-        url = urlparse(self.where["mqtt"][index])
-        assert url.hostname is not None and url.port is not None
-        return url.hostname, url.port
-
-
-def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTJOBS_")}
-    env.update(IOTJOBS_ACCESS_KEY_ID=ACCESS_KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-    return env
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("cluster")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "cluster", "up"),
-            *("--workers", "2", "--brokers", "3", "--data-dir", str(data_dir), "--json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_environment(),
-    )
-    first: list[str] = []
-    reader = threading.Thread(target=lambda: first.append(process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(START_WITHIN)
-    try:
-        assert first and first[0].startswith("{"), f"cluster up printed {first!r}"
-        running = RunningCluster(process, json.loads(first[0]))
-        yield running
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            rest = process.stdout.read()
-            process.stdout.close()
-    assert process.returncode == 0, rest
-    pids = running.where["pids"]
-    for pid in [*pids["workers"], *pids["brokers"], pids["store"]]:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # everything it started has stopped
+    yield from run_cluster(tmp_path_factory.mktemp("cluster"))
 
 
 def test_the_first_line_says_where_every_worker_and_node_is(cluster):
