@@ -185,9 +185,17 @@ class LocalNatsCluster:
             f"server_name: {node.name}\n"
             f"listen: {node.host}:{node.client_port}\n"
             f"http: {node.host}:{node.monitor_port}\n"
-            f"jetstream {{\n  store_dir: {store}\n}}\n"
+            # Every QoS 1 MQTT subscription is a consumer of one stream: no cap of 1,000 on them.
+            f"jetstream {{\n  store_dir: {store}\n  limits {{ default_max_consumers: -1 }}\n}}\n"
             f"mqtt {{\n  listen: {node.host}:{node.mqtt_port}\n"
-            f"  stream_replicas: {min(3, len(self.nodes))}\n}}\n"
+            f"  stream_replicas: {min(3, len(self.nodes))}\n"
+            # A QoS 1 subscription is a replicated consumer: kept in memory, a fleet that reconnects
+            # at once (its node died) costs far less; and it waits for the cluster rather than
+            # failing the SUBSCRIBE, which would send every device round again.
+            "  consumer_memory_storage: true\n"
+            '  js_api_timeout: "20s"\n'
+            '  consumer_inactive_threshold: "1h"\n'
+            "}\n"
             f"{cluster}"
             f"{self.security}\n"
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+
+from iot_jobs_bridge.schemas.topics import THING_NAME
 
 from ..credentials import AdminKey
 from ..nkeys import ACCOUNT, SERVER, KeyPair, decode_jwt, encode_jwt
@@ -48,7 +51,8 @@ AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
 ACCOUNT_NAME = "IOTJOBS"
 #: How long a device's NATS login lasts before the cluster asks again.
 SESSION_SECONDS = 3600
-_MAX_PAYLOAD = 256 * 1024 + 512  # a 128 KB request with room to spare; bounds what a node buffers
+_MAX_PAYLOAD = 256 * 1024 + 512
+_THING_NAME = re.compile(THING_NAME)  # a 128 KB request with room to spare; bounds what a node buffers
 
 
 def callout_issuer(key: AdminKey) -> KeyPair:
@@ -82,9 +86,13 @@ authorization {{
 
 
 def device_permissions(thing_name: str) -> dict[str, Any]:
-    """A thing's own jobs topics, as NATS subjects (``#`` also matches the parent level)."""
+    """A thing's own jobs topics, as NATS subjects (``#`` also matches the parent level), over MQTT only."""
     own = f"$aws.things.{thing_name}.jobs"
-    return {"pub": {"allow": [f"{own}.>"]}, "sub": {"allow": [own, f"{own}.>"]}}
+    return {
+        "pub": {"allow": [f"{own}.>"]},
+        "sub": {"allow": [own, f"{own}.>"]},
+        "allowed_connection_types": ["MQTT"],
+    }
 
 
 ADMIN_PERMISSIONS: dict[str, Any] = {"pub": {"allow": [">"]}, "sub": {"allow": [">"]}}
@@ -149,7 +157,8 @@ class NatsDeviceAuth:
         client_id = client.get("mqtt_id")
         if client.get("type") != "mqtt" or not isinstance(client_id, str):
             return None, "only devices over MQTT and the admin key may connect"
-        if not self._thing_exists(client_id):
+        # A thing name never holds NATS's wildcards or separators; anything else is no thing.
+        if not _THING_NAME.fullmatch(client_id) or not self._thing_exists(client_id):
             log.info("refused a connection for %r: no such thing", client_id)
             return None, "no registered thing has this client id"
         return (client_id, device_permissions(client_id)), ""

@@ -1,0 +1,72 @@
+"""Who the workers let into the NATS cluster, and with which topics."""
+
+from iot_jobs_bridge.jobs_service.credentials import AdminKey
+from iot_jobs_bridge.jobs_service.device_plane.nats_auth import (
+    ADMIN_PERMISSIONS,
+    NatsDeviceAuth,
+    callout_issuer,
+    cluster_security,
+)
+
+KEY = AdminKey("AKIAADMIN", "admin-secret", "environment")
+
+
+def _auth(things=("dev1",)):
+    asked: list[str] = []
+
+    def exists(name):
+        asked.append(name)
+        return name in things
+
+    return NatsDeviceAuth(KEY, exists), asked
+
+
+def _mqtt(client_id, **options):
+    return {"client_info": {"type": "mqtt", "mqtt_id": client_id}, "connect_opts": options}
+
+
+def test_a_registered_thing_gets_its_own_jobs_topics_over_mqtt_only():
+    auth, _ = _auth()
+    (who, permissions), _ = auth.decide(_mqtt("dev1"))
+    assert who == "dev1"
+    assert permissions["pub"] == {"allow": ["$aws.things.dev1.jobs.>"]}
+    assert permissions["sub"] == {"allow": ["$aws.things.dev1.jobs", "$aws.things.dev1.jobs.>"]}
+    assert permissions["allowed_connection_types"] == ["MQTT"]
+
+
+def test_an_unknown_client_id_is_refused():
+    auth, _ = _auth()
+    allowed, why = auth.decide(_mqtt("stranger"))
+    assert allowed is None and "no registered thing" in why
+
+
+def test_a_client_id_that_is_a_nats_wildcard_is_refused_without_a_lookup():
+    auth, asked = _auth(things=("dev1", "*", "a.>"))
+    for client_id in ("*", "a.>", ">", "dev1.x", ""):
+        allowed, _ = auth.decide(_mqtt(client_id))
+        assert allowed is None
+    assert asked == []
+
+
+def test_the_admin_key_gets_every_topic_and_a_wrong_password_nothing():
+    auth, _ = _auth()
+    (who, permissions), _ = auth.decide(_mqtt("monitor", user="AKIAADMIN", **{"pass": "admin-secret"}))
+    assert who == "AKIAADMIN" and permissions == ADMIN_PERMISSIONS
+    allowed, _ = auth.decide(_mqtt("dev1", user="AKIAADMIN", **{"pass": "guess"}))
+    assert allowed is None  # a device with a bad password is not let in on its client id either
+
+
+def test_a_native_nats_client_without_the_admin_key_is_refused():
+    auth, _ = _auth()
+    allowed, _ = auth.decide({"client_info": {"type": "nats", "name": "dev1"}, "connect_opts": {}})
+    assert allowed is None
+
+
+def test_every_node_names_the_issuer_the_workers_derive_from_the_admin_secret():
+    config = cluster_security(KEY)
+    assert f"issuer: {callout_issuer(KEY).public}" in config
+    assert callout_issuer(KEY).public == callout_issuer(AdminKey("other-id", "admin-secret", "file")).public
+    assert (
+        callout_issuer(KEY).public != callout_issuer(AdminKey("AKIAADMIN", "another-secret", "file")).public
+    )
+    assert '"AKIAADMIN"' in config and "account: IOTJOBS" in config
