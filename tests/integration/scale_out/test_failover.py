@@ -60,7 +60,7 @@ def test_killing_a_worker_and_a_broker_node_mid_job_loses_no_execution_and_runs_
             assert time.monotonic() < deadline, f"the job never got going: {statuses}"
             time.sleep(0.2)
         assert statuses.count("SUCCEEDED") < THINGS // 2
-        os.kill(cluster.where["pids"]["workers"][0], signal.SIGKILL)
+        cluster.kill_worker(0)
         os.kill(cluster.where["pids"]["brokers"][0], signal.SIGKILL)
         out, err = simulate.communicate(timeout=170)
     finally:
