@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LocalNatsCluster", "NatsNode", "NatsNotInstalled", "find_nats_server"]
+__all__ = ["DeviceTls", "LocalNatsCluster", "NatsNode", "NatsNotInstalled", "find_nats_server"]
 
 _START_WITHIN = 30.0
 _PORT_ATTEMPTS = 5
@@ -75,16 +75,41 @@ class NatsNode:
         return f"mqtt://{self.host}:{self.mqtt_port}"
 
 
+@dataclass(frozen=True)
+class DeviceTls:
+    """The MQTT listeners take TLS, and require a client certificate issued by ``ca_file``."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+    def config(self) -> str:
+        files = {name: json.dumps(str(Path(path).resolve())) for name, path in vars(self).items()}
+        return (
+            f"  tls {{\n    cert_file: {files['cert_file']}\n    key_file: {files['key_file']}\n"
+            f"    ca_file: {files['ca_file']}\n    verify: true\n    timeout: 5\n  }}\n"
+        )
+
+
 class LocalNatsCluster:
     """``size`` nodes in ``folder``; ``security`` is the configuration text they share
     (accounts, users, auth callout), written into every node's file."""
 
-    def __init__(self, folder: Path, size: int, security: str, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        size: int,
+        security: str,
+        *,
+        host: str = "127.0.0.1",
+        device_tls: DeviceTls | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a NATS cluster needs at least one node")
         self.folder = Path(folder)
         self.host = host
         self.security = security
+        self.device_tls = device_tls
         self.size = size
         self.nodes = self._pick_ports()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -111,6 +136,12 @@ class LocalNatsCluster:
     @property
     def urls(self) -> list[str]:
         return [node.url for node in self.nodes]
+
+    @property
+    def device_urls(self) -> list[str]:
+        """Where devices connect: ``mqtts://`` when the listeners take TLS."""
+        scheme = "mqtts" if self.device_tls is not None else "mqtt"
+        return [f"{scheme}://{node.host}:{node.mqtt_port}" for node in self.nodes]
 
     def start(self) -> None:
         """Start every node and wait until each serves clients and JetStream."""
@@ -195,6 +226,7 @@ class LocalNatsCluster:
             "  consumer_memory_storage: true\n"
             '  js_api_timeout: "20s"\n'
             '  consumer_inactive_threshold: "1h"\n'
+            f"{self.device_tls.config() if self.device_tls is not None else ''}"
             "}\n"
             f"{cluster}"
             f"{self.security}\n"

@@ -323,9 +323,17 @@ class JobsService:
         await self._start_http(app)
 
     def _nats_transport(self, pump: RequestPump) -> NatsTransport:
-        store, key = self.store, self.admin_key
-        assert store is not None
-        authorizer = NatsDeviceAuth(key, store.registry.thing_exists)
+        store, key, certificates = self.store, self.admin_key, self.certificates
+        assert store is not None and certificates is not None
+        # The embedded broker's own rules decide who the cluster lets in.
+        rules = CredentialAuthenticator(
+            key.access_key_id,
+            key.secret_access_key,
+            store.registry.thing_exists,
+            certificate_identity=certificates.identity_for_der,
+            arn_prefix=self.arns.prefix,
+        )
+        authorizer = NatsDeviceAuth(key, rules, arn_prefix=self.arns.prefix)
 
         def claim(partition: int, sequence: int) -> bool:
             return store.requests.claim(partition, sequence)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iot_jobs_bridge.broker.nats_cluster import LocalNatsCluster, NatsNotInstalled
+from iot_jobs_bridge.broker.nats_cluster import DeviceTls, LocalNatsCluster, NatsNotInstalled
 
+from .ca import CA_CERT_FILE, CA_KEY_FILE, CertificateAuthority
 from .credentials import AdminKey, load_admin_key
 from .device_plane.nats_auth import cluster_security
 from .local_postgres import LocalPostgres, PostgresNotInstalled
@@ -54,6 +56,12 @@ def add_arguments(cluster: argparse.ArgumentParser) -> None:
     )
     up.add_argument("--json", action="store_true", help="print only the JSON line, no summary")
     up.add_argument(
+        "--device-tls",
+        action="store_true",
+        help="the brokers take devices over TLS with client certificates (mqtts://) instead of plain "
+        "MQTT by client id (default: plain)",
+    )
+    up.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -71,14 +79,23 @@ def _positive(value: str) -> int:
 class Cluster:
     """What ``cluster up`` runs, started and stopped in order."""
 
-    def __init__(self, data_dir: Path, workers: int, brokers: int, log_level: str) -> None:
+    def __init__(
+        self, data_dir: Path, workers: int, brokers: int, log_level: str, *, device_tls: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.worker_count = workers
         self.log_level = log_level
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.key: AdminKey = load_admin_key(data_dir)[0]
+        # One CA for every worker: a certificate one issues is one every other accepts.
+        self.ca = CertificateAuthority(data_dir)
+        tls = None
+        if device_tls:
+            (data_dir / "nats").mkdir(mode=0o700, exist_ok=True)
+            cert, key = self.ca.write_server_certificate(data_dir / "nats", ["127.0.0.1", "localhost"])
+            tls = DeviceTls(cert, key, self.ca.cert_path)
         self.postgres = LocalPostgres(data_dir / "postgres")
-        self.nats = LocalNatsCluster(data_dir / "nats", brokers, cluster_security(self.key))
+        self.nats = LocalNatsCluster(data_dir / "nats", brokers, cluster_security(self.key), device_tls=tls)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.http: list[str] = []
         self.store_url = ""
@@ -104,6 +121,8 @@ class Cluster:
     def _start_worker(self, index: int) -> None:
         folder = self.data_dir / "workers" / f"w{index}"
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in (CA_CERT_FILE, CA_KEY_FILE):
+            shutil.copy2(self.data_dir / name, folder / name)
         log_path = folder / "serve.log"
         environ = {
             **os.environ,
@@ -145,7 +164,7 @@ class Cluster:
         assert self.postgres.process is not None
         return {
             "http": self.http,
-            "mqtt": [node.mqtt_url for node in self.nats.nodes],
+            "mqtt": self.nats.device_urls,
             "pids": {
                 "workers": [process.pid for process in self.workers],
                 "brokers": [self.nats.pid(node.name) for node in self.nats.nodes],
@@ -188,7 +207,9 @@ def run_cluster(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        cluster = Cluster(args.data_dir, args.workers, args.brokers, args.log_level)
+        cluster = Cluster(
+            args.data_dir, args.workers, args.brokers, args.log_level, device_tls=args.device_tls
+        )
     except (NatsNotInstalled, PostgresNotInstalled, ValueError, OSError) as exc:
         print(f"iotjobs cluster: {exc}", file=sys.stderr)
         return 2
@@ -212,9 +233,9 @@ def run_cluster(args: argparse.Namespace) -> int:
 def _print_summary(cluster: Cluster, summary: dict[str, Any]) -> None:
     pids = summary["pids"]
     lines = [f"store       {cluster.store_url}  (pid {pids['store']}, data in {cluster.postgres.data_dir})"]
-    for node, pid in zip(cluster.nats.nodes, pids["brokers"], strict=True):
+    for node, device, pid in zip(cluster.nats.nodes, summary["mqtt"], pids["brokers"], strict=True):
         lines.append(
-            f"broker {node.name:<4} {node.mqtt_url} for devices, {node.url} for workers  (pid {pid})"
+            f"broker {node.name:<4} {device} for devices, {node.url} for workers  (pid {pid})"
         )
     for index, (url, pid) in enumerate(zip(summary["http"], pids["workers"], strict=True), start=1):
         lines.append(

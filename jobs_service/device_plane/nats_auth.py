@@ -5,9 +5,16 @@ the workers answer in a queue group, so any live worker decides for any node.
 The rules are the embedded broker's:
 
 * the admin key as MQTT username and password: every topic (monitoring tools);
+* a client certificate (a node whose MQTT listener requires one) must be one the
+  service issued or registered, and ACTIVE; with AWS IoT policies attached they
+  decide (``iot:Connect`` on the client id, then the topics, translated as for
+  Mosquitto); without, the client id must be a thing it is attached to;
 * otherwise the MQTT client id must be a registered thing, which gets its own
   ``$aws/things/<name>/jobs/...`` topics and nothing else;
 * anything else is refused (CONNACK "not authorized").
+
+The decision is the embedded broker's own (:class:`CredentialAuthenticator`);
+this module turns its principal into NATS permissions.
 
 The answer is a user JWT signed with the callout issuer's account key, which
 every worker derives from the admin secret (so no other secret has to be
@@ -25,11 +32,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from iot_jobs_bridge.broker.auth import CredentialAuthenticator, Principal, Refusal
+from iot_jobs_bridge.broker.mosquitto_acl import Rule, policy_rules
 from iot_jobs_bridge.schemas.topics import THING_NAME
 
 from ..credentials import AdminKey
@@ -102,11 +112,17 @@ class NatsDeviceAuth:
     """Answers the cluster's authorization requests; see the module's text."""
 
     def __init__(
-        self, key: AdminKey, thing_exists: Callable[[str], bool], *, clock: Callable[[], float] = time.time
+        self,
+        key: AdminKey,
+        authenticator: CredentialAuthenticator,
+        *,
+        arn_prefix: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._key = key
         self._issuer = callout_issuer(key)
-        self._thing_exists = thing_exists
+        self._authenticator = authenticator
+        self._arn_prefix = arn_prefix
         self._clock = clock
         self._client: NatsClient | None = None
 
@@ -147,18 +163,77 @@ class NatsDeviceAuth:
         """((who, permissions), "") for a connection to let in, (None, why) for one to refuse."""
         client = claims.get("client_info") or {}
         options = claims.get("connect_opts") or {}
-        if (
-            options.get("user") == self._key.access_key_id
-            and options.get("pass") == self._key.secret_access_key
-        ):
-            return (self._key.access_key_id, ADMIN_PERMISSIONS), ""
-        if options.get("user") or options.get("pass"):
-            return None, "unknown username or password"
+        username, password = options.get("user"), options.get("pass")
         client_id = client.get("mqtt_id")
-        if client.get("type") != "mqtt" or not isinstance(client_id, str):
-            return None, "only devices over MQTT and the admin key may connect"
-        # A thing name never holds NATS's wildcards or separators; anything else is no thing.
-        if not _THING_NAME.fullmatch(client_id) or not self._thing_exists(client_id):
-            log.info("refused a connection for %r: no such thing", client_id)
-            return None, "no registered thing has this client id"
-        return (client_id, device_permissions(client_id)), ""
+        certificate = _leaf_certificate(claims.get("client_tls") or {})
+        if client.get("type") != "mqtt":
+            # Native NATS clients: the workers and tools with the admin key only.
+            client_id = None
+            if username != self._key.access_key_id:
+                return None, "only devices over MQTT and the admin key may connect"
+        elif not isinstance(client_id, str) or not _THING_NAME.fullmatch(client_id):
+            # A thing name never holds NATS's wildcards or separators; anything else is no thing.
+            if username != self._key.access_key_id:
+                return None, "the client id is not a thing name"
+            client_id = None
+        decided = self._authenticator.check(client_id, username, password, certificate)
+        if isinstance(decided, Refusal):
+            log.info("refused a connection for %r: %s", client_id, decided.reason)
+            return None, decided.reason
+        return (decided.name, permissions_of(decided, self._arn_prefix)), ""
+
+
+def permissions_of(principal: Principal, arn_prefix: str) -> dict[str, Any]:
+    """The NATS permissions of a principal the broker's rules let in."""
+    if principal.kind in ("admin", "service"):
+        return ADMIN_PERMISSIONS
+    if principal.kind == "thing":
+        return device_permissions(principal.name)
+    things = (principal.thing,) if principal.thing else ()
+    return {
+        **rule_permissions(policy_rules(principal.statements, things, arn_prefix)),
+        "allowed_connection_types": ["MQTT"],
+    }
+
+
+def rule_permissions(rules: list[Rule]) -> dict[str, Any]:
+    """Mosquitto-style rules (read, write, readwrite or deny on an MQTT filter) as NATS permissions."""
+    publish: dict[str, list[str]] = {"allow": [], "deny": []}
+    subscribe: dict[str, list[str]] = {"allow": [], "deny": []}
+    for access, topic_filter in rules:
+        subjects = subjects_of(topic_filter)
+        if access == "deny":
+            publish["deny"] += subjects
+            subscribe["deny"] += subjects
+            continue
+        if access in ("read", "readwrite"):
+            subscribe["allow"] += subjects
+        if access in ("write", "readwrite"):
+            publish["allow"] += subjects
+    return {
+        "pub": {key: list(dict.fromkeys(value)) for key, value in publish.items() if value},
+        "sub": {key: list(dict.fromkeys(value)) for key, value in subscribe.items() if value},
+    }
+
+
+def subjects_of(topic_filter: str) -> list[str]:
+    """The NATS subjects an MQTT filter covers: levels joined by ``.``, ``+`` as ``*``, and a
+    trailing ``#`` as ``>`` plus the level above it (MQTT's ``#`` matches its parent too)."""
+    levels = [level.replace(".", "//") for level in topic_filter.split("/")]
+    levels = ["*" if level == "+" else level for level in levels]
+    if levels[-1] != "#":
+        return [".".join(levels)]
+    parent = levels[:-1]
+    return [".".join([*parent, ">"]), *([".".join(parent)] if parent else [])]
+
+
+def _leaf_certificate(tls: dict[str, Any]) -> bytes | None:
+    """The client certificate (DER) a node's TLS listener verified, if the connection had one."""
+    chains = tls.get("verified_chains") or []
+    pem = chains[0][0] if chains and chains[0] else (tls.get("certs") or [None])[0]
+    if not isinstance(pem, str):
+        return None
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    except ValueError:
+        return None

@@ -67,12 +67,13 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cluster(data_dir: Path, workers: int = 2, brokers: int = 3, **env: str):
+def run_cluster(data_dir: Path, workers: int = 2, brokers: int = 3, *options: str, **env: str):
     """Start ``cluster up``; yields the running cluster; stops it and checks all it started ended."""
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "cluster", "up"),
             *("--workers", str(workers), "--brokers", str(brokers), "--data-dir", str(data_dir), "--json"),
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
