@@ -1,15 +1,19 @@
 """Scale-out on one machine: executions/s and CPU per execution with 1, 2 and 4 workers.
 
-    python bench/scale_out.py [--things 300] [--jobs 3] [--workers 1,2,4] [--brokers 3]
+    python bench/scale_out.py [--things 300] [--jobs 4] [--workers 1,2,4] [--brokers 3]
 
 For each worker count, a fresh `iotjobs cluster up` (PostgreSQL, a NATS cluster
-of --brokers nodes, N workers) and one `iotjobs simulate` run against it: every
-device succeeds; devices spread over every node; the simulator talks to the
-first worker's control plane. CPU is user + system time over the simulate run,
-summed per role: the workers, the NATS nodes, PostgreSQL (every process of it),
-the simulator. On a 2-core machine every process shares the same two cores, so
-more workers cannot add throughput here; what the figures show is what each
-execution costs each role, and that the work spreads over the workers.
+of --brokers nodes, N workers) and two `iotjobs simulate` runs against it, each
+with its own fleet of --things devices: one job, then --jobs jobs. Every device
+succeeds; devices spread over every node; the simulator talks to the first
+worker's control plane. CPU is user + system time over a run, summed per role:
+the workers, the NATS nodes, PostgreSQL (every process of it), the simulator.
+The two runs tell apart what a device costs to connect (on NATS each QoS 1
+subscription is a replicated JetStream consumer) from what an execution costs:
+per execution = (second run - first run) / (things x (jobs - 1)). On a 2-core
+machine every process shares the same two cores, so more workers cannot add
+throughput here; the figures show what each role costs, and that the work
+spreads over the workers.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 
 from _server import KEY_ID, SECRET
@@ -103,44 +106,43 @@ def cluster(workers: int, brokers: int) -> Iterator[dict]:
             process.wait(120)
 
 
-def run(workers: int, brokers: int, things: int, jobs: int) -> dict:
-    with cluster(workers, brokers) as where:
-        pids = where["pids"]
-        roles = {
-            "workers": pids["workers"],
-            "nats": pids["brokers"],
-            "postgres": _tree(pids["store"]),
-        }
-        env = dict(os.environ, IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
-        command = [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "simulate", "--json"]
-        command += ["--mqtt", ",".join(where["mqtt"]), "--http", where["http"][0]]
-        command += ["--things", str(things), "--jobs", str(jobs), "--prefix", "scale", "--deadline", "1200"]
-        before = {role: _cpu(p) for role, p in roles.items()}
-        per_worker_before = [_process_cpu(pid) for pid in pids["workers"]]
-        simulator_before = _children_cpu()
-        began = time.perf_counter()
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - began
-        simulator = _children_cpu() - simulator_before
-        roles["postgres"] = _tree(pids["store"])  # backends that came meanwhile
-        spent = {role: _cpu(p) - before.get(role, 0.0) for role, p in roles.items()}
-        per_worker = [
-            _process_cpu(pid) - b for pid, b in zip(pids["workers"], per_worker_before, strict=True)
-        ]
+def _simulate(where: dict, things: int, jobs: int, prefix: str) -> tuple[dict, dict[str, float], list[float]]:
+    """One simulate run: its report, CPU seconds per role, and each worker's CPU seconds."""
+    pids = where["pids"]
+    roles = {"workers": pids["workers"], "nats": pids["brokers"], "postgres": _tree(pids["store"])}
+    env = dict(os.environ, IOTJOBS_ACCESS_KEY_ID=KEY_ID, IOTJOBS_SECRET_ACCESS_KEY=SECRET)
+    command = [sys.executable, "-m", "iot_jobs_bridge.jobs_service.cli", "simulate", "--json"]
+    command += ["--mqtt", ",".join(where["mqtt"]), "--http", where["http"][0], "--prefix", prefix]
+    command += ["--things", str(things), "--jobs", str(jobs), "--deadline", "1200"]
+    before = {role: _cpu(p) for role, p in roles.items()}
+    per_worker_before = [_process_cpu(pid) for pid in pids["workers"]]
+    simulator_before = _children_cpu()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    spent = {"simulator": _children_cpu() - simulator_before}
+    roles["postgres"] = _tree(pids["store"])  # backends that came meanwhile
+    spent |= {role: _cpu(p) - before.get(role, 0.0) for role, p in roles.items()}
+    per_worker = [_process_cpu(pid) - b for pid, b in zip(pids["workers"], per_worker_before, strict=True)]
     if result.returncode not in (0, 1):
         raise SystemExit(f"simulate failed: {result.stderr.strip()[-2000:]}")
     report = json.loads(result.stdout)
-    executions = things * jobs
+    if not report["ok"]:
+        raise SystemExit(f"simulate lost, duplicated or mismatched executions: {result.stdout}")
+    return report, spent, per_worker
+
+
+def run(workers: int, brokers: int, things: int, jobs: int) -> dict:
+    with cluster(workers, brokers) as where:
+        _, one, _ = _simulate(where, things, 1, "one")
+        report, many, per_worker = _simulate(where, things, jobs, "many")
+    extra = things * (jobs - 1)
+    per_execution = {role: (many[role] - one[role]) / extra for role in one}
+    per_device = {role: max(0.0, one[role] / things - per_execution[role]) for role in one}
     return {
         "workers": workers,
-        "ok": report["ok"],
         "executions_per_second": report["executions_per_second"],
         "notify_to_terminal_p50": report["notify_to_terminal"]["p50"],
-        "wall_seconds": round(wall, 1),
-        "cpu_ms_per_execution": {
-            **{role: round(1000 * seconds / executions, 2) for role, seconds in spent.items()},
-            "simulator": round(1000 * simulator / executions, 2),
-        },
+        "cpu_ms_per_execution": {role: round(1000 * value, 2) for role, value in per_execution.items()},
+        "cpu_ms_per_device_connect": {role: round(1000 * value, 1) for role, value in per_device.items()},
         "worker_share": [round(cpu / max(sum(per_worker), 1e-9), 2) for cpu in per_worker],
     }
 
@@ -150,7 +152,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--things", type=int, default=300)
-    parser.add_argument("--jobs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--brokers", type=int, default=3)
     args = parser.parse_args()
