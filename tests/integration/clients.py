@@ -1,6 +1,7 @@
 """Small helpers to drive real MQTT clients (awscrt and paho) from tests."""
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -71,20 +72,31 @@ def crt_connection(host: str, port: int, client_id: str, *, disable_metrics: boo
 
 
 @contextmanager
-def paho_client(host: str, port: int, client_id: str, *, username=None, password=None):
-    """A connected paho client whose messages land in ``client.inbox``; fails if refused."""
+def paho_client(host: str, port: int, client_id: str, *, username=None, password=None, tls=None):
+    """A connected paho client whose messages land in ``client.inbox``; fails if refused.
+
+    With ``tls`` (a `TlsOptions`) it connects over TLS with that client certificate;
+    a refusal during the handshake or at CONNECT raises ConnectionRefusedError.
+    """
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.inbox = Inbox()
     client.events = Inbox()
     if username is not None:
         client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file))
+        # A broker that closes the connection instead of answering CONNECT refused it too.
+        client.on_disconnect = lambda _c, _u, _f, reason, _p: client.events.put(("connect", reason))
     client.on_message = lambda _c, _u, msg: client.inbox.put((msg.topic, msg.payload))
     client.on_connect = lambda _c, _u, _f, reason, _p: client.events.put(("connect", reason))
     client.on_subscribe = lambda _c, _u, mid, reasons, _p: client.events.put(("suback", mid, reasons))
-    client.connect(host, port, keepalive=30)
+    try:
+        client.connect(host, port, keepalive=30)
+    except (ssl.SSLError, ConnectionResetError) as exc:
+        raise ConnectionRefusedError(str(exc)) from exc
     client.loop_start()
     try:
-        _, reason = client.events.wait_for(lambda e: e[0] == "connect")
+        _, reason = client.events.wait_for(lambda e: e[0] == "connect", timeout=20)
         if reason.is_failure:
             raise ConnectionRefusedError(str(reason))
         yield client

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import ssl
-from contextlib import contextmanager
-
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from ..clients import Inbox, provision_certificate, subscribe
+from ..clients import paho_client, provision_certificate, subscribe
 from .conftest import run_cluster
 
 pytestmark = pytest.mark.integration
@@ -20,30 +15,8 @@ def cluster(tmp_path_factory):
     yield from run_cluster(tmp_path_factory.mktemp("tls-cluster"), 2, 3, "--device-tls")
 
 
-@contextmanager
 def tls_client(cluster, node: int, client_id: str, tls):
-    """A paho client over TLS with a client certificate; raises ConnectionRefusedError when refused."""
-    host, port = cluster.node(node)
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-    client.inbox, client.events = Inbox(), Inbox()
-    client.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file))
-    client.on_message = lambda _c, _u, msg: client.inbox.put((msg.topic, msg.payload))
-    client.on_connect = lambda _c, _u, _f, reason, _p: client.events.put(("connect", reason))
-    client.on_subscribe = lambda _c, _u, mid, reasons, _p: client.events.put(("suback", mid, reasons))
-    client.on_disconnect = lambda _c, _u, _f, reason, _p: client.events.put(("connect", reason))
-    try:
-        client.connect(host, port, keepalive=30)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConnectionRefusedError(str(exc)) from exc
-    client.loop_start()
-    try:
-        _, reason = client.events.wait_for(lambda e: e[0] == "connect", timeout=20)
-        if reason.is_failure:
-            raise ConnectionRefusedError(str(reason))
-        yield client
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    return paho_client(*cluster.node(node), client_id, tls=tls)
 
 
 def test_the_nodes_take_devices_over_tls(cluster):
