@@ -234,9 +234,7 @@ def _print_summary(cluster: Cluster, summary: dict[str, Any]) -> None:
     pids = summary["pids"]
     lines = [f"store       {cluster.store_url}  (pid {pids['store']}, data in {cluster.postgres.data_dir})"]
     for node, device, pid in zip(cluster.nats.nodes, summary["mqtt"], pids["brokers"], strict=True):
-        lines.append(
-            f"broker {node.name:<4} {device} for devices, {node.url} for workers  (pid {pid})"
-        )
+        lines.append(f"broker {node.name:<4} {device} for devices, {node.url} for workers  (pid {pid})")
     for index, (url, pid) in enumerate(zip(summary["http"], pids["workers"], strict=True), start=1):
         lines.append(
             f"worker w{index:<3} {url}  (pid {pid}, log in {cluster.data_dir}/workers/w{index}/serve.log)"
