@@ -43,9 +43,11 @@ test: lint typecheck system-deps smoke-install
 	$(MAKE) --no-print-directory test-postgresql
 
 # The unit and integration tests again, each store a database on a throwaway PostgreSQL
-# (the broker's and the HTTP layer's own tests use no store).
+# (the broker's and the HTTP layer's own tests use no store; the scale-out tests run
+# on PostgreSQL in the first pass already).
 test-postgresql: $(STAMP) system-deps
-	IOTJOBS_TEST_STORE=postgresql $(BIN)/python -m pytest tests/unit tests/integration
+	IOTJOBS_TEST_STORE=postgresql $(BIN)/python -m pytest tests/unit tests/integration \
+		--ignore=tests/integration/scale_out
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
