@@ -89,6 +89,7 @@ def cluster(workers: int, brokers: int) -> Iterator[dict]:
                 "WARNING",
             ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # why it stopped, if it does
             text=True,
             env=env,
         )
@@ -99,7 +100,8 @@ def cluster(workers: int, brokers: int) -> Iterator[dict]:
         reader.join(180)
         try:
             if not line or not line[0].startswith("{"):
-                raise SystemExit(f"cluster up did not start: {line}")
+                process.wait(30)
+                raise SystemExit(f"cluster up did not start: {line} {process.stdout.read()}")
             yield json.loads(line[0])
         finally:
             process.send_signal(signal.SIGTERM)
