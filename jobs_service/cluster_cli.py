@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ __all__ = ["add_arguments", "run_cluster"]
 DATABASE = "iotjobs"
 _READY = re.compile(r"^iotjobs ready mqtt=\S+ http=(\S+):(\d+)$")
 _WORKER_START_WITHIN = 60.0
+_SIGNAL_POLL = 0.2  # seconds between looks for SIGINT/SIGTERM
 
 
 def add_arguments(cluster: argparse.ArgumentParser) -> None:
@@ -203,9 +203,11 @@ def _wait_for_ready(process: subprocess.Popen[bytes], log_path: Path, start_at: 
 
 
 def run_cluster(args: argparse.Namespace) -> int:
-    stop = threading.Event()
+    # Only a list append in the handler: a threading.Event set from a signal handler can
+    # deadlock when a second signal lands while the main thread holds the Event's lock.
+    received: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda number, _frame: received.append(number))
     try:
         cluster = Cluster(
             args.data_dir, args.workers, args.brokers, args.log_level, device_tls=args.device_tls
@@ -219,7 +221,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         print(json.dumps(summary, separators=(",", ":")), flush=True)
         if not args.json:
             _print_summary(cluster, summary)
-        stop.wait()
+        while not received:
+            time.sleep(_SIGNAL_POLL)
         print("iotjobs cluster stopping", flush=True)
     except (RuntimeError, OSError) as exc:
         print(f"iotjobs cluster: {exc}", file=sys.stderr)
