@@ -77,6 +77,7 @@ _MQTT_MESSAGES = "$MQTT.msgs."
 _FETCH_WAIT = 5.0
 _READY_WITHIN = 30.0
 _RETRY_FETCH = 0.5
+_NO_PEERS = 10005  # JetStream: no suitable peers for placement
 
 Deliver = Callable[[str, bytes, Callable[[], None], Callable[[], bool]], None]
 
@@ -213,11 +214,14 @@ class NatsTransport:
                 return
             except (
                 nats.js.errors.ServiceUnavailableError,
+                nats.js.errors.BadRequestError,
                 nats.errors.TimeoutError,
                 nats.errors.NoRespondersError,
-            ):
-                # The cluster is still electing its JetStream leaders.
-                if asyncio.get_running_loop().time() > deadline:
+            ) as exc:
+                # The cluster is still electing its JetStream leaders, or a node has not joined
+                # yet ("no suitable peers for placement"): both pass within seconds.
+                retry = not isinstance(exc, nats.js.errors.BadRequestError) or exc.err_code == _NO_PEERS
+                if not retry or asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.25)
 
