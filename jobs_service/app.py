@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from iot_jobs_bridge.broker import BrokerLimits, CredentialAuthenticator, EmbeddedBroker, TlsListener
 from iot_jobs_bridge.broker.acl_export import AclExport
@@ -309,6 +310,8 @@ class JobsService:
             settle = _settling(ACCESS_OPERATIONS, lambda: asyncio.wrap_future(sync.wake()))
         elif self.broker is not None:
             settle = _settling(ACCESS_OPERATIONS, self.broker.reauthenticate)
+        # Served beside the API, each authenticating for itself.
+        routes: list[BaseRoute] = []
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
@@ -319,6 +322,7 @@ class JobsService:
             worker=self._handler_worker,
             inline=SINGLE_RESOURCE_OPERATIONS,
             settle=settle,
+            routes=routes,
         )
         await self._start_http(app)
 

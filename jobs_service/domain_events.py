@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .models import ExecutionStatus, Job, JobExecution
 
-__all__ = ["DomainEvent", "ExecutionChanged", "JobChanged", "PendingChanged"]
+__all__ = ["Activity", "DomainEvent", "ExecutionChanged", "ExecutionWritten", "JobChanged", "PendingChanged"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,40 @@ class JobChanged:
 
 
 DomainEvent = PendingChanged | ExecutionChanged | JobChanged
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionWritten:
+    """An execution was created or saved: its status before (None when new) and after.
+
+    Written for every save, a status change or not (progress in ``statusDetails``),
+    so that watchers of a job (the console, metrics) see each change of it.
+    """
+
+    job_id: str
+    thing_name: str
+    previous: ExecutionStatus | None
+    status: ExecutionStatus
+
+    @property
+    def transition(self) -> bool:
+        return self.previous is not self.status
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one committed transaction changed, for observers (not rendered to devices)."""
+
+    events: tuple[DomainEvent, ...]
+    writes: tuple[ExecutionWritten, ...]
+
+    @property
+    def job_ids(self) -> frozenset[str]:
+        """Jobs whose executions or status this transaction changed."""
+        ids = {write.job_id for write in self.writes}
+        for event in self.events:
+            if isinstance(event, JobChanged):
+                ids.add(event.job.job_id)
+            elif isinstance(event, ExecutionChanged):
+                ids.add(event.execution.job_id)
+        return frozenset(ids)

@@ -10,21 +10,31 @@ from typing import Any, TypeVar
 
 from ..arns import Arns
 from ..clock import Clock
-from ..domain_events import DomainEvent, ExecutionChanged, JobChanged, PendingChanged
+from ..domain_events import (
+    Activity,
+    DomainEvent,
+    ExecutionChanged,
+    ExecutionWritten,
+    JobChanged,
+    PendingChanged,
+)
 from ..errors import ResourceNotFound
 from ..limits import DeviceLimits
 from ..models import ExecutionStatus, Job, JobExecution
 from ..states import INITIAL_STATUSES, Actor, IllegalTransition, moved
 from ..store import Store
 
-__all__ = ["EngineCore", "Outcome", "Part", "no_execution"]
+__all__ = ["EngineCore", "Observer", "Outcome", "Part", "no_execution"]
 
 T = TypeVar("T")
 
 # The operator's log of jobs (see `jobs_service.logs`).
 jobs_log = logging.getLogger("iotjobs.jobs")
+log = logging.getLogger(__name__)
 # level, message, its arguments, the structured fields
 _Note = tuple[int, str, tuple[Any, ...], dict[str, Any]]
+#: Told what each transaction changed once it is committed, on the committing thread.
+Observer = Callable[[Activity], None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,35 @@ class EngineCore:
         self._events: list[DomainEvent] = []
         # Log lines of the current transaction, written once it is committed; same lock rule.
         self._notes: list[_Note] = []
+        # Executions the current transaction wrote; same lock rule.
+        self._writes: list[ExecutionWritten] = []
+        self._observers: list[Observer] = []
+
+    # -- observers (the console, metrics) ------------------------------------
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` what every committed change did; it must be quick and must not block."""
+        self._observers.append(observer)
+
+    def save_execution(self, before: JobExecution, after: JobExecution) -> None:
+        """Write ``after`` over ``before`` (the same execution), noting the change for observers."""
+        self.store.jobs.save_execution(after)
+        self._writes.append(ExecutionWritten(after.job_id, after.thing_name, before.status, after.status))
+
+    def observers_told(self, events: list[DomainEvent]) -> Callable[[], None]:
+        """What to run after the commit: tell the observers (the events are also the caller's)."""
+        writes, self._writes = tuple(self._writes), []
+        if not self._observers:
+            return lambda: None
+        activity = Activity(tuple(events), writes)
+
+        def tell() -> None:
+            for observer in self._observers:
+                try:
+                    observer(activity)
+                except Exception:
+                    log.exception("An observer of committed changes failed")
+
+        return tell
 
     # -- the operator's log -------------------------------------------------
     def note(self, level: int, message: str, *args: Any, **fields: Any) -> None:
@@ -94,6 +133,7 @@ class EngineCore:
         with self.store.atomic() as work:
             self.take_events()  # anything left by a change that failed
             self.take_notes()
+            self._writes.clear()
             # Only the head of each pending list and what a notify shows are read,
             # plus a signature that tells whether membership changed: a thing with
             # thousands of pending executions costs no more than one with ten.
@@ -127,6 +167,7 @@ class EngineCore:
             events += self.take_events()
             notes = self.take_notes()
             work.after_commit(lambda: write_notes(notes))
+            work.after_commit(self.observers_told(events))
         return Outcome(value, events)
 
     def queue(
@@ -145,6 +186,7 @@ class EngineCore:
         if status not in INITIAL_STATUSES:
             raise IllegalTransition(f"an execution of {job_id} on {thing_name} cannot begin {status.value}")
         previous = self.store.jobs.get_execution(job_id, thing_name)
+        self._writes.append(ExecutionWritten(job_id, thing_name, None, status))
         return self.store.jobs.insert_execution(
             JobExecution(
                 job_id=job_id,
@@ -175,7 +217,7 @@ class EngineCore:
             force_canceled=execution.force_canceled or force,
             status_details=execution.status_details if status_details is None else status_details,
         )
-        self.store.jobs.save_execution(ended)
+        self.save_execution(execution, ended)
         self.emit_execution(ended)
         return ended
 

@@ -55,7 +55,7 @@ class DeviceOps(Part):
                 step_timeout_at=_step_deadline(head.step_timeout_at, step_timeout_minutes, now),
                 timeout_at=self.lifecycle.started_timers(head.job_id, now),
             )
-            self.store.jobs.save_execution(started)
+            self.core.save_execution(head, started)
             return started
 
         return self.core.watching([thing_name], change)
@@ -132,7 +132,7 @@ class DeviceOps(Part):
                 step_timeout_at=_step_deadline(current.step_timeout_at, step_timeout_minutes, now),
                 timeout_at=self.lifecycle.started_timers(job_id, now) if first_start else current.timeout_at,
             )
-            self.store.jobs.save_execution(updated)
+            self.core.save_execution(current, updated)
             if is_terminal(status):
                 self.core.emit_execution(updated)
                 self.lifecycle.after_execution_ended(updated, now)

@@ -217,6 +217,7 @@ class JobOps(Part):
             events = self.core.take_events()
             notes = self.core.take_notes()
             work.after_commit(lambda: write_notes(notes))
+            work.after_commit(self.core.observers_told(events))
         return Outcome(job_ids, events)
 
     def associate_targets(self, job_id: str, targets: list[str]) -> Outcome:

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from iot_jobs_bridge.jobs_service.errors import InvalidRequest, InvalidSignature, JobsError
@@ -29,7 +29,15 @@ from iot_jobs_bridge.jobs_service.http_api.responses import (
 from iot_jobs_bridge.jobs_service.http_api.service import Handler, ServiceApi
 from iot_jobs_bridge.jobs_service.http_api.sigv4 import verify_request
 
-__all__ = ["MAX_BODY_BYTES", "ExtraApi", "Settle", "build_app", "create_app", "handler_worker"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Answered",
+    "ExtraApi",
+    "Settle",
+    "build_app",
+    "create_app",
+    "handler_worker",
+]
 
 logger = logging.getLogger("iot_jobs_bridge.jobs_service.http_api")
 # One line per request (see `jobs_service.logs`).
@@ -46,6 +54,8 @@ class ExtraApi(Protocol):
 
 #: Awaited after an operation's handler returns and before it is answered (given the operation's name).
 Settle = Callable[[str], Awaitable[None]]
+#: Told of each signed request once answered: its operation ("-" when none matched), status, seconds.
+Answered = Callable[[str, int, float], None]
 
 
 def handler_worker() -> Executor:
@@ -77,6 +87,8 @@ def build_app(
     worker: Executor | None = None,
     inline: frozenset[str] = frozenset(),
     settle: Settle | None = None,
+    routes: Sequence[BaseRoute] = (),
+    answered: Answered | None = None,
 ) -> Starlette:
     """Serve the botocore service ``service_name`` with ``handlers``.
 
@@ -94,7 +106,9 @@ def build_app(
     shuts it down), except those of the ``inline`` operations, which run on the
     event loop: only for work too small to be worth the hop between threads.
     ``settle``, if given, is awaited after each handler returns, on the event
-    loop, so waiting there holds no other request back.
+    loop, so waiting there holds no other request back. ``routes`` are served
+    before the API, unsigned: they authenticate for themselves (the console, ``/metrics``).
+    ``answered`` is told of every API request once it is answered.
     """
     apis = [ServiceApi.for_service(service_name, handlers)]
     return create_app(
@@ -108,6 +122,8 @@ def build_app(
         worker=worker,
         inline=inline,
         settle=settle,
+        routes=routes,
+        answered=answered,
     )
 
 
@@ -123,6 +139,8 @@ def create_app(
     worker: Executor | None = None,
     inline: frozenset[str] = frozenset(),
     settle: Settle | None = None,
+    routes: Sequence[BaseRoute] = (),
+    answered: Answered | None = None,
 ) -> Starlette:
     """Serve several services on one listener, chosen by the SigV4 scope's service.
 
@@ -143,11 +161,12 @@ def create_app(
         access_log_level=access_log_level,
         inline=inline,
         settle=settle,
+        answered=answered,
     )
-    routes = [Route("/{path:path}", gateway)]
+    served: list[BaseRoute] = [*routes, Route("/{path:path}", gateway)]
     if health is not None:
-        routes.insert(0, Route("/health", health.respond, methods=["GET", "HEAD"]))
-    return Starlette(routes=routes)
+        served.insert(0, Route("/health", health.respond, methods=["GET", "HEAD"]))
+    return Starlette(routes=served)
 
 
 class _Gateway:
@@ -165,7 +184,9 @@ class _Gateway:
         access_log_level: int = logging.DEBUG,
         inline: frozenset[str] = frozenset(),
         settle: Settle | None = None,
+        answered: Answered | None = None,
     ) -> None:
+        self._answered = answered
         self._worker = worker
         self._inline = inline
         self._settle = settle
@@ -192,7 +213,10 @@ class _Gateway:
             logger.exception("Unexpected error serving %s %s", request.method, request.url.path)
             response = internal_error_response(request_id=request_id)
         await response(scope, receive, send)
-        self._log_access(request, response.status_code, time.monotonic() - began, request_id)
+        seconds = time.monotonic() - began
+        if self._answered is not None:
+            self._answered(getattr(request.state, "operation", None) or "-", response.status_code, seconds)
+        self._log_access(request, response.status_code, seconds, request_id)
 
     def _log_access(self, request: Request, status: int, seconds: float, request_id: str) -> None:
         if not access_logger.isEnabledFor(self._access_log_level):
