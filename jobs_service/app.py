@@ -28,6 +28,7 @@ from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
 from .clock import Clock, SystemClock, resumed_clock, shared_clock
+from .console import Console
 from .control_plane import ACCESS_OPERATIONS, SINGLE_RESOURCE_OPERATIONS, ControlPlane, Services
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
@@ -144,6 +145,7 @@ class JobsService:
         self.schedules: Schedules | None = None
         self.certificates: Certificates | None = None
         self.policies: Policies | None = None
+        self.console: Console | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._handler_worker = handler_worker()
@@ -312,6 +314,18 @@ class JobsService:
             settle = _settling(ACCESS_OPERATIONS, self.broker.reauthenticate)
         # Served beside the API, each authenticating for itself.
         routes: list[BaseRoute] = []
+        self.console = Console(
+            access_key_id=key.access_key_id,
+            secret_access_key=key.secret_access_key,
+            handlers=handlers,
+            engine=engine,
+            schedules=self.schedules,
+            arns=self.arns,
+            worker=self._handler_worker,
+            # Workers sharing a store do not see each other's commits: live pages also read every 2 s.
+            refresh=2.0 if is_postgres_url(store_location) else None,
+        )
+        routes += self.console.routes()
         app = build_app(
             handlers,
             {key.access_key_id: key.secret_access_key},
@@ -467,6 +481,8 @@ class JobsService:
 
     async def close(self) -> None:
         """Stop in reverse order of start; safe to call more than once."""
+        if self.console is not None:
+            self.console.close()  # live pages' streams end, or the server would wait for them
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)

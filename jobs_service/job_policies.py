@@ -12,7 +12,9 @@ from .models import ExecutionStatus
 __all__ = [
     "ABORT_COMMENT",
     "ABORT_REASON",
+    "AbortStanding",
     "AbortTrip",
+    "abort_standings",
     "abort_trip",
     "rate_per_minute",
     "retry_allowed",
@@ -87,6 +89,43 @@ def abort_trip(
         if failures * 100 >= threshold * executed and failures > 0:
             return AbortTrip(failure_type, failures, executed, threshold)
     return None
+
+
+@dataclass(frozen=True)
+class AbortStanding:
+    """How far a job is from one abort criterion."""
+
+    failure_type: str
+    failures: int
+    executed: int
+    min_executed: int
+    threshold: float
+
+    @property
+    def percentage(self) -> float:
+        """Failures among the executed things, in percent (0 before any has executed)."""
+        return 100.0 * self.failures / self.executed if self.executed else 0.0
+
+    @property
+    def armed(self) -> bool:
+        """Whether enough things have executed for the criterion to count."""
+        return self.executed >= self.min_executed
+
+
+def abort_standings(
+    config: Mapping[str, Any] | None, *, executed: int, outcomes: Mapping[ExecutionStatus, int]
+) -> list[AbortStanding]:
+    """Each criterion of ``config`` with the figures :func:`abort_trip` compares, in order."""
+    return [
+        AbortStanding(
+            failure_type=str(criterion["failureType"]),
+            failures=sum(outcomes.get(s, 0) for s in _FAILURE_TYPES[str(criterion["failureType"])]),
+            executed=executed,
+            min_executed=int(criterion["minNumberOfExecutedThings"]),
+            threshold=float(criterion["thresholdPercentage"]),
+        )
+        for criterion in (config or {}).get("criteriaList", [])
+    ]
 
 
 def retry_allowed(

@@ -1,6 +1,7 @@
 #!/bin/sh
-# System packages some tests need: Mosquitto (the service on an external broker) and
-# PostgreSQL (the PostgreSQL store; tests start throwaway servers of their own).
+# System packages some tests need: Mosquitto (the service on an external broker),
+# PostgreSQL (the PostgreSQL store; tests start throwaway servers of their own) and
+# Chromium with its driver (the console's browser tests run it headless).
 set -e
 missing=""
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
@@ -8,6 +9,12 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing="$missing postgresql"
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    missing="$missing chromium"
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+    missing="$missing chromium-driver"
 fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
-from ..job_policies import ABORT_REASON, AbortTrip, abort_trip, retry_allowed
+from ..job_policies import ABORT_REASON, AbortStanding, AbortTrip, abort_standings, abort_trip, retry_allowed
 from ..models import ExecutionStatus, Job, JobExecution, JobStatus, TargetSelection
 from ..states import PENDING_STATUSES, job_moved
 from .base import Outcome, Part
@@ -38,6 +38,16 @@ class LifecycleOps(Part):
                 if trip is not None:
                     self._abort(job, trip, now)
         self.complete_if_done(execution.job_id, now)
+
+    def abort_standings(self, job: Job) -> list[AbortStanding]:
+        """How close ``job`` is to each of its abort criteria, by the figures an abort uses."""
+        config = job.settings.get("abortConfig")
+        if not config:
+            return []
+        with self.store.atomic():  # one view of both counts
+            executed = self._executed_things(job)
+            outcomes = self.store.jobs.latest_outcomes(job.job_id)
+        return abort_standings(config, executed=executed, outcomes=outcomes)
 
     def _executed_things(self, job: Job) -> int:
         """Things notified of an execution: the released count, or every executed thing."""

@@ -3,7 +3,8 @@
 A `Store` is one `Database` (the connection and its transactions) and the
 parts that know the SQL of each family of rows, all sharing it:
 ``store.jobs``, ``store.registry`` (things and groups), ``store.templates``,
-``store.schedules``, ``store.certificates`` and ``store.policies``. Every
+``store.schedules``, ``store.certificates``, ``store.policies`` and ``store.overview``
+(the console's reads). Every
 multi-row change runs in one :meth:`Store.atomic` transaction, whichever parts
 it uses, and the ``expectedVersion`` checks happen inside it.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from .base import Backend, Database
 from .certificates import Certificate, CertificatesRepository
 from .jobs import JobsRepository
+from .overview import OverviewRepository
 from .policies import PoliciesRepository, Policy
 from .registry import RegistryRepository
 from .requests import RequestsRepository
@@ -58,3 +60,4 @@ class Store:
         self.policies = PoliciesRepository(self.db)
         self.requests = RequestsRepository(self.db)
         self.service_clock = ServiceClockRepository(self.db)
+        self.overview = OverviewRepository(self.db)
