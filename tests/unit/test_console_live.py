@@ -95,3 +95,30 @@ def test_a_failed_change_tells_observers_nothing(engine, arns):
     with pytest.raises(ResourceNotFound):
         engine.jobs.create_job(NewJob(job_id="j1", targets=[arns.thing("nope")], document="{}"))
     assert [w for a in seen for w in a.writes] == []
+
+
+def test_with_a_refresh_a_stream_reads_again_without_being_woken():
+    async def scenario() -> list[str]:
+        live = LiveJobs(asyncio.get_running_loop(), refresh=0.01)
+        values = iter(["a", None, "b"])  # None: nothing new since the last read
+        sent: asyncio.Queue[str] = asyncio.Queue()
+
+        async def read() -> str | None:
+            return next(values, None)
+
+        async def follow() -> None:
+            async for event in live.stream("j1", read):
+                sent.put_nowait(event)
+
+        task = asyncio.create_task(follow())
+        events = [await asyncio.wait_for(sent.get(), 5) for _ in range(3)]
+        live.close()
+        await asyncio.wait_for(task, 5)
+        return events
+
+    # Nobody woke the stream: it read on its own, kept the connection alive, then sent the news.
+    assert asyncio.run(scenario()) == [
+        "event: job\ndata: a\n\n",
+        ": still here\n\n",
+        "event: job\ndata: b\n\n",
+    ]

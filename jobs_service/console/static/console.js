@@ -4,6 +4,8 @@
 function followJob(container) {
   const state = document.getElementById("live-state");
   const source = new EventSource(container.dataset.liveUrl);
+  const shown = new Map(); // part id -> the HTML last put there, so unchanged parts keep focus
+
   source.addEventListener("job", (event) => {
     const update = JSON.parse(event.data);
     if (update.gone) {
@@ -13,7 +15,10 @@ function followJob(container) {
     }
     for (const [id, html] of Object.entries(update.parts)) {
       const part = document.getElementById(id);
-      if (part) part.innerHTML = html;
+      if (part && shown.get(id) !== html) {
+        part.innerHTML = html;
+        shown.set(id, html);
+      }
     }
     container.dataset.status = update.status;
     state.textContent = "Updated " + new Date().toLocaleTimeString() + ".";

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -120,10 +121,10 @@ def test_a_job_page_follows_the_rollout_without_reloading(operator, server, iot,
         wait_for_text(operator, "#job-summary", "Succeeded 1")
         wait_for_text(operator, "#job-summary", "Failed 1")
         wait_for_text(operator, "#job-abort", "1 (33.3%)")
-        row = operator.find_element(By.CSS_SELECTOR, f'#job-executions tr[data-thing="{things[1]}"]')
-        assert "Failed" in row.text
+        # The live parts are replaced as a whole: look elements up inside the waits.
+        wait_for_text(operator, f'#job-executions tr[data-thing="{things[1]}"]', "Failed")
     assert operator.execute_script("return window.sameDocument") == "yes"
-    assert "Queued 1" in operator.find_element(By.ID, "job-summary").text
+    wait_for_text(operator, "#job-summary", "Queued 1")
     screenshot(operator, "job")
     operator.get(f"{server.http_url}/console/jobs?q={unique}")
     wait_for_text(operator, "table.jobs", job_id)
@@ -169,7 +170,12 @@ def test_a_commands_output_is_readable_on_its_execution(operator, server, iot, u
     finally:
         agent.close()
     operator.get(f"{server.http_url}/console/jobs/{unique}-cmd")
-    operator.find_element(By.CSS_SELECTOR, f'#job-executions tr[data-thing="{thing}"] a').click()
+    link = f'#job-executions tr[data-thing="{thing}"] a'
+    # A live part may be replaced between finding its link and clicking it: follow the link's address.
+    target = WebDriverWait(operator, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda browser: browser.find_element(By.CSS_SELECTOR, link).get_attribute("href")
+    )
+    operator.get(target)
     wait_for_text(operator, 'pre[data-key="stdout"]', "hello from the device")
     assert operator.find_element(By.CSS_SELECTOR, 'pre[data-key="exitCode"]').text == "4"
     assert "oops" in operator.find_element(By.CSS_SELECTOR, 'pre[data-key="stderr"]').text

@@ -291,3 +291,35 @@ def test_a_job_page_stream_reports_each_change(server, console, iot, unique):
     assert thing in done["parts"]["job-executions"]
     reader.join(10)
     assert not reader.is_alive()
+
+
+def test_the_server_stops_at_once_with_a_live_page_open(tmp_path):
+    own = start_server(tmp_path / "data")
+    stopped = False
+    try:
+        iot = own.iot()
+        arn = make_thing(iot, "watched")
+        iot.create_job(jobId="watched-job", targets=[arn], document="{}")
+        console = signed_in(own)
+        events = Inbox()
+
+        def follow() -> None:
+            try:
+                with console.stream("GET", "/console/jobs/watched-job/live", timeout=30) as stream:
+                    for line in stream.iter_lines():
+                        events.put(line)
+            except httpx.HTTPError as error:  # the server may cut the stream rather than end it
+                events.put(error)
+            events.put("ended")
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        events.wait_for(lambda line: isinstance(line, str) and line.startswith("data: "))
+        assert own.stop(timeout=10) == 0
+        stopped = True
+        events.wait_for(lambda line: line == "ended")
+        reader.join(5)
+        console.close()
+    finally:
+        if not stopped:
+            own.stop()
