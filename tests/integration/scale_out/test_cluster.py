@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from types import SimpleNamespace
 
 import pytest
 
-from ..clients import paho_client, subscribe
+from ..clients import Inbox, paho_client, subscribe
 from ..conftest import ACCESS_KEY_ID, SECRET
+from ..console.helpers import signed_in
 from .conftest import run_cluster
 
 pytestmark = pytest.mark.integration
@@ -84,3 +87,40 @@ def test_the_admin_key_over_mqtt_sees_every_thing(cluster, unique):
         with paho_client(*cluster.node(0), name) as device:
             device.publish(f"$aws/things/{name}/jobs/get", json.dumps({"clientToken": "seen"}), qos=1)
             monitor.inbox.wait_for(lambda m: m[0] == f"$aws/things/{name}/jobs/get/accepted")
+
+
+def test_every_workers_console_follows_a_job_whichever_worker_changes_it(cluster, unique):
+    iot = cluster.iot(0)
+    name = f"{unique}-live"
+    arn = iot.create_thing(thingName=name)["thingArn"]
+    iot.create_job(jobId=f"{unique}-job", targets=[arn], document="{}")
+    consoles = [signed_in(SimpleNamespace(http_url=url)) for url in cluster.where["http"]]
+    updates = [Inbox() for _ in consoles]
+
+    def follow(console, inbox) -> None:
+        with console.stream("GET", f"/console/jobs/{unique}-job/live", timeout=60) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    inbox.put(json.loads(line[6:]))
+                    if inbox.items[-1]["status"] == "COMPLETED":
+                        return
+
+    readers = [
+        threading.Thread(target=follow, args=pair, daemon=True)
+        for pair in zip(consoles, updates, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    for inbox in updates:
+        inbox.wait_for(lambda update: "Queued <strong>1</strong>" in update["parts"]["job-summary"])
+    with paho_client(*cluster.node(0), name) as device:
+        own = f"$aws/things/{name}/jobs"
+        assert not subscribe(device, f"{own}/#")[0].is_failure
+        device.publish(f"{own}/{unique}-job/update", json.dumps({"status": "SUCCEEDED"}), qos=1)
+        device.inbox.wait_for(lambda m: m[0] == f"{own}/{unique}-job/update/accepted")
+    for inbox in updates:
+        done = inbox.wait_for(lambda update: update["status"] == "COMPLETED")
+        assert "Succeeded <strong>1</strong>" in done["parts"]["job-summary"]
+    for reader, console in zip(readers, consoles, strict=True):
+        reader.join(10)
+        console.close()
