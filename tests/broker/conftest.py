@@ -142,11 +142,6 @@ ConnectFactory = Callable[..., Awaitable[MqttClient]]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def creds() -> Credentials:
     return Credentials()
 

@@ -16,11 +16,6 @@ from .fake_broker import answering, fake_broker
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def silent_service(_topic: str, _payload: bytes) -> list[tuple[str, bytes]]:
     return []
 

@@ -36,11 +36,6 @@ TIMEOUT = 10.0
 ADMIN_KEY, ADMIN_SECRET = "AKIDMQTTCLIENTTEST01", "mqtt-client-test-secret"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 class Received:
     """Messages handed to ``on_message``, in order, and a way to wait for them."""
 
