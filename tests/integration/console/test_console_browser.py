@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -63,10 +63,31 @@ def sign_in(browser, server, secret: str) -> None:
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
 
+def settled(browser) -> WebDriverWait:
+    """A wait that looks again when an element it found left the page meanwhile.
+
+    A navigation or a replaced live part can detach an element between finding it and
+    reading it; Chromium reports that as a stale reference or, mid-navigation, as a node
+    that "does not belong to the document".
+    """
+    return WebDriverWait(browser, WAIT, ignored_exceptions=[StaleElementReferenceException, DetachedNode])
+
+
 def wait_for_text(browser, css: str, text: str) -> None:
-    WebDriverWait(browser, WAIT).until(
-        expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
+    settled(browser).until(lambda _: _text_present(browser, css, text))
+
+
+def _text_present(browser, css: str, text: str) -> bool:
+    try:
+        return expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)(browser)
+    except WebDriverException as error:
+        if "does not belong to the document" in (error.msg or ""):
+            raise DetachedNode from error
+        raise
+
+
+class DetachedNode(Exception):
+    """The element read was detached by a navigation before it could be read."""
 
 
 def screenshot(browser, name: str) -> None:
@@ -172,7 +193,7 @@ def test_a_commands_output_is_readable_on_its_execution(operator, server, iot, u
     operator.get(f"{server.http_url}/console/jobs/{unique}-cmd")
     link = f'#job-executions tr[data-thing="{thing}"] a'
     # A live part may be replaced between finding its link and clicking it: follow the link's address.
-    target = WebDriverWait(operator, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(
+    target = settled(operator).until(
         lambda browser: browser.find_element(By.CSS_SELECTOR, link).get_attribute("href")
     )
     operator.get(target)
