@@ -58,6 +58,12 @@ def _schedule() -> tuple[AddArguments, Run]:
     return schedule_cli.add_arguments, schedule_cli.run_schedule_command
 
 
+def _job() -> tuple[AddArguments, Run]:
+    from . import job_watch
+
+    return job_watch.add_arguments, job_watch.run_job_command
+
+
 def _simulate() -> tuple[AddArguments, Run]:
     from iot_jobs_bridge.simulator import cli
 
@@ -69,6 +75,7 @@ COMMANDS: dict[str, Command] = {
     "device": Command("run a device agent that takes jobs for one thing and runs them", _device),
     "run": Command("run one command on one device now and print its output", _run),
     "schedule": Command("create and manage recurring (cron) schedules", _schedule),
+    "job": Command("watch jobs from the terminal", _job),
     "simulate": Command("simulate a fleet of devices running a job, and report", _simulate),
     "cluster": Command("start a PostgreSQL store, a NATS cluster and N workers on this machine", _cluster),
 }

@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import botocore.session
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
+from .control_client import ControlClient, ServiceError
 from .credentials import CREDENTIALS_HELP, client_admin_key
 from .json_argument import json_argument
 
@@ -89,19 +85,24 @@ def add_arguments(schedule: argparse.ArgumentParser) -> None:
 def run_schedule_command(args: argparse.Namespace) -> int:
     try:
         key = client_admin_key(args.data_dir)
-        client = _Client(args.endpoint, args.region, Credentials(key.access_key_id, key.secret_access_key))
+        client = ControlClient(
+            args.endpoint,
+            region=args.region,
+            access_key_id=key.access_key_id,
+            secret_access_key=key.secret_access_key,
+        )
         result = _dispatch(args, client)
-    except ValueError as exc:
+    except ValueError as exc:  # also when the endpoint cannot be reached (Unreachable)
         print(f"iotjobs schedule: {exc}", file=sys.stderr)
         return 2
-    except _Refused as exc:
+    except ServiceError as exc:
         print(f"iotjobs schedule: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
 
-def _dispatch(args: argparse.Namespace, client: _Client) -> Any:
+def _dispatch(args: argparse.Namespace, client: ControlClient) -> Any:
     if args.action == "list":
         return client.call("GET", "/schedules")
     if args.action == "describe":
@@ -122,7 +123,7 @@ def _dispatch(args: argparse.Namespace, client: _Client) -> Any:
     if args.document is not None:
         body["document"] = json_argument(args.document, "--document")
     else:
-        body["jobTemplateArn"] = client.template_arn(args.template)
+        body["jobTemplateArn"] = _template_arn(client, args.template)
     if args.param:
         body["documentParameters"] = dict(_pair(p) for p in args.param)
     if args.settings:
@@ -137,46 +138,18 @@ def _pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-class _Refused(Exception):
-    """The service answered with an error; the message is its own."""
-
-
-class _Client:
-    def __init__(self, endpoint: str, region: str, credentials: Credentials) -> None:
-        self._endpoint = endpoint.rstrip("/")
-        self._region = region
-        self._credentials = credentials
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else b""
-        request = AWSRequest(method=method, url=self._endpoint + path, data=data)
-        request.headers["Content-Type"] = "application/json"
-        SigV4Auth(self._credentials, "iot", self._region).add_auth(request)
-        prepared = urllib.request.Request(
-            request.url, data=data or None, headers=dict(request.headers.items()), method=method
-        )
-        try:
-            with urllib.request.urlopen(prepared, timeout=30) as response:
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            detail = json.loads(exc.read() or b"{}")
-            kind = exc.headers.get("x-amzn-ErrorType", "").split(":")[0]
-            raise _Refused(f"{kind or exc.code}: {detail.get('message', exc.reason)}") from exc
-        except urllib.error.URLError as exc:
-            raise ValueError(f"cannot reach {self._endpoint}: {exc.reason}") from exc
-
-    def template_arn(self, template: str) -> str:
-        if template.startswith("arn:"):
-            return template
-        iot = botocore.session.get_session().create_client(
-            "iot",
-            endpoint_url=self._endpoint,
-            region_name=self._region,
-            aws_access_key_id=self._credentials.access_key,
-            aws_secret_access_key=self._credentials.secret_key,
-        )
-        try:
-            arn: str = iot.describe_job_template(jobTemplateId=template)["jobTemplateArn"]
-        except iot.exceptions.ResourceNotFoundException as exc:
-            raise _Refused(f"ResourceNotFoundException: job template {template} does not exist") from exc
-        return arn
+def _template_arn(client: ControlClient, template: str) -> str:
+    if template.startswith("arn:"):
+        return template
+    iot = botocore.session.get_session().create_client(
+        "iot",
+        endpoint_url=client.endpoint,
+        region_name=client.region,
+        aws_access_key_id=client.credentials.access_key,
+        aws_secret_access_key=client.credentials.secret_key,
+    )
+    try:
+        arn: str = iot.describe_job_template(jobTemplateId=template)["jobTemplateArn"]
+    except iot.exceptions.ResourceNotFoundException as exc:
+        raise ServiceError("ResourceNotFoundException", f"job template {template} does not exist") from exc
+    return arn
