@@ -333,6 +333,7 @@ class ConnectionLifecycle:
             port=session.remote_port,
             keepalive=int(session.keep_alive / KEEPALIVE_GRACE),
             clean_session=bool(session.clean_session),
+            device=principal is not None and principal.kind in ("thing", "policy"),
         )
         session.attributes[_SESSION_ID_KEY] = connection.session_identifier
         devices_log.debug(

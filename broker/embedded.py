@@ -139,6 +139,11 @@ class JobsBroker(ConnectionLifecycle, Broker):  # type: ignore[misc]  # amqtt sh
         """The latest known of ``client_id``'s connection."""
         return self._presence.get(client_id)
 
+    @property
+    def devices_connected(self) -> int:
+        """How many devices are connected (see `PresenceBook.devices_connected`)."""
+        return self._presence.devices_connected
+
     async def reauthenticate(self) -> int:
         """Check every live connection's credentials again; close those no longer accepted.
 
@@ -419,6 +424,14 @@ class EmbeddedBroker:
     def presence(self, client_id: str) -> Presence | None:
         """The latest known of ``client_id``'s connection (see `broker.presence`); None if never seen."""
         return self._broker.presence_of(client_id) if self._broker is not None else None
+
+    def connected_devices(self) -> int:
+        """How many devices (things, not the admin's or the service's clients) are connected now.
+
+        Safe to call from any thread; 0 once the broker is closed.
+        """
+        broker = self._broker
+        return broker.devices_connected if broker is not None else 0
 
     async def reauthenticate(self) -> int:
         """Close the connections whose credentials are no longer accepted (see `JobsBroker`)."""

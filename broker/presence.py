@@ -19,7 +19,9 @@ connection to the next. Client ids holding ``+``, ``#`` or NUL get no events
 `PresenceBook` keeps the latest state of each client id, so "is it connected
 now?" has an answer without retained messages (AWS IoT retains nothing on
 ``$`` topics, nor does this broker). It holds every connected client and at
-most `REMEMBERED` disconnected ones, forgetting the longest gone first.
+most `REMEMBERED` disconnected ones, forgetting the longest gone first, and
+counts the connected clients that are devices (not the admin key's monitors or
+the jobs service's own connection).
 """
 
 from __future__ import annotations
@@ -83,11 +85,18 @@ class PresenceBook:
         self._remembered = remembered
         self._connected: dict[str, Presence] = {}
         self._gone: OrderedDict[str, Presence] = OrderedDict()
+        # The connected client ids that are devices.
+        self._devices: set[str] = set()
         # Seeded from the clock, so numbers keep growing across restarts of the broker.
         self._last_version = int(now() * 1000)
 
     def get(self, client_id: str) -> Presence | None:
         return self._connected.get(client_id) or self._gone.get(client_id)
+
+    @property
+    def devices_connected(self) -> int:
+        """How many devices are connected now; safe to read from any thread."""
+        return len(self._devices)
 
     def connected(
         self,
@@ -99,8 +108,12 @@ class PresenceBook:
         port: int | None,
         keepalive: int | None,
         clean_session: bool,
+        device: bool = True,
     ) -> tuple[Presence, tuple[str, bytes] | None]:
-        """Record a new connection; returns its state and its event (topic, payload), if it gets one."""
+        """Record a new connection; returns its state and its event (topic, payload), if it gets one.
+
+        ``device``: whether the client is a device (a thing, or a certificate's policies), counted as one.
+        """
         now = self._now()
         self._last_version = max(self._last_version + 1, int(now * 1000))
         presence = Presence(
@@ -117,6 +130,10 @@ class PresenceBook:
         )
         self._gone.pop(client_id, None)
         self._connected[client_id] = presence
+        if device:
+            self._devices.add(client_id)
+        else:
+            self._devices.discard(client_id)
         payload = {
             "clientId": client_id,
             "timestamp": _millis(now),
@@ -137,6 +154,7 @@ class PresenceBook:
         now = self._now()
         if self._connected.get(connection.client_id) is connection:
             del self._connected[connection.client_id]
+            self._devices.discard(connection.client_id)
             self._gone[connection.client_id] = replace(
                 connection, connected=False, timestamp=now, disconnect_reason=reason
             )

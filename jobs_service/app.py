@@ -44,10 +44,12 @@ from .engine import JobsEngine
 from .http_api import build_app
 from .http_api.app import Settle, handler_worker
 from .http_api.health import Health
+from .http_api.metrics_endpoint import MetricsEndpoint, warn_if_unreachable
 from .http_api.schedules_api import SchedulesApi
 from .http_api.server import server_config
 from .leadership import leadership_for
 from .limits import DeviceLimits
+from .metrics import Metrics
 from .mosquitto_sync import AccessFiles, AccessTarget, MosquittoSync, access_files
 from .policies import Policies
 from .registry import Registry
@@ -110,6 +112,9 @@ class ServiceConfig:
     access_log: bool = False
     # The store: a postgresql:// URL or an SQLite file's path; None is jobs.sqlite3 in data_dir.
     store: str | None = None
+    # With a token, /metrics answers only scrapes that send it as a bearer token; without
+    # one, only clients on this machine.
+    metrics_token: str | None = None
 
 
 class _QuietServer(uvicorn.Server):
@@ -146,6 +151,7 @@ class JobsService:
         self.certificates: Certificates | None = None
         self.policies: Policies | None = None
         self.console: Console | None = None
+        self.metrics: Metrics | None = None
         self._http: _QuietServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._handler_worker = handler_worker()
@@ -226,7 +232,19 @@ class JobsService:
         else:
             await self._start_embedded(ca, self.certificates)
         self._warn_if_plain_listener_is_exposed()
-        self.pump = pump = RequestPump(DeviceApi(engine, renderer).handle, self._send, self.store.atomic)
+        # Only the embedded broker tells the service who is connected.
+        self.metrics = metrics = Metrics(
+            self.store.jobs,
+            connected_devices=self.broker.connected_devices if self.broker is not None else None,
+        )
+        engine.core.observe(metrics.observe)
+        self.store.db.committed = metrics.commit_took
+        self.pump = pump = RequestPump(
+            DeviceApi(engine, renderer).handle,
+            self._send,
+            self.store.atomic,
+            answered=metrics.device_request_answered,
+        )
         pump.start()
         if self.config.broker == "nats":
             self.transport = self._nats_transport(pump)
@@ -259,7 +277,7 @@ class JobsService:
 
         transport = self.transport
         templates = Templates(self.store, self.clock, self.arns)
-        self.schedules = Schedules(self.store, engine, templates, self.clock)
+        self.schedules = Schedules(self.store, engine, templates, self.clock, fired=metrics.schedule_fired)
 
         publish = publisher_for_any_thread(asyncio.get_running_loop(), transport.publish)
 
@@ -314,6 +332,9 @@ class JobsService:
             settle = _settling(ACCESS_OPERATIONS, self.broker.reauthenticate)
         # Served beside the API, each authenticating for itself.
         routes: list[BaseRoute] = []
+        routes.append(
+            MetricsEndpoint(metrics.exposition, self._handler_worker, self.config.metrics_token).route()
+        )
         self.console = Console(
             access_key_id=key.access_key_id,
             secret_access_key=key.secret_access_key,
@@ -337,8 +358,10 @@ class JobsService:
             inline=SINGLE_RESOURCE_OPERATIONS,
             settle=settle,
             routes=routes,
+            answered=metrics.control_plane_answered,
         )
         await self._start_http(app)
+        warn_if_unreachable(self.config.host, self.http_address[1], self.config.metrics_token)
 
     def _nats_transport(self, pump: RequestPump) -> NatsTransport:
         store, key, certificates = self.store, self.admin_key, self.certificates

@@ -9,13 +9,17 @@ policies (D45); what counts as a misfire is :func:`~jobs_service.cron.plan_fires
 A fire whose job cannot be created (its target group or template deleted since)
 is recorded as ``failed`` with the reason, and the schedule moves on: one
 schedule's trouble never stops another's fires or the engine's timers.
+
+Each fire recorded is told to ``fired`` (the metrics) by its outcome
+(``created``, ``skipped-overlap``, ``skipped-misfire``, ``failed``) once it is
+committed.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +32,7 @@ from .errors import InvalidRequest, JobsError, LimitExceeded, ResourceAlreadyExi
 from .job_settings import check_job_settings
 from .models import JobStatus
 from .store import Fire, Schedule, Store
+from .store.base import UnitOfWork
 from .templates import Templates
 
 __all__ = ["RETRY_AFTER", "NewSchedule", "Schedules"]
@@ -75,8 +80,10 @@ class Schedules:
         clock: Clock,
         *,
         up_since: float | None = None,
+        fired: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.fired = fired
         self.engine = engine
         self.templates = templates
         self.clock = clock
@@ -207,9 +214,9 @@ class Schedules:
             if ran is None:
                 return  # changed or deleted meanwhile: its new settings count
             events += ran
-        with self.store.atomic():
+        with self.store.atomic() as work:
             for moment in plan.skipped:
-                self.store.schedules.record_fire(Fire(schedule.name, moment, "skipped-misfire", None, now))
+                self._record(work, Fire(schedule.name, moment, "skipped-misfire", None, now))
             if plan.skipped:
                 log.info(
                     "schedule %s skipped %d fires it missed (misfire %s)",
@@ -231,23 +238,33 @@ class Schedules:
         ``None`` when the schedule changed since it was read (nothing is run).
         """
         try:
-            with self.store.atomic():
+            with self.store.atomic() as work:
                 current = self.store.schedules.get_schedule(schedule.name)
                 if current is None or not current.enabled or current.handled_until != schedule.handled_until:
                     return None
-                return self._run(current, fire, now)
+                return self._run(work, current, fire, now)
         except JobsError as exc:
             reason = exc.message
         except Exception:
             log.exception("Schedule %s: the fire at %s failed", schedule.name, fire_label(fire))
             reason = "an internal error; the server log has the details"
-        with self.store.atomic():
-            self._record_failure(schedule.name, fire, now, reason)
+        with self.store.atomic() as work:
+            self._record_failure(work, schedule.name, fire, now, reason)
         return []
 
-    def _record_failure(self, name: str, fire: float, now: float, reason: str) -> None:
+    def _record(self, work: UnitOfWork, fire: Fire) -> bool:
+        """Record ``fire`` in ``work``'s transaction; False when it was recorded before (a crash)."""
+        if not self.store.schedules.record_fire(fire):
+            return False
+        fired = self.fired
+        if fired is not None:
+            outcome = fire.outcome
+            work.after_commit(lambda: fired(outcome))
+        return True
+
+    def _record_failure(self, work: UnitOfWork, name: str, fire: float, now: float, reason: str) -> None:
         latest = self.store.schedules.list_fires(name, limit=1)
-        if not self.store.schedules.record_fire(Fire(name, fire, "failed", None, now, reason)):
+        if not self._record(work, Fire(name, fire, "failed", None, now, reason)):
             return
         # One line when a schedule starts failing, not one per fire of a per-second schedule.
         repeated = bool(latest) and (latest[0].outcome, latest[0].reason) == ("failed", reason)
@@ -259,10 +276,10 @@ class Schedules:
             reason,
         )
 
-    def _run(self, schedule: Schedule, fire: float, now: float) -> list[DomainEvent]:
+    def _run(self, work: UnitOfWork, schedule: Schedule, fire: float, now: float) -> list[DomainEvent]:
         job_id = f"{schedule.name}-{fire_label(fire)}"
         if schedule.overlap == "skip" and self._previous_still_running(schedule.name):
-            self.store.schedules.record_fire(Fire(schedule.name, fire, "skipped-overlap", None, now))
+            self._record(work, Fire(schedule.name, fire, "skipped-overlap", None, now))
             log.info(
                 "schedule %s skipped its fire at %s: its previous job is still running (overlap skip)",
                 schedule.name,
@@ -270,7 +287,7 @@ class Schedules:
                 extra={"schedule": schedule.name, "reason": "skipped-overlap"},
             )
             return []
-        if not self.store.schedules.record_fire(Fire(schedule.name, fire, "created", job_id, now)):
+        if not self._record(work, Fire(schedule.name, fire, "created", job_id, now)):
             return []  # this fire was handled before a crash
         spec = schedule.spec
         resolved = self.templates.document_for_job(

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import gc
 import os
+import re
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ environment:
   IOTJOBS_TIME_SCALE    N makes one configured minute last 60/N seconds, for tests and
                         simulations of rollout rates and timeouts (default 1)
   IOTJOBS_BROKER_CHANGE set for --broker-reload-command: reload or restart
+  IOTJOBS_METRICS_TOKEN the token /metrics asks for, as --metrics-token (which wins); better
+                        here than on the command line, where other users of the machine see it
 
 The data dir is created readable by its owner only (0700), and so is every
 file the service writes there (0600).
@@ -88,6 +92,12 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log every control-plane request at INFO (logger iotjobs.access); otherwise at DEBUG "
         "(default off)",
+    )
+    serve.add_argument(
+        "--metrics-token",
+        metavar="TOKEN",
+        help="scrapes of /metrics must send Authorization: Bearer TOKEN; without a token, /metrics "
+        "answers clients on this machine only (default: IOTJOBS_METRICS_TOKEN, else none)",
     )
     serve.add_argument(
         "--device-rate",
@@ -227,6 +237,7 @@ def run_serve(args: argparse.Namespace) -> int:
             tls_names=tuple(args.tls_name),
             broker_limits=_broker_limits(args),
             access_log=args.access_log,
+            metrics_token=_metrics_token(args, os.environ),
             **_broker_fields(args),
         )
         asyncio.run(_serve(config))
@@ -274,6 +285,24 @@ def _keep_startup_out_of_collections() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
+# What an HTTP header can carry as a bearer token: visible ASCII, no spaces.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def _metrics_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """``--metrics-token``, else ``IOTJOBS_METRICS_TOKEN``, else None.
+
+    ValueError for a token an HTTP header cannot carry.
+    """
+    token = args.metrics_token if args.metrics_token is not None else environ.get("IOTJOBS_METRICS_TOKEN")
+    if token is not None and _TOKEN.fullmatch(token) is None:
+        raise ValueError(
+            "--metrics-token (or IOTJOBS_METRICS_TOKEN) must be printable ASCII without spaces, "
+            "as an HTTP header carries it"
+        )
+    return token
 
 
 def _port_or_off(value: str) -> int | None:

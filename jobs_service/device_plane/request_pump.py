@@ -19,12 +19,19 @@ before that point leaves the request for another. It may also come with a
 ``claim``, run in the request's own transaction before it is answered: False
 means the request was answered before (a redelivery after a commit whose
 acknowledgement was lost), so it is settled without being answered again.
+
+An ``answered`` observer (the metrics) is told of each request once its
+replies were handed to the transport: its topic, the topic of the first
+message sent for it (its ``/accepted`` or ``/rejected`` reply; None when
+nothing was sent, as for a claim answered before), and the seconds since it
+was put.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -33,7 +40,7 @@ from typing import Any
 from .render import Message
 from .request_queue import FairQueue
 
-__all__ = ["MAX_BATCH", "QUEUE_PER_THING", "Handler", "Request", "RequestPump"]
+__all__ = ["MAX_BATCH", "QUEUE_PER_THING", "Answered", "Handler", "Request", "RequestPump"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,8 @@ Handler = Callable[[str, bytes], list[Message]]
 Settled = Callable[[], None]
 Claim = Callable[[], bool]
 Transaction = Callable[[], AbstractContextManager[Any]]
+#: Told of each request answered: its topic, its first message's topic (None: none), seconds since put.
+Answered = Callable[[str, str | None, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,8 @@ class Request:
     payload: bytes
     settled: Settled | None = None
     claim: Claim | None = None
+    #: When it was put (``time.monotonic()``).
+    received: float = 0.0
 
 
 class RequestPump:
@@ -65,8 +76,10 @@ class RequestPump:
         *,
         max_batch: int = MAX_BATCH,
         per_thing: int = QUEUE_PER_THING,
+        answered: Answered | None = None,
     ) -> None:
         self._handle = handle
+        self._answered = answered
         self._send = send
         self._transaction = transaction
         self._max_batch = max_batch
@@ -83,7 +96,7 @@ class RequestPump:
         # The thing name is the third level; anything else shares one queue.
         parts = topic.split("/", 3)
         key = parts[2] if len(parts) > 3 else ""
-        if not self._inbox.put(key, Request(topic, payload, settled, claim)):
+        if not self._inbox.put(key, Request(topic, payload, settled, claim, time.monotonic())):
             if self._inbox.dropped % 1000 == 1:
                 log.warning(
                     "Dropping requests from %r: more than %d are waiting", key, self._inbox.per_key_limit
@@ -104,7 +117,10 @@ class RequestPump:
         while True:
             first = await self._inbox.get()
             batch = [first, *self._inbox.take(self._max_batch - 1)]
-            self._send(self.answer(batch))
+            answers = self._answers(batch)
+            self._send([message for messages in answers for message in messages])
+            if self._answered is not None:
+                self._tell_answered(batch, answers)
             for request in batch:
                 if request.settled is not None:
                     request.settled()
@@ -112,21 +128,32 @@ class RequestPump:
 
     def answer(self, batch: Sequence[Request | tuple[str, bytes]]) -> list[Message]:
         """The messages owed for ``batch``, once what it changed is committed."""
+        return [message for messages in self._answers(batch) for message in messages]
+
+    def _answers(self, batch: Sequence[Request | tuple[str, bytes]]) -> list[list[Message]]:
+        """The messages owed for each request of ``batch``, in order."""
         requests = [item if isinstance(item, Request) else Request(*item) for item in batch]
         if len(requests) > 1:
             try:
                 with self._transaction():
                     # Each in a savepoint: a request that fails is undone alone.
-                    messages = [
-                        message for request in requests for message in self._answer_one(request, True)
-                    ]
+                    answers = [self._answer_one(request, True) for request in requests]
             except Exception:
                 log.exception("%d requests could not be committed together; answering each alone", len(batch))
             else:
                 self.shared_commits += 1
-                return messages
+                return answers
         # Alone, a request commits by itself, and a failed commit is its own error reply.
-        return [message for request in requests for message in self._answer_one(request, False)]
+        return [self._answer_one(request, False) for request in requests]
+
+    def _tell_answered(self, batch: Sequence[Request], answers: list[list[Message]]) -> None:
+        assert self._answered is not None
+        now = time.monotonic()
+        for request, messages in zip(batch, answers, strict=True):
+            try:
+                self._answered(request.topic, messages[0].topic if messages else None, now - request.received)
+            except Exception:
+                log.exception("An observer of answered requests failed")
 
     def _answer_one(self, request: Request, savepoint: bool) -> list[Message]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
@@ -138,6 +139,8 @@ class Database:
         self._depth = 0
         self._work: UnitOfWork | None = None
         self._closed = False
+        #: Told how many seconds each COMMIT took (the metrics' commit latency); it must be quick.
+        self.committed: Callable[[float], None] | None = None
 
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
@@ -192,10 +195,17 @@ class Database:
                 raise
             finally:
                 self._work, self._depth = None, 0
+            began = time.perf_counter()
             try:
                 run("COMMIT", ())
             except self._errors as exc:
                 raise InternalError(f"Could not commit to the store: {exc}") from exc
+            committed = self.committed
+            if committed is not None:
+                try:
+                    committed(time.perf_counter() - began)
+                except Exception:  # the change is committed: what follows it must still run
+                    log.exception("The store's commit hook failed")
         work._committed()
 
     def cached(self, kind: str, key: str, read: Callable[[], T]) -> T:

@@ -472,3 +472,29 @@ class JobsRepository(Repository):
             (job_id, *_PENDING, *_PENDING),
         )
         return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+
+    # -- counts for the metrics (read at each scrape) ------------------------
+    def jobs_per_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (a status no job is in is left out)."""
+        rows = self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {JobStatus(row["status"]): int(row["n"]) for row in rows}
+
+    def open_jobs_execution_counts(self) -> dict[str, dict[ExecutionStatus, int]]:
+        """Things per status (each thing's latest execution) of every IN_PROGRESS or SCHEDULED job.
+
+        A job with no execution yet is there with no counts.
+        """
+        rows = self._rows(
+            "SELECT j.job_id, e.status, COUNT(e.status) AS n FROM jobs AS j"
+            " LEFT JOIN job_executions AS e ON e.job_id = j.job_id AND e.execution_number ="
+            " (SELECT MAX(m.execution_number) FROM job_executions AS m"
+            "  WHERE m.job_id = e.job_id AND m.thing_name = e.thing_name)"
+            " WHERE j.status IN (?, ?) GROUP BY j.job_id, e.status",
+            (JobStatus.IN_PROGRESS.value, JobStatus.SCHEDULED.value),
+        )
+        counts: dict[str, dict[ExecutionStatus, int]] = {}
+        for row in rows:
+            per_status = counts.setdefault(row["job_id"], {})
+            if row["status"] is not None:
+                per_status[ExecutionStatus(row["status"])] = int(row["n"])
+        return counts

@@ -86,3 +86,16 @@ def test_only_so_many_disconnected_clients_are_remembered():
 def test_topics():
     assert presence_topic("connected", "t1") == "$aws/events/presence/connected/t1"
     assert presence_topic("disconnected", "t1") == "$aws/events/presence/disconnected/t1"
+
+
+def test_connected_devices_are_counted_and_other_clients_are_not():
+    book = PresenceBook(Clock())
+    first, _ = connect(book, "t1")
+    connect(book, "monitor", device=False)  # the admin key's client
+    assert book.devices_connected == 1
+    taken_over, _ = connect(book, "t1")  # the same device again: still one
+    assert book.devices_connected == 1
+    book.disconnected(first, DisconnectReason.DUPLICATE_CLIENTID)  # the old connection's late end
+    assert book.devices_connected == 1
+    book.disconnected(taken_over, DisconnectReason.CONNECTION_LOST)
+    assert book.devices_connected == 0

@@ -174,3 +174,62 @@ def test_a_request_claimed_before_is_not_answered_again(store):
     again = pump.answer([Request(*request("a"), claim=claim), Request(*request("b"))])
     assert [m.payload["thing"] for m in first] == ["a"]
     assert [m.payload["thing"] for m in again] == ["b"]
+
+
+def test_each_request_answered_is_told_with_its_first_reply_and_its_time(store):
+    async def main():
+        told: list[tuple[str, str | None, float]] = []
+        done = asyncio.Event()
+        marks = {"seen": False}
+
+        def claim():
+            first = not marks["seen"]
+            marks["seen"] = True
+            return first
+
+        def answered(topic, reply_topic, seconds):
+            told.append((topic, reply_topic, seconds))
+            if len(told) == 3:
+                done.set()
+
+        pump = RequestPump(Device(store).handle, lambda messages: None, store.atomic, answered=answered)
+        pump.put(*request("a"), claim=claim)
+        pump.put(*request("b"))
+        pump.put(*request("a"), claim=claim)  # a redelivery of a request answered before
+        pump.start()
+        try:
+            await asyncio.wait_for(done.wait(), 5)
+        finally:
+            await pump.close()
+        return told
+
+    told = asyncio.run(main())
+    assert [(topic, reply) for topic, reply, _ in told] == [
+        ("$aws/things/a/jobs/get", "$aws/things/a/jobs/get/accepted"),
+        ("$aws/things/b/jobs/get", "$aws/things/b/jobs/get/accepted"),
+        ("$aws/things/a/jobs/get", None),
+    ]
+    assert all(0 <= seconds < 5 for _, _, seconds in told)
+
+
+def test_an_observer_that_fails_does_not_stop_the_pump(store, caplog):
+    caplog.set_level(logging.ERROR)
+
+    async def main():
+        sent = asyncio.Event()
+
+        def broken(topic, reply_topic, seconds):
+            raise RuntimeError("observer bug")
+
+        pump = RequestPump(Device(store).handle, lambda messages: None, store.atomic, answered=broken)
+        pump.put(*request("a"))
+        pump.put(*request("b"), lambda: sent.set())
+        pump.start()
+        try:
+            await asyncio.wait_for(sent.wait(), 5)
+        finally:
+            await pump.close()
+
+    asyncio.run(main())
+    assert committed_things(store) == {"a", "b"}
+    assert "An observer of answered requests failed" in caplog.text
