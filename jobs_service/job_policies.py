@@ -16,6 +16,7 @@ __all__ = [
     "AbortTrip",
     "abort_standings",
     "abort_trip",
+    "paced_by_succeeded_things",
     "rate_per_minute",
     "retry_allowed",
 ]
@@ -55,6 +56,12 @@ def rate_per_minute(config: Mapping[str, Any] | None, *, notified: int, succeede
         steps = succeeded // int(criteria["numberOfSucceededThings"])
     rate = float(exponential["baseRatePerMinute"]) * float(exponential["incrementFactor"]) ** steps
     return min(rate, float(maximum)) if maximum is not None else rate
+
+
+def paced_by_succeeded_things(config: Mapping[str, Any] | None) -> bool:
+    """Whether the job's rate grows with its succeeded things (so releasing needs their count)."""
+    exponential = (config or {}).get("exponentialRate") or {}
+    return "numberOfSucceededThings" in exponential.get("rateIncreaseCriteria", {})
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..domain_events import DomainEvent
-from ..job_policies import rate_per_minute
+from ..job_policies import paced_by_succeeded_things, rate_per_minute
 from ..job_settings import parse_schedule_time
 from ..maintenance_windows import Window, next_open, open_window, parse_windows
 from ..models import ExecutionStatus, Job, JobStatus
@@ -23,6 +23,8 @@ from .lifecycle import LifecycleOps
 __all__ = ["RolloutOps", "schedule_of"]
 
 END_REASON = "SCHEDULED_END_REACHED"
+#: Most things one release creates executions for (one transaction); the rest follow at once.
+MOST_RELEASED_AT_ONCE = 10_000
 
 
 def schedule_of(settings: dict[str, Any]) -> tuple[float | None, float | None, list[Window]]:
@@ -210,26 +212,38 @@ class RolloutOps(Part):
         return self.core.watching(batch, lambda: self._release(job.job_id, batch, next_at, now))
 
     def _due_batch(self, job: Job, now: float) -> tuple[list[str], float | None]:
-        """The things whose release is due by ``now``, and when the one after them is due."""
+        """The things whose release is due by ``now``, and when the one after them is due.
+
+        Only the things due are read, and the succeeded count only when the pace depends on
+        it: a release costs the same in a job of a hundred things as in one of a million.
+        """
         _, _, windows = schedule_of(job.settings)
         if windows and open_window(windows, now) is None:
             return [], job.next_release_at
         config = job.settings.get("jobExecutionsRolloutConfig")
-        succeeded = self.store.jobs.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
-        waiting = self.store.jobs.rollout_waiting(job.job_id)
+        succeeded = 0
+        if paced_by_succeeded_things(config):
+            succeeded = self.store.jobs.execution_counts(job.job_id).get(ExecutionStatus.SUCCEEDED, 0)
         next_at = job.next_release_at if job.next_release_at is not None else now
         rate = rate_per_minute(config, notified=job.released, succeeded=succeeded)
-        caught_up = rate is not None and next_at < now - 60.0
-        if rate is not None and caught_up:
+        if rate is None:  # not paced: every waiting thing at once
+            waiting = self.store.jobs.rollout_waiting(job.job_id)
+            return (waiting, None) if next_at <= now or not waiting else ([], next_at)
+        caught_up = next_at < now - 60.0
+        if caught_up:
             # More than a minute behind (after downtime, or a window reopening):
             # release one minute's worth now, and the next one a minute later,
             # so no minute ever sees more than the rate allows.
             next_at = now - 60.0 + 60.0 / rate
-        batch: list[str] = []
-        while len(batch) < len(waiting) and next_at <= now:
-            batch.append(waiting[len(batch)])
-            rate = rate_per_minute(config, notified=job.released + len(batch), succeeded=succeeded)
-            next_at = next_at + 60.0 / rate if rate is not None else next_at
+        due = 0
+        while next_at <= now and due < MOST_RELEASED_AT_ONCE:
+            due += 1
+            # Paced once, paced throughout; the rate may grow with each release.
+            rate = rate_per_minute(config, notified=job.released + due, succeeded=succeeded) or rate
+            next_at += 60.0 / rate
+        # One more than are due: whether any thing is left after them.
+        waiting = self.store.jobs.rollout_waiting(job.job_id, due + 1)
+        batch = waiting[:due]
         if caught_up and batch:
             next_at = now + 60.0
         return batch, (None if len(batch) == len(waiting) else next_at)

@@ -6,6 +6,7 @@ import itertools
 import pytest
 
 from iot_jobs_bridge.jobs_service.engine import JobsEngine, NewJob
+from iot_jobs_bridge.jobs_service.engine import rollout as rollout_ops
 from iot_jobs_bridge.jobs_service.errors import InvalidStateTransition
 from iot_jobs_bridge.jobs_service.models import ExecutionStatus as S
 from iot_jobs_bridge.jobs_service.models import JobStatus, TargetSelection
@@ -96,6 +97,29 @@ def test_exponential_rate_grows_with_notified_things(engine, arns, clock, fleet)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     # 1/min for the first two, then 2/min, then 4/min.
     assert gaps == [60.0, 30.0, 30.0, 15.0, 15.0]
+
+
+def test_a_release_creates_at_most_its_share_and_the_rest_follow_at_once(
+    engine, arns, clock, fleet, monkeypatch
+):
+    monkeypatch.setattr(rollout_ops, "MOST_RELEASED_AT_ONCE", 3)
+    soaring = {
+        "exponentialRate": {
+            "baseRatePerMinute": 1000,
+            "incrementFactor": 5.0,
+            "rateIncreaseCriteria": {"numberOfNotifiedThings": 1},
+        }
+    }
+    _job(engine, arns, fleet, jobExecutionsRolloutConfig=soaring)
+    clock.advance(1)  # by now the rate allows thousands
+    released = []
+    for _ in range(3):
+        engine.rollout.tick()
+        released.append(_released(engine))
+        assert engine.rollout.next_due() is None or engine.rollout.next_due() <= clock.now()
+    assert released == [4, 7, 10]
+    assert engine.get_job("j").status is JobStatus.IN_PROGRESS
+    assert engine.rollout.next_due() is None  # all released
 
 
 def test_downtime_does_not_cause_a_burst(engine, arns, clock, fleet):
