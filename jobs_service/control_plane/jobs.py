@@ -78,9 +78,7 @@ class JobHandlers(HandlerBase):
         job = self.engine.get_job(params["jobId"])
         counts = self.engine.store.jobs.execution_counts(job.job_id)
         _, _, windows = schedule_of(job.settings)
-        rolling = (
-            job.status is JobStatus.IN_PROGRESS and self.engine.store.jobs.rollout_remaining(job.job_id) > 0
-        )
+        rolling = job.status is JobStatus.IN_PROGRESS and self.engine.store.jobs.rollout_waits(job.job_id)
         starts = upcoming_starts(windows, self.engine.clock.now()) if windows else None
         return {"job": wire.job(job, self.arns, counts, rolling_out=rolling, window_starts=starts)}
 

@@ -29,7 +29,7 @@ class LifecycleOps(Part):
             return
         if job.status is JobStatus.IN_PROGRESS:
             self._maybe_retry(job, execution, now)
-            if execution.status in _FAILURES:
+            if execution.status in _FAILURES and job.settings.get("abortConfig"):
                 trip = abort_trip(
                     job.settings.get("abortConfig"),
                     executed=self._executed_things(job),
@@ -51,7 +51,7 @@ class LifecycleOps(Part):
 
     def _executed_things(self, job: Job) -> int:
         """Things notified of an execution: the released count, or every executed thing."""
-        return max(job.released, len(self.store.jobs.things_with_executions(job.job_id)))
+        return max(job.released, self.store.jobs.executed_things(job.job_id))
 
     def _maybe_retry(self, job: Job, ended: JobExecution, now: float) -> None:
         config = job.settings.get("jobExecutionsRetryConfig")
@@ -106,7 +106,7 @@ class LifecycleOps(Part):
             return
         if job.target_selection is not TargetSelection.SNAPSHOT:
             return
-        if self.store.jobs.has_open_executions(job_id) or self.store.jobs.rollout_remaining(job_id):
+        if self.store.jobs.has_open_executions(job_id) or self.store.jobs.rollout_waits(job_id):
             return
         completed = job_moved(job, JobStatus.COMPLETED, now, completed_at=now)
         self.store.jobs.save_job(completed)

@@ -140,6 +140,7 @@ class JobsRepository(Repository):
         self._forget_kind("pending")
         self._execute("DELETE FROM rollout_queue WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM job_executions WHERE job_id = ?", (job_id,))
+        self._execute("DELETE FROM job_status_counts WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     def job_ids_with_status(self, status: JobStatus) -> list[str]:
@@ -268,11 +269,12 @@ class JobsRepository(Repository):
         )
         return [_execution(row) for row in rows]
 
-    def things_with_executions(self, job_id: str) -> list[str]:
-        rows = self._rows(
-            "SELECT DISTINCT thing_name FROM job_executions WHERE job_id = ? ORDER BY thing_name", (job_id,)
+    def executed_things(self, job_id: str) -> int:
+        """How many things have (or had) an execution of the job."""
+        row = self._row(
+            "SELECT COUNT(DISTINCT thing_name) AS n FROM job_executions WHERE job_id = ?", (job_id,)
         )
-        return [row["thing_name"] for row in rows]
+        return int(row["n"]) if row else 0
 
     def any_started(self, job_id: str) -> bool:
         """Has any execution of the job ever been IN_PROGRESS?"""
@@ -346,14 +348,11 @@ class JobsRepository(Repository):
         return bool(row and row["open"])
 
     def execution_counts(self, job_id: str) -> dict[ExecutionStatus, int]:
-        """Things per status, counting each thing's latest execution only."""
+        """Things per status, counting each thing's latest execution only (kept by the schema's triggers)."""
         rows = self._rows(
-            "SELECT status, COUNT(*) AS n FROM job_executions AS e WHERE job_id = ? AND execution_number ="
-            " (SELECT MAX(execution_number) FROM job_executions"
-            "  WHERE job_id = e.job_id AND thing_name = e.thing_name) GROUP BY status",
-            (job_id,),
+            "SELECT status, things FROM job_status_counts WHERE job_id = ? AND things > 0", (job_id,)
         )
-        return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+        return {ExecutionStatus(row["status"]): int(row["things"]) for row in rows}
 
     def executions_for_job(
         self, job_id: str, *, status: ExecutionStatus | None, after: tuple[str, int] | None, limit: int
@@ -403,9 +402,10 @@ class JobsRepository(Repository):
         )
         return [row["thing_name"] for row in rows]
 
-    def rollout_remaining(self, job_id: str) -> int:
-        row = self._row("SELECT COUNT(*) AS n FROM rollout_queue WHERE job_id = ?", (job_id,))
-        return int(row["n"]) if row else 0
+    def rollout_waits(self, job_id: str) -> bool:
+        """Whether any thing of the job still waits for its release (stops at the first)."""
+        row = self._row("SELECT EXISTS (SELECT 1 FROM rollout_queue WHERE job_id = ?) AS waits", (job_id,))
+        return bool(row and row["waits"])
 
     def drop_from_rollout(self, job_id: str, thing_names: list[str] | None = None) -> None:
         """Forget waiting things of a job (all of them when ``thing_names`` is None)."""
@@ -485,16 +485,14 @@ class JobsRepository(Repository):
         A job with no execution yet is there with no counts.
         """
         rows = self._rows(
-            "SELECT j.job_id, e.status, COUNT(e.status) AS n FROM jobs AS j"
-            " LEFT JOIN job_executions AS e ON e.job_id = j.job_id AND e.execution_number ="
-            " (SELECT MAX(m.execution_number) FROM job_executions AS m"
-            "  WHERE m.job_id = e.job_id AND m.thing_name = e.thing_name)"
-            " WHERE j.status IN (?, ?) GROUP BY j.job_id, e.status",
+            "SELECT j.job_id, c.status, c.things FROM jobs AS j"
+            " LEFT JOIN job_status_counts AS c ON c.job_id = j.job_id AND c.things > 0"
+            " WHERE j.status IN (?, ?)",
             (JobStatus.IN_PROGRESS.value, JobStatus.SCHEDULED.value),
         )
         counts: dict[str, dict[ExecutionStatus, int]] = {}
         for row in rows:
             per_status = counts.setdefault(row["job_id"], {})
             if row["status"] is not None:
-                per_status[ExecutionStatus(row["status"])] = int(row["n"])
+                per_status[ExecutionStatus(row["status"])] = int(row["things"])
         return counts

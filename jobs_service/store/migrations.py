@@ -255,6 +255,60 @@ def _v11_service_clock(conn: sqlite3.Connection) -> None:
     )
 
 
+# Whether execution {row} is its thing's latest in its job (only the latest are counted).
+_LATEST = (
+    "NOT EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = {row}.job_id"
+    " AND later.thing_name = {row}.thing_name AND later.execution_number > {row}.execution_number)"
+)
+# The status of the thing's execution just before {row}, or NULL.
+_BEFORE = (
+    "(SELECT earlier.status FROM job_executions AS earlier WHERE earlier.job_id = {row}.job_id"
+    " AND earlier.thing_name = {row}.thing_name AND earlier.execution_number < {row}.execution_number"
+    " ORDER BY earlier.execution_number DESC LIMIT 1)"
+)
+# Add {delta} things to {row}'s job under {status}, when that status is not NULL.
+_ADD = (
+    "INSERT INTO job_status_counts (job_id, status, things)"
+    " SELECT {row}.job_id, counted.status, {delta} FROM (SELECT {status} AS status) AS counted"
+    " WHERE counted.status IS NOT NULL"
+    " ON CONFLICT (job_id, status) DO UPDATE SET things = things + excluded.things;"
+)
+
+
+def _v12_job_status_counts(conn: sqlite3.Connection) -> None:
+    # Things per status of each job (each thing's latest execution), kept by triggers in the
+    # transaction of every execution write, so that DescribeJob, the console and the metrics
+    # read a job's counts rather than count its executions.
+    conn.execute(
+        "CREATE TABLE job_status_counts (job_id TEXT NOT NULL, status TEXT NOT NULL,"
+        " things INTEGER NOT NULL, PRIMARY KEY (job_id, status)) WITHOUT ROWID"
+    )
+    # The new execution counts; the one it follows no longer does.
+    conn.execute(
+        "CREATE TRIGGER job_status_counts_insert AFTER INSERT ON job_executions"
+        f" WHEN {_LATEST.format(row='NEW')} BEGIN"
+        f" {_ADD.format(row='NEW', status=_BEFORE.format(row='NEW'), delta=-1)}"
+        f" {_ADD.format(row='NEW', status='NEW.status', delta=1)} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER job_status_counts_update AFTER UPDATE OF status ON job_executions"
+        f" WHEN OLD.status <> NEW.status AND {_LATEST.format(row='NEW')} BEGIN"
+        f" {_ADD.format(row='OLD', status='OLD.status', delta=-1)}"
+        f" {_ADD.format(row='NEW', status='NEW.status', delta=1)} END"
+    )
+    # A latest execution deleted: the one before it, if any, counts again.
+    conn.execute(
+        "CREATE TRIGGER job_status_counts_delete AFTER DELETE ON job_executions"
+        f" WHEN {_LATEST.format(row='OLD')} BEGIN"
+        f" {_ADD.format(row='OLD', status='OLD.status', delta=-1)}"
+        f" {_ADD.format(row='OLD', status=_BEFORE.format(row='OLD'), delta=1)} END"
+    )
+    conn.execute(
+        "INSERT INTO job_status_counts (job_id, status, things) SELECT e.job_id, e.status, COUNT(*)"
+        f" FROM job_executions AS e WHERE {_LATEST.format(row='e')} GROUP BY e.job_id, e.status"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -267,6 +321,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v9_fire_reasons,
     _v10_request_marks,
     _v11_service_clock,
+    _v12_job_status_counts,
 ]
 
 

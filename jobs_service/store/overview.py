@@ -53,15 +53,11 @@ class OverviewRepository(Repository):
             return counts
         marks = ", ".join("?" for _ in job_ids)
         rows = self._rows(
-            "SELECT job_id, status, COUNT(*) AS n FROM job_executions AS e"
-            f" WHERE job_id IN ({marks}) AND execution_number ="
-            " (SELECT MAX(execution_number) FROM job_executions"
-            "  WHERE job_id = e.job_id AND thing_name = e.thing_name)"
-            " GROUP BY job_id, status",
+            f"SELECT job_id, status, things FROM job_status_counts WHERE job_id IN ({marks}) AND things > 0",
             tuple(job_ids),
         )
         for row in rows:
-            counts[row["job_id"]][ExecutionStatus(row["status"])] = int(row["n"])
+            counts[row["job_id"]][ExecutionStatus(row["status"])] = int(row["things"])
         return counts
 
     def queued_per_minute(self, job_id: str, *, since: float) -> list[tuple[int, int]]:

@@ -179,4 +179,62 @@ CREATE TABLE service_clock (
     scale DOUBLE PRECISION NOT NULL
 );
 """,
+    # Things per status of each job (each thing's latest execution), kept by a trigger in the
+    # transaction of every execution write. Row triggers fire after their statement: the store
+    # writes one execution per statement, except when a job and all its executions are deleted,
+    # and then the job's counts are deleted too.
+    12: f"""
+CREATE TABLE job_status_counts (
+    job_id {_TEXT} NOT NULL,
+    status {_TEXT} NOT NULL,
+    things BIGINT NOT NULL,
+    PRIMARY KEY (job_id, status)
+);
+CREATE FUNCTION job_status_counts_add(job TEXT, counted TEXT, delta BIGINT) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO job_status_counts (job_id, status, things) VALUES (job, counted, delta)
+    ON CONFLICT (job_id, status) DO UPDATE SET things = job_status_counts.things + excluded.things
+$$;
+CREATE FUNCTION job_status_counts_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    written job_executions;
+    before_it TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN written := OLD; ELSE written := NEW; END IF;
+    IF EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = written.job_id
+               AND later.thing_name = written.thing_name
+               AND later.execution_number > written.execution_number) THEN
+        RETURN NULL;  -- not the thing's latest execution: not counted
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.status <> NEW.status THEN
+            PERFORM job_status_counts_add(OLD.job_id, OLD.status, -1);
+            PERFORM job_status_counts_add(NEW.job_id, NEW.status, 1);
+        END IF;
+        RETURN NULL;
+    END IF;
+    SELECT earlier.status INTO before_it FROM job_executions AS earlier
+     WHERE earlier.job_id = written.job_id AND earlier.thing_name = written.thing_name
+       AND earlier.execution_number < written.execution_number
+     ORDER BY earlier.execution_number DESC LIMIT 1;
+    IF TG_OP = 'INSERT' THEN
+        -- The new execution counts; the one it follows no longer does.
+        IF before_it IS NOT NULL THEN PERFORM job_status_counts_add(NEW.job_id, before_it, -1); END IF;
+        PERFORM job_status_counts_add(NEW.job_id, NEW.status, 1);
+    ELSE
+        -- A latest execution deleted: the one before it, if any, counts again.
+        PERFORM job_status_counts_add(OLD.job_id, OLD.status, -1);
+        IF before_it IS NOT NULL THEN PERFORM job_status_counts_add(OLD.job_id, before_it, 1); END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_status_counts_follow AFTER INSERT OR DELETE OR UPDATE OF status ON job_executions
+    FOR EACH ROW EXECUTE FUNCTION job_status_counts_follow();
+INSERT INTO job_status_counts (job_id, status, things)
+SELECT e.job_id, e.status, COUNT(*) FROM job_executions AS e
+ WHERE NOT EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = e.job_id
+                   AND later.thing_name = e.thing_name AND later.execution_number > e.execution_number)
+ GROUP BY e.job_id, e.status;
+""",
 }

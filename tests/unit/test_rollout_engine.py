@@ -39,7 +39,7 @@ def _job(engine, arns, things, job_id="j", **settings):
 
 
 def _released(engine, job_id="j"):
-    return len(engine.store.jobs.things_with_executions(job_id))
+    return engine.store.jobs.executed_things(job_id)
 
 
 def _finish(engine, thing, job_id="j", status=S.SUCCEEDED):
@@ -150,7 +150,7 @@ def test_cancel_cancels_unreleased_things(engine, arns, clock, fleet):
     engine.device.start_next(fleet[0], None)
     engine.jobs.cancel_job("j", force=False, reason_code=None, comment=None)
     assert engine.store.jobs.execution_counts("j") == {S.IN_PROGRESS: 1, S.CANCELED: 9}
-    assert engine.store.jobs.rollout_remaining("j") == 0
+    assert not engine.store.jobs.rollout_waits("j")
     clock.advance(10 * MINUTE)
     engine.rollout.tick()
     assert _released(engine) == 10 and engine.device.pending(fleet[1]) == []
@@ -250,7 +250,7 @@ def test_end_behaviors(engine, arns, clock, fleet, behavior, job_status, running
     job = engine.get_job("j")
     assert job.status is job_status
     assert engine.get_execution("j", fleet[0], None).status is running_status
-    assert engine.store.jobs.rollout_remaining("j") == 0
+    assert not engine.store.jobs.rollout_waits("j")
     if behavior == "STOP_ROLLOUT":
         assert engine.get_execution("j", fleet[1], None).status is S.QUEUED
         assert engine.store.jobs.get_execution("j", fleet[2]) is None
