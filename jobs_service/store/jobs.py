@@ -141,6 +141,7 @@ class JobsRepository(Repository):
         self._execute("DELETE FROM rollout_queue WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM job_executions WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM job_status_counts WHERE job_id = ?", (job_id,))
+        self._execute("DELETE FROM job_outcome_counts WHERE job_id = ?", (job_id,))
         self._execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     def job_ids_with_status(self, status: JobStatus) -> list[str]:
@@ -271,10 +272,9 @@ class JobsRepository(Repository):
 
     def executed_things(self, job_id: str) -> int:
         """How many things have (or had) an execution of the job."""
-        row = self._row(
-            "SELECT COUNT(DISTINCT thing_name) AS n FROM job_executions WHERE job_id = ?", (job_id,)
-        )
-        return int(row["n"]) if row else 0
+        # Each such thing is counted once, by its latest execution.
+        row = self._row("SELECT SUM(things) AS n FROM job_status_counts WHERE job_id = ?", (job_id,))
+        return int(row["n"] or 0) if row else 0
 
     def any_started(self, job_id: str) -> bool:
         """Has any execution of the job ever been IN_PROGRESS?"""
@@ -464,14 +464,11 @@ class JobsRepository(Repository):
         return [_execution(row) for row in rows]
 
     def latest_outcomes(self, job_id: str) -> dict[ExecutionStatus, int]:
-        """Things per status of their latest terminal execution (abort arithmetic)."""
+        """Things per status of their latest finished execution (abort arithmetic; kept by triggers)."""
         rows = self._rows(
-            "SELECT status, COUNT(*) AS n FROM job_executions AS e WHERE job_id = ? AND status NOT IN (?, ?)"
-            " AND seq = (SELECT MAX(seq) FROM job_executions WHERE job_id = e.job_id"
-            "  AND thing_name = e.thing_name AND status NOT IN (?, ?)) GROUP BY status",
-            (job_id, *_PENDING, *_PENDING),
+            "SELECT status, things FROM job_outcome_counts WHERE job_id = ? AND things > 0", (job_id,)
         )
-        return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+        return {ExecutionStatus(row["status"]): int(row["things"]) for row in rows}
 
     # -- counts for the metrics (read at each scrape) ------------------------
     def jobs_per_status(self) -> dict[JobStatus, int]:

@@ -309,6 +309,64 @@ def _v12_job_status_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+_FINISHED = "{row}.status NOT IN ('QUEUED', 'IN_PROGRESS')"
+# Whether the thing has a finished execution after {row} (then {row} does not decide its outcome).
+_FINISHED_LATER = (
+    "EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = {row}.job_id"
+    " AND later.thing_name = {row}.thing_name AND later.seq > {row}.seq"
+    " AND later.status NOT IN ('QUEUED', 'IN_PROGRESS'))"
+)
+# The status of the thing's last finished execution before {row}, or NULL.
+_FINISHED_BEFORE = (
+    "(SELECT earlier.status FROM job_executions AS earlier WHERE earlier.job_id = {row}.job_id"
+    " AND earlier.thing_name = {row}.thing_name AND earlier.seq < {row}.seq"
+    " AND earlier.status NOT IN ('QUEUED', 'IN_PROGRESS') ORDER BY earlier.seq DESC LIMIT 1)"
+)
+
+
+def _outcome(row: str) -> str:
+    """The thing's outcome while execution ``row`` exists as it is: its status, or the one before."""
+    return (
+        f"CASE WHEN {_FINISHED.format(row=row)} THEN {row}.status ELSE {_FINISHED_BEFORE.format(row=row)} END"
+    )
+
+
+def _v13_job_outcome_counts(conn: sqlite3.Connection) -> None:
+    # Things per status of their latest finished execution (the abort arithmetic), kept like
+    # job_status_counts: a failure of a job with an abortConfig no longer counts its executions.
+    # Each trigger takes the thing's outcome before the write away and adds the one after it.
+    conn.execute(
+        "CREATE TABLE job_outcome_counts (job_id TEXT NOT NULL, status TEXT NOT NULL,"
+        " things INTEGER NOT NULL, PRIMARY KEY (job_id, status)) WITHOUT ROWID"
+    )
+    add = _ADD.replace("job_status_counts", "job_outcome_counts")
+    conn.execute(
+        "CREATE TRIGGER job_outcome_counts_insert AFTER INSERT ON job_executions"
+        f" WHEN {_FINISHED.format(row='NEW')} AND NOT {_FINISHED_LATER.format(row='NEW')} BEGIN"
+        f" {add.format(row='NEW', status=_FINISHED_BEFORE.format(row='NEW'), delta=-1)}"
+        f" {add.format(row='NEW', status='NEW.status', delta=1)} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER job_outcome_counts_update AFTER UPDATE OF status ON job_executions"
+        " WHEN OLD.status <> NEW.status"
+        f" AND ({_FINISHED.format(row='OLD')} OR {_FINISHED.format(row='NEW')})"  # else no outcome changes
+        f" AND NOT {_FINISHED_LATER.format(row='NEW')} BEGIN"
+        f" {add.format(row='OLD', status=_outcome('OLD'), delta=-1)}"
+        f" {add.format(row='NEW', status=_outcome('NEW'), delta=1)} END"
+    )
+    conn.execute(
+        "CREATE TRIGGER job_outcome_counts_delete AFTER DELETE ON job_executions"
+        f" WHEN {_FINISHED.format(row='OLD')} AND NOT {_FINISHED_LATER.format(row='OLD')} BEGIN"
+        f" {add.format(row='OLD', status='OLD.status', delta=-1)}"
+        f" {add.format(row='OLD', status=_FINISHED_BEFORE.format(row='OLD'), delta=1)} END"
+    )
+    conn.execute(
+        "INSERT INTO job_outcome_counts (job_id, status, things) SELECT e.job_id, e.status, COUNT(*)"
+        f" FROM job_executions AS e WHERE {_FINISHED.format(row='e')}"
+        f" AND NOT {_FINISHED_LATER.format(row='e')} GROUP BY e.job_id, e.status"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial,
     _v2_control_plane,
@@ -322,6 +380,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v10_request_marks,
     _v11_service_clock,
     _v12_job_status_counts,
+    _v13_job_outcome_counts,
 ]
 
 

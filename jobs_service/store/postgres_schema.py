@@ -237,4 +237,65 @@ SELECT e.job_id, e.status, COUNT(*) FROM job_executions AS e
                    AND later.thing_name = e.thing_name AND later.execution_number > e.execution_number)
  GROUP BY e.job_id, e.status;
 """,
+    # Things per status of their latest finished execution (the abort arithmetic), kept the same
+    # way. The trigger takes the thing's outcome before the write away and adds the one after it.
+    13: f"""
+CREATE TABLE job_outcome_counts (
+    job_id {_TEXT} NOT NULL,
+    status {_TEXT} NOT NULL,
+    things BIGINT NOT NULL,
+    PRIMARY KEY (job_id, status)
+);
+CREATE FUNCTION job_outcome_counts_add(job TEXT, counted TEXT, delta BIGINT) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO job_outcome_counts (job_id, status, things)
+    SELECT job, counted, delta WHERE counted IS NOT NULL
+    ON CONFLICT (job_id, status) DO UPDATE SET things = job_outcome_counts.things + excluded.things
+$$;
+CREATE FUNCTION job_outcome_counts_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    written job_executions;
+    before_it TEXT;
+    outcome_before TEXT;
+    outcome_after TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN written := OLD; ELSE written := NEW; END IF;
+    IF (TG_OP = 'DELETE' OR NEW.status IN ('QUEUED', 'IN_PROGRESS'))
+       AND (TG_OP = 'INSERT' OR OLD.status IN ('QUEUED', 'IN_PROGRESS')) THEN
+        RETURN NULL;  -- nothing finished before or after this write: no outcome changes
+    END IF;
+    IF EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = written.job_id
+               AND later.thing_name = written.thing_name AND later.seq > written.seq
+               AND later.status NOT IN ('QUEUED', 'IN_PROGRESS')) THEN
+        RETURN NULL;  -- a later finished execution decides the thing's outcome
+    END IF;
+    SELECT earlier.status INTO before_it FROM job_executions AS earlier
+     WHERE earlier.job_id = written.job_id AND earlier.thing_name = written.thing_name
+       AND earlier.seq < written.seq AND earlier.status NOT IN ('QUEUED', 'IN_PROGRESS')
+     ORDER BY earlier.seq DESC LIMIT 1;
+    outcome_before := before_it;
+    outcome_after := before_it;
+    IF TG_OP <> 'INSERT' AND OLD.status NOT IN ('QUEUED', 'IN_PROGRESS') THEN
+        outcome_before := OLD.status;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status NOT IN ('QUEUED', 'IN_PROGRESS') THEN
+        outcome_after := NEW.status;
+    END IF;
+    IF outcome_before IS DISTINCT FROM outcome_after THEN
+        PERFORM job_outcome_counts_add(written.job_id, outcome_before, -1);
+        PERFORM job_outcome_counts_add(written.job_id, outcome_after, 1);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_outcome_counts_follow AFTER INSERT OR DELETE OR UPDATE OF status ON job_executions
+    FOR EACH ROW EXECUTE FUNCTION job_outcome_counts_follow();
+INSERT INTO job_outcome_counts (job_id, status, things)
+SELECT e.job_id, e.status, COUNT(*) FROM job_executions AS e
+ WHERE e.status NOT IN ('QUEUED', 'IN_PROGRESS')
+   AND NOT EXISTS (SELECT 1 FROM job_executions AS later WHERE later.job_id = e.job_id
+                   AND later.thing_name = e.thing_name AND later.seq > e.seq
+                   AND later.status NOT IN ('QUEUED', 'IN_PROGRESS'))
+ GROUP BY e.job_id, e.status;
+""",
 }

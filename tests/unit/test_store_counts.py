@@ -1,4 +1,4 @@
-"""A job's counts by status, kept by the schema's triggers, always equal counting its executions."""
+"""A job's counts, kept by the schema's triggers, always equal counting its executions."""
 
 import contextlib
 import sqlite3
@@ -26,6 +26,25 @@ def counted(store: Store, job_id: str) -> dict[ExecutionStatus, int]:
         (job_id,),
     )
     return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+
+
+def counted_outcomes(store: Store, job_id: str) -> dict[ExecutionStatus, int]:
+    """Things per status of each thing's latest finished execution, counted from the executions."""
+    rows = store.db.rows(
+        "SELECT status, COUNT(*) AS n FROM job_executions AS e WHERE job_id = ?"
+        " AND status NOT IN ('QUEUED', 'IN_PROGRESS') AND seq = (SELECT MAX(seq) FROM job_executions"
+        "  WHERE job_id = e.job_id AND thing_name = e.thing_name AND status NOT IN ('QUEUED', 'IN_PROGRESS'))"
+        " GROUP BY status",
+        (job_id,),
+    )
+    return {ExecutionStatus(row["status"]): int(row["n"]) for row in rows}
+
+
+def counted_things(store: Store, job_id: str) -> int:
+    row = store.db.row(
+        "SELECT COUNT(DISTINCT thing_name) AS n FROM job_executions WHERE job_id = ?", (job_id,)
+    )
+    return int(row["n"])
 
 
 def job(job_id: str) -> Job:
@@ -96,6 +115,8 @@ def test_the_counts_follow_every_insert_save_and_delete_and_every_rollback(tmp_p
                     raise RuntimeError("undo this step")
             for name in JOBS:
                 assert store.jobs.execution_counts(name) == counted(store, name)
+                assert store.jobs.latest_outcomes(name) == counted_outcomes(store, name)
+                assert store.jobs.executed_things(name) == counted_things(store, name)
             assert store.overview.counts_of_jobs(JOBS) == {name: counted(store, name) for name in JOBS}
     finally:
         store.close()
@@ -116,12 +137,20 @@ def test_a_store_from_before_the_counts_starts_with_them_counted(tmp_path):
         old.executemany(
             "INSERT INTO job_executions (job_id, thing_name, execution_number, status,"
             " queued_at, last_updated_at) VALUES ('j', ?, ?, ?, 1, 1)",
-            [("a", 1, "FAILED"), ("a", 2, "QUEUED"), ("b", 1, "SUCCEEDED"), ("c", 1, "SUCCEEDED")],
+            [
+                ("a", 1, "FAILED"),
+                ("a", 2, "QUEUED"),
+                ("b", 1, "SUCCEEDED"),
+                ("c", 1, "TIMED_OUT"),
+                ("c", 2, "SUCCEEDED"),
+            ],
         )
         old.commit()
     store = Store(path)
     try:
         assert store.schema_version == len(MIGRATIONS)
         assert store.jobs.execution_counts("j") == {ExecutionStatus.QUEUED: 1, ExecutionStatus.SUCCEEDED: 2}
+        assert store.jobs.latest_outcomes("j") == {ExecutionStatus.FAILED: 1, ExecutionStatus.SUCCEEDED: 2}
+        assert store.jobs.executed_things("j") == 3
     finally:
         store.close()
