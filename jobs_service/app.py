@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import os
 import socket
-import stat
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from iot_jobs_bridge.broker.acl_export import AclExport
 from iot_jobs_bridge.broker.mosquitto import ManagedMosquitto, MosquittoListeners, free_port
 from iot_jobs_bridge.device_sdk.connection import TlsOptions
 
+from .addresses import is_loopback
 from .arns import Arns
 from .ca import CertificateAuthority
 from .certificates import Certificates
@@ -32,6 +30,7 @@ from .console import Console
 from .control_plane import ACCESS_OPERATIONS, SINGLE_RESOURCE_OPERATIONS, ControlPlane, Services
 from .control_plane.connectivity import Connectivity
 from .credentials import AdminKey, load_admin_key
+from .data_dir import make_data_dir, owner_only_files
 from .device_plane import Message, Renderer
 from .device_plane.api import DeviceApi
 from .device_plane.mqtt_bridge import EMBEDDED_REQUEST_FILTERS, REQUEST_FILTERS, SERVICE_CLIENT_ID, MqttBridge
@@ -197,10 +196,10 @@ class JobsService:
 
     async def start(self) -> None:
         data_dir = self.config.data_dir
-        _make_data_dir(data_dir)
+        make_data_dir(data_dir)
         # Job documents, device output, keys: what the service writes into the data dir is the
         # owner's alone, SQLite's -wal and -shm files included (they take the database's mode).
-        with _owner_only_files():
+        with owner_only_files():
             self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
             store_location = str(self.config.store or data_dir / DATABASE_FILE)
             self.store = Store(store_location)
@@ -224,7 +223,7 @@ class JobsService:
         username: str | None = key.access_key_id
         password: str | None = key.secret_access_key
         if self.config.broker == "mosquitto":
-            with _owner_only_files():
+            with owner_only_files():
                 await self._start_mosquitto(ca)
         elif self.config.broker == "nats":
             pass  # the cluster is already running; the transport below connects to it
@@ -413,7 +412,7 @@ class JobsService:
         assert self.store is not None
         tls = None
         if config.mqtts_port is not None:
-            with _owner_only_files():
+            with owner_only_files():
                 certfile, keyfile = ca.write_server_certificate(config.data_dir, self._server_names())
             tls = TlsListener(config.mqtts_port, certfile, keyfile, ca.cert_path, config.host)
         self.broker = EmbeddedBroker(
@@ -435,7 +434,7 @@ class JobsService:
 
     def _warn_if_plain_listener_is_exposed(self) -> None:
         config = self.config
-        if config.broker in ("external", "nats") or config.mqtt_port is None or _is_loopback(config.host):
+        if config.broker in ("external", "nats") or config.mqtt_port is None or is_loopback(config.host):
             return
         log.warning(
             "THE PLAIN MQTT LISTENER ON %s:%s IS OPEN BEYOND THIS MACHINE: there a client id alone "
@@ -553,46 +552,6 @@ class JobsService:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-
-def _make_data_dir(data_dir: Path) -> None:
-    """Create the data dir for its owner alone; warn when an existing one is open to others."""
-    try:
-        data_dir.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        if not data_dir.is_dir():
-            raise
-        mode = stat.S_IMODE(data_dir.stat().st_mode)
-        if mode & 0o077:
-            log.warning(
-                "the data dir %s can be read by other users (mode %o); it holds job documents, device "
-                "output and keys: chmod 700 it",
-                data_dir.absolute(),
-                mode,
-            )
-
-
-@contextlib.contextmanager
-def _owner_only_files() -> Iterator[None]:
-    """Files and folders made meanwhile are the owner's alone (0600, 0700).
-
-    The umask is process-wide: hold this only around start-up steps that write
-    into the data dir.
-    """
-    previous = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _settling(operations: frozenset[str], wake: Callable[[], Awaitable[Any]]) -> Settle:

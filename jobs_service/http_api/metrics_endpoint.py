@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -20,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-__all__ = ["PATH", "MetricsEndpoint", "Refusal", "is_loopback", "refusal", "warn_if_unreachable"]
+from ..addresses import is_loopback
+
+__all__ = ["PATH", "MetricsEndpoint", "Refusal", "refusal", "warn_if_unreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +37,6 @@ class Refusal:
     status: int
     message: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (an address, or ``localhost``) is this machine's loopback."""
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback  # ::ffff:127.0.0.1
-    return address.is_loopback
 
 
 def refusal(token: str | None, authorization: str | None, peer: str | None) -> Refusal | None:

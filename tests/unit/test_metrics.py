@@ -16,11 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+from iot_jobs_bridge.jobs_service.addresses import is_loopback
 from iot_jobs_bridge.jobs_service.domain_events import Activity, ExecutionWritten
 from iot_jobs_bridge.jobs_service.engine import NewJob
 from iot_jobs_bridge.jobs_service.http_api.metrics_endpoint import (
     MetricsEndpoint,
-    is_loopback,
     refusal,
     warn_if_unreachable,
 )
