@@ -139,9 +139,6 @@ class JobsService:
         self.admin_key_generated = False
         self._environ = environ
         self.store: Store | None = None
-        # A second connection, for scrapes: counting a big fleet's executions takes a while, and on
-        # its own connection it neither waits for the device plane's transactions nor holds them up.
-        self._scrape_store: Store | None = None
         self.broker: EmbeddedBroker | None = None
         self.mosquitto: ManagedMosquitto | None = None
         self.mosquitto_sync: MosquittoSync | None = None
@@ -203,8 +200,6 @@ class JobsService:
             self.admin_key, self.admin_key_generated = load_admin_key(data_dir, self._environ)
             store_location = str(self.config.store or data_dir / DATABASE_FILE)
             self.store = Store(store_location)
-            if store_location != ":memory:":  # another connection would open another, empty, database
-                self._scrape_store = Store(store_location)
             if self._given_clock is None:
                 # Workers sharing a PostgreSQL store share one clock; one process keeps its own.
                 if is_postgres_url(store_location):
@@ -238,7 +233,7 @@ class JobsService:
         self._warn_if_plain_listener_is_exposed()
         # Only the embedded broker tells the service who is connected.
         self.metrics = metrics = Metrics(
-            (self._scrape_store or self.store).jobs,
+            self.store.jobs,
             connected_devices=self.broker.connected_devices if self.broker is not None else None,
         )
         engine.core.observe(metrics.observe)
@@ -536,9 +531,6 @@ class JobsService:
         if self.store is not None:
             self.store.close()
             self.store = None
-        if self._scrape_store is not None:
-            self._scrape_store.close()
-            self._scrape_store = None
 
     async def __aenter__(self) -> JobsService:
         try:

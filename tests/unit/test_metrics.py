@@ -29,7 +29,6 @@ from iot_jobs_bridge.jobs_service.models import ExecutionStatus as S
 from iot_jobs_bridge.jobs_service.models import JobStatus
 from iot_jobs_bridge.jobs_service.schedules import NewSchedule, Schedules
 from iot_jobs_bridge.jobs_service.serve_cli import _metrics_token
-from iot_jobs_bridge.jobs_service.store import Store
 from iot_jobs_bridge.jobs_service.templates import Templates
 
 HOUR = 3600.0
@@ -314,23 +313,6 @@ def test_the_gauges_read_the_store_at_each_scrape(observed, metrics, arns, clock
         is None
     )
     assert value(metrics, "iotjobs_jobs", status="COMPLETED") == 2
-
-
-def test_a_scrape_on_its_own_connection_neither_waits_for_a_transaction_nor_sees_it(observed, store, arns):
-    """What the service relies on when it scrapes through a second store on the same database."""
-    reader = Store(store.path)
-    scraping = Metrics(reader.jobs)
-    with ThreadPoolExecutor(max_workers=1) as scrapes:
-        try:
-            with store.atomic():
-                create_job(observed, arns, "open", ["a", "b"])
-                # From another thread, as the endpoint scrapes: not held up by the open transaction.
-                scrape = scrapes.submit(value, scraping, "iotjobs_jobs", status="IN_PROGRESS")
-                assert scrape.result(timeout=10) == 0
-            assert value(scraping, "iotjobs_jobs", status="IN_PROGRESS") == 1
-            assert value(scraping, "iotjobs_job_executions", job_id="open", status="QUEUED") == 2
-        finally:
-            reader.close()
 
 
 def test_connected_devices_only_where_the_service_can_tell(store):
